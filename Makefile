@@ -1,0 +1,32 @@
+# The two commands a newcomer runs first:
+#   make demo   # local control plane + emulator + operator + samples, end to end
+#   make test   # every test: unit, integration (real kube-apiserver), SDK conformance
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help demo test lint fmt crds envtest tools clean-envtest
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+demo: ## Run the operator end to end against a local control plane and the emulator
+	@bash scripts/demo.sh
+
+test: ## Run every test (installs what it needs: control plane, Python SDKs)
+	@bash scripts/test.sh
+
+lint: ## cargo fmt --check and clippy with -D warnings
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+crds: ## Regenerate crds/ from the Rust types
+	cargo run --quiet -- crds --out crds
+
+envtest: ## Build etcd, kube-apiserver, kubectl and helm from Go modules (cached in target/envtest)
+	@bash scripts/envtest.sh build
+
+clean-envtest: ## Stop a control plane started with scripts/envtest.sh start
+	@bash scripts/envtest.sh stop

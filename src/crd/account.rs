@@ -1,0 +1,145 @@
+//! `PlatformAccount`: how to reach one IoT Platform account (cluster-scoped).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+
+/// How to reach one Alibaba Cloud IoT Platform account: its region, an optional endpoint,
+/// the default instance, and the Secret that holds its AccessKey.
+///
+/// Products and distributions name an account with `spec.accountRef.name`; the account
+/// named `default` is used when they name none.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "iot.productoperator.dev",
+    version = "v1alpha1",
+    kind = "PlatformAccount",
+    plural = "platformaccounts",
+    singular = "platformaccount",
+    shortname = "iotacct",
+    category = "iot",
+    status = "PlatformAccountStatus",
+    derive = "PartialEq",
+    doc = "How the operator reaches one Alibaba Cloud IoT Platform account: region, endpoint, default instance and the Secret holding its AccessKey. Products name it in spec.accountRef; the one named `default` is used when they name none.",
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(name = "Instance", type_ = "string", json_path = ".spec.instanceId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Products",
+        type_ = "integer",
+        json_path = ".status.productCount",
+        description = "IotProducts using this account"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformAccountSpec {
+    /// The region of the IoT Platform (for example `cn-shanghai`, `ap-southeast-1`). The
+    /// endpoint is `https://iot.<region>.aliyuncs.com` unless `endpoint` is set.
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z]+(-[a-z0-9]+)+$')").message("spec.region must be an Alibaba Cloud region id such as cn-shanghai or ap-southeast-1"))]
+    pub region: String,
+
+    /// An endpoint URL to use instead of `https://iot.<region>.aliyuncs.com`, for example a
+    /// VPC endpoint (`https://iot-vpc.cn-shanghai.aliyuncs.com`) or the project's emulator
+    /// (`http://127.0.0.1:9000`). Distribution calls, which the platform accepts only at the
+    /// cn-shanghai endpoint, also go here when it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("spec.endpoint must be a URL with scheme and host only, such as https://iot-vpc.cn-shanghai.aliyuncs.com"))]
+    pub endpoint: Option<String>,
+
+    /// The instance products use when they do not name one (for example
+    /// `iot-cn-2r42x0g0f01`). When unset, the region's public instance is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub instance_id: Option<String>,
+
+    /// Where the AccessKey is.
+    pub credentials: CredentialsSource,
+
+    /// The request signature scheme: `V3` (ACS3-HMAC-SHA256, the default, recommended by
+    /// Alibaba Cloud) or `V1` (the RPC HMAC-SHA1 signature).
+    #[serde(default)]
+    pub signature_version: SignatureVersion,
+}
+
+/// Where an account's credentials come from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSource {
+    /// A Secret holding the AccessKey pair (and, for STS credentials, the security token).
+    pub secret_ref: CredentialsSecretRef,
+}
+
+/// A Secret with an AccessKey pair.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the Secret.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Key of the AccessKey ID in the Secret. Default `AccessKeyId`.
+    #[serde(default = "default_access_key_id_key")]
+    pub access_key_id_key: String,
+    /// Key of the AccessKey secret in the Secret. Default `AccessKeySecret`.
+    #[serde(default = "default_access_key_secret_key")]
+    pub access_key_secret_key: String,
+    /// Key of the optional STS security token in the Secret. Default `SecurityToken`; when
+    /// the Secret has no such key the AccessKey is used without a token.
+    #[serde(default = "default_security_token_key")]
+    pub security_token_key: String,
+}
+
+fn default_access_key_id_key() -> String {
+    "AccessKeyId".into()
+}
+fn default_access_key_secret_key() -> String {
+    "AccessKeySecret".into()
+}
+fn default_security_token_key() -> String {
+    "SecurityToken".into()
+}
+
+/// A request signature scheme.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum SignatureVersion {
+    /// ACS3-HMAC-SHA256, header based.
+    #[default]
+    V3,
+    /// The RPC signature version 1.0, HMAC-SHA1 over the canonical query.
+    V1,
+}
+
+/// Whether the account's credentials work, and who uses it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformAccountStatus {
+    /// The `metadata.generation` the status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the credentials were last checked against the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_time: Option<Time>,
+    /// How many IotProducts use this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_count: Option<i64>,
+    /// `Ready`: the credentials were loaded and the platform accepted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

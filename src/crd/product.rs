@@ -1,0 +1,416 @@
+//! `IotProduct`: one product on the IoT Platform, declared as a namespaced resource.
+//!
+//! The readable enum words of the manifest (`Gateway`, `AlinkJson`, …) are mapped to the
+//! platform's integers and strings in exactly one place: [`crate::product::desired`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{AccountRef, Condition};
+
+/// Prefix of product tag keys the operator keeps for itself (ownership marks).
+pub const RESERVED_TAG_PREFIX: &str = "iotop.";
+
+/// The desired state of a product on the Alibaba Cloud IoT Platform.
+///
+/// The operator creates the product (or adopts an existing one), keeps its name,
+/// description, tags and thing model in line with this spec, publishes or revokes it as
+/// `published` says, writes its ProductKey and ProductSecret into a Secret, and deletes it
+/// (or leaves it) when this resource is deleted.
+///
+/// Attributes the platform fixes at creation (node type, edition, data format, network,
+/// protocol, authentication, category, validation level, resource group, instance, account)
+/// are immutable here too: changing them is refused by the API server.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "iot.productoperator.dev",
+    version = "v1alpha1",
+    kind = "IotProduct",
+    plural = "iotproducts",
+    singular = "iotproduct",
+    shortname = "iotp",
+    category = "iot",
+    namespaced,
+    status = "IotProductStatus",
+    derive = "PartialEq",
+    doc = "A product on the Alibaba Cloud IoT Platform, managed declaratively: created or adopted, updated, tagged, given a thing model, published or revoked, distributed, and deleted or orphaned with this resource. Its ProductKey and ProductSecret are written to a Secret.",
+    printcolumn(name = "Product", type_ = "string", json_path = ".spec.productName", description = "Product name on the platform"),
+    printcolumn(name = "ProductKey", type_ = "string", json_path = ".status.productKey", description = "The platform's id of the product"),
+    printcolumn(name = "Published", type_ = "boolean", json_path = ".status.published", description = "Whether the product is published (locked) on the platform"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("!has(self.spec.thingModel) || self.spec.edition == 'Pro'")
+        .message("spec.thingModel requires spec.edition: Pro (a Basic edition product has no thing model)")
+        .field_path(".spec.thingModel"),
+)]
+#[x_kube(validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("spec.instanceId is immutable: a product cannot move between instances; create a new IotProduct (or distribute this one with a ProductDistribution)").field_path(".instanceId"))]
+#[x_kube(validation = Rule::new("has(self.accountRef) == has(oldSelf.accountRef)").message("spec.accountRef is immutable: a product cannot move between accounts; create a new IotProduct instead").field_path(".accountRef"))]
+#[x_kube(validation = Rule::new("has(self.netType) == has(oldSelf.netType)").message("spec.netType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".netType"))]
+#[x_kube(validation = Rule::new("has(self.protocolType) == has(oldSelf.protocolType)").message("spec.protocolType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".protocolType"))]
+#[x_kube(validation = Rule::new("has(self.authType) == has(oldSelf.authType)").message("spec.authType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".authType"))]
+#[x_kube(validation = Rule::new("has(self.categoryKey) == has(oldSelf.categoryKey)").message("spec.categoryKey is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".categoryKey"))]
+#[x_kube(validation = Rule::new("has(self.validationLevel) == has(oldSelf.validationLevel)").message("spec.validationLevel is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".validationLevel"))]
+#[x_kube(validation = Rule::new("has(self.resourceGroupId) == has(oldSelf.resourceGroupId)").message("spec.resourceGroupId is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".resourceGroupId"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.productKey) || (has(self.productKey) && self.productKey == oldSelf.productKey)").message("spec.productKey cannot be changed or removed once set: this resource manages that product; create a new IotProduct to manage another").field_path(".productKey"))]
+#[serde(rename_all = "camelCase")]
+pub struct IotProductSpec {
+    /// The `PlatformAccount` (cluster-scoped) whose credentials and region are used.
+    /// Defaults to the account named `default`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.accountRef is immutable: a product cannot move between accounts; create a new IotProduct instead"))]
+    pub account_ref: Option<AccountRef>,
+
+    /// The IoT Platform instance the product lives in (for example `iot-cn-2r42x0g0f01`).
+    /// Defaults to the account's `instanceId`; when neither is set, the region's public
+    /// instance is used. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.instanceId is immutable: a product cannot move between instances; create a new IotProduct (or distribute this one with a ProductDistribution)"))]
+    pub instance_id: Option<String>,
+
+    /// The product name: 4 to 30 characters where each Chinese character counts as two;
+    /// Chinese characters, letters, digits and underscores. Unique within the instance.
+    /// Can be changed: the operator renames the product.
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[\\\\p{Han}A-Za-z0-9_]*$')").message("spec.productName may contain only Chinese characters, letters (A-Z, a-z), digits and underscores (_)"))]
+    #[x_kube(validation = Rule::new("size(self) + size(self.findAll('\\\\p{Han}')) >= 4 && size(self) + size(self.findAll('\\\\p{Han}')) <= 30").message("spec.productName must be 4 to 30 characters long, counting each Chinese character as two"))]
+    pub product_name: String,
+
+    /// A description of the product, up to 100 characters. Can be changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub description: Option<String>,
+
+    /// How devices of this product connect: `Device` (directly connected, or a sub-device
+    /// behind a gateway) or `Gateway`. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.nodeType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub node_type: NodeType,
+
+    /// The product edition: `Pro` (has a thing model; the platform's `iothub_senior`) or
+    /// `Basic` (no thing model; `iothub`). Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.edition is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub edition: Edition,
+
+    /// The device data format: `AlinkJson` (the platform's Alink JSON) or `Custom`
+    /// (passthrough, with a parsing script). Used by the Pro edition only. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.dataFormat is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub data_format: DataFormat,
+
+    /// How devices reach the network: `WiFi`, `Cellular`, `Ethernet`, `LoRa` or `Other`.
+    /// For gateways and directly connected devices. Unset means the platform's default
+    /// (`WiFi`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.netType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub net_type: Option<NetType>,
+
+    /// The protocol sub-devices use to talk to their gateway: `Modbus`, `OpcUa`,
+    /// `Customize`, `Ble` or `Zigbee`. For Pro sub-device products. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.protocolType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub protocol_type: Option<ProtocolType>,
+
+    /// How devices authenticate: `Secret` (the platform's default), `Id2` or `X509`.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.authType is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub auth_type: Option<AuthType>,
+
+    /// A standard product category (from the platform's ListThingTemplates, for example
+    /// `Lighting`); the product then starts with the category's thing model. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.categoryKey is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub category_key: Option<String>,
+
+    /// How strictly the platform checks device data against the thing model: `Weak`
+    /// (the platform's default) or `None`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.validationLevel is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub validation_level: Option<ValidationLevel>,
+
+    /// The resource group the product belongs to (for example `rg-acfmxazb4ph6aiy`).
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.resourceGroupId is immutable: the platform fixes it when the product is created; create a new IotProduct to change it"))]
+    pub resource_group_id: Option<String>,
+
+    /// Product tags, key to value. Keys: 1 to 30 letters, digits or dots; values: 1 to 128
+    /// letters, digits, underscores or hyphens; at most 90 tags. Keys starting with
+    /// `iotop.` are reserved for the operator. Tags set on the platform by others are left
+    /// alone; tags removed from this map are removed from the product.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 90, "additionalProperties" = {
+        "type": "string",
+        "maxLength": 128,
+        "x-kubernetes-validations": [{
+            "rule": "self.matches('^[A-Za-z0-9_-]{1,128}$')",
+            "message": "spec.tags values must be 1 to 128 letters, digits, underscores or hyphens"
+        }]
+    }))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9.]{1,30}$'))").message("spec.tags keys must be 1 to 30 letters, digits or dots"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('iotop.'))").message("spec.tags keys starting with 'iotop.' are reserved for the operator"))]
+    pub tags: BTreeMap<String, String>,
+
+    /// The product's thing model (its properties, events and services), in the platform's
+    /// TSL JSON form. When set, the operator imports it and publishes a new thing-model
+    /// version whenever it changes. Pro edition only. Unset means the operator leaves the
+    /// thing model alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_model: Option<ThingModel>,
+
+    /// Whether the product should be published. A published product is locked by the
+    /// platform: its attributes and thing model cannot change and it cannot be deleted
+    /// until publication is revoked. Default `false`.
+    #[serde(default)]
+    pub published: bool,
+
+    /// What to do with a change to a product that is published: `Block` (the default:
+    /// report the change as blocked and apply nothing) or `RevokeAndRepublish` (revoke
+    /// publication, apply the change, publish again; devices in the field see the product
+    /// unpublished for a moment). Also governs deleting a published product.
+    #[serde(default)]
+    pub published_change_policy: PublishedChangePolicy,
+
+    /// What happens on the platform when this resource is deleted: `Delete` (the default:
+    /// delete the product) or `Orphan` (leave the product as it is).
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// The ProductKey of an existing product to adopt instead of creating one. Once set it
+    /// cannot be changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub product_key: Option<String>,
+
+    /// Whether an existing product may be adopted by its name: `ByKeyOnly` (the default:
+    /// only the product named by `productKey` is adopted; a name already taken is reported
+    /// as a conflict) or `ByName` (a product with this name in the instance is adopted).
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
+    /// Name of the Secret (same namespace) the operator writes ProductKey, ProductSecret,
+    /// RegionId, IotInstanceId and MqttEndpoint into. Defaults to `<name>-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.secretName must be a valid Secret name: lower-case letters, digits, '-' and '.'"))]
+    pub secret_name: Option<String>,
+}
+
+/// A product's thing model, in TSL form.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThingModel {
+    /// The TSL document as a JSON string: an object with `properties`, `events` and
+    /// `services` arrays (the platform's own `post`, `set` and `get` entries may be left out).
+    #[schemars(length(min = 2))]
+    pub tsl: String,
+
+    /// A description for the thing-model versions the operator publishes (up to 100
+    /// characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub version_description: Option<String>,
+}
+
+/// Node type of a product.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum NodeType {
+    /// A directly connected device or a sub-device (the platform's `0`).
+    #[default]
+    Device,
+    /// A gateway that sub-devices connect through (the platform's `1`).
+    Gateway,
+}
+
+/// Product edition.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum Edition {
+    /// Basic edition, no thing model (`iothub`).
+    Basic,
+    /// Pro edition, with a thing model (`iothub_senior`).
+    #[default]
+    Pro,
+}
+
+/// Device data format.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DataFormat {
+    /// Alink JSON (`1`).
+    #[default]
+    AlinkJson,
+    /// Custom / passthrough (`0`).
+    Custom,
+}
+
+/// Network connection method.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum NetType {
+    /// `WIFI`.
+    WiFi,
+    /// `CELLULAR`.
+    Cellular,
+    /// `ETHERNET`.
+    Ethernet,
+    /// `LORA`.
+    LoRa,
+    /// `OTHER`.
+    Other,
+}
+
+/// Sub-device to gateway protocol.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ProtocolType {
+    /// `modbus`.
+    Modbus,
+    /// `opc-ua`.
+    OpcUa,
+    /// `customize`.
+    Customize,
+    /// `ble`.
+    Ble,
+    /// `zigbee`.
+    Zigbee,
+}
+
+/// Device authentication method.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AuthType {
+    /// `secret`: device or product secret.
+    Secret,
+    /// `id2`: ID² (cn-shanghai only).
+    Id2,
+    /// `x509`: X.509 certificates.
+    X509,
+}
+
+/// Data validation level.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ValidationLevel {
+    /// Weak validation (`1`).
+    Weak,
+    /// No validation (`2`).
+    None,
+}
+
+/// What to do with a change to a published (locked) product.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum PublishedChangePolicy {
+    /// Report the change as blocked; change nothing on the platform.
+    #[default]
+    Block,
+    /// Revoke publication, apply the change, and publish again.
+    RevokeAndRepublish,
+}
+
+/// What happens to the platform product when the resource is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the product on the platform.
+    #[default]
+    Delete,
+    /// Leave the product on the platform untouched.
+    Orphan,
+}
+
+/// When an existing product may be adopted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AdoptionPolicy {
+    /// Adopt only the product named by `spec.productKey`.
+    #[default]
+    ByKeyOnly,
+    /// Also adopt a product found by its name in the instance.
+    ByName,
+}
+
+/// What the operator last observed and did.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IotProductStatus {
+    /// The platform's id of the product (its ProductKey). The ProductSecret is never shown
+    /// here: it is in the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+
+    /// The instance the product lives in, as resolved from the spec and the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+
+    /// The region of the account the product lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// Whether the product is published on the platform, as last observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+
+    /// The product's state on the platform as last observed: `Developing` or `Published`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_status: Option<String>,
+
+    /// The thing model the operator last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_model: Option<ThingModelStatus>,
+
+    /// The name of the Secret holding the product's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+
+    /// A create the operator started but has not seen the result of. Recorded before
+    /// CreateProduct is called, so an operator that restarts looks the product up by this
+    /// name instead of creating a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// Distributions of this product to other instances (recorded by ProductDistribution
+    /// resources). A distributed product's thing model can no longer be changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distributed_to: Vec<String>,
+
+    /// The `metadata.generation` the status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// When the operator last compared the platform with the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// `Ready`: the product exists and matches the spec, and its Secret is written.
+    /// `Synced`: the last reconcile applied the spec (or says why it could not).
+    /// `Published`: whether the product is published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The thing model the operator last imported and published.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThingModelStatus {
+    /// SHA-256 of the normalised TSL last applied.
+    pub digest: String,
+    /// The thing-model version the operator published for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A create that was started.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreate {
+    /// The product name sent to CreateProduct.
+    pub product_name: String,
+    /// The instance the product was created in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// When the create was started.
+    pub since: Time,
+}

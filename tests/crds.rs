@@ -1,0 +1,380 @@
+//! The CRDs against a real kube-apiserver: they install and become Established, every
+//! sample manifest is accepted, and each bad manifest is refused with a message that tells
+//! a person what is wrong.
+
+mod common;
+
+use common::{control_plane, test_namespace};
+use iot_product_operator::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::ApiResource;
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+
+fn resource<K: Resource<DynamicType = ()>>() -> ApiResource {
+    ApiResource::erase::<K>(&())
+}
+
+/// Creates `manifest` (in `namespace` when the kind is namespaced) and returns the API
+/// server's refusal message, or `Ok` when it was accepted.
+async fn create(client: &Client, namespace: &str, manifest: Value) -> Result<(), String> {
+    let kind = manifest["kind"].as_str().unwrap().to_string();
+    let (api, obj): (Api<DynamicObject>, DynamicObject) = match kind.as_str() {
+        "PlatformAccount" => (
+            Api::all_with(client.clone(), &resource::<PlatformAccount>()),
+            serde_json::from_value(manifest).unwrap(),
+        ),
+        "IotProduct" => (
+            Api::namespaced_with(client.clone(), namespace, &resource::<IotProduct>()),
+            serde_json::from_value(manifest).unwrap(),
+        ),
+        "ProductDistribution" => (
+            Api::namespaced_with(client.clone(), namespace, &resource::<ProductDistribution>()),
+            serde_json::from_value(manifest).unwrap(),
+        ),
+        other => panic!("unexpected kind {other}"),
+    };
+    api.create(&PostParams::default(), &obj).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn ensure_namespace(client: &Client, name: &str) {
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
+}
+
+fn product(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+fn distribution(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+fn account(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+fn credentials() -> Value {
+    json!({"secretRef": {"name": "creds", "namespace": "default"}})
+}
+
+#[tokio::test]
+async fn crds_install_and_become_established() {
+    let client = control_plane().admin_client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    for name in [
+        "platformaccounts.iot.productoperator.dev",
+        "iotproducts.iot.productoperator.dev",
+        "productdistributions.iot.productoperator.dev",
+    ] {
+        let crd = crds.get(name).await.expect("CRD installed");
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        assert!(established, "{name} is not Established");
+    }
+}
+
+#[tokio::test]
+async fn every_sample_manifest_is_accepted() {
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = test_namespace(&client, "samples").await;
+    ensure_namespace(&client, "iot-product-operator-system").await;
+    let dir = common::root().join("config/samples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "kustomization.yaml" {
+            continue;
+        }
+        // Server-side dry run: full validation (schema and CEL) without keeping anything.
+        // Manifests that name their namespace (the operator's) go there; the rest into
+        // this test's namespace.
+        let file = path.display().to_string();
+        let names_namespace = std::fs::read_to_string(&path).unwrap().contains("namespace:");
+        let mut args = vec!["apply", "--dry-run=server", "--validate=strict", "-f", file.as_str()];
+        if !names_namespace {
+            args.extend(["-n", ns.as_str()]);
+        }
+        let out = plane.kubectl(&args);
+        assert!(out.contains("(server dry run)"), "{}: {out}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 4, "expected the sample manifests under config/samples, found {checked}");
+}
+
+/// (case, manifest, expected fragment of the refusal).
+fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
+    let too_long_ascii = "a".repeat(31);
+    let sixteen_chinese = "智".repeat(16);
+    vec![
+        (
+            "name too short",
+            product("short", json!({"productName": "abc"})),
+            "spec.productName must be 4 to 30 characters long, counting each Chinese character as two",
+        ),
+        (
+            "name too long",
+            product("long", json!({"productName": too_long_ascii})),
+            "spec.productName must be 4 to 30 characters long, counting each Chinese character as two",
+        ),
+        (
+            "Chinese characters count double past 30",
+            product("cjk", json!({"productName": sixteen_chinese})),
+            "spec.productName must be 4 to 30 characters long, counting each Chinese character as two",
+        ),
+        (
+            "name with a hyphen",
+            product("chars", json!({"productName": "bad-name"})),
+            "spec.productName may contain only Chinese characters, letters (A-Z, a-z), digits and underscores (_)",
+        ),
+        (
+            "name with a space",
+            product("space", json!({"productName": "bad name"})),
+            "spec.productName may contain only Chinese characters",
+        ),
+        (
+            "description over 100",
+            product("desc", json!({"productName": "Lamp", "description": "d".repeat(101)})),
+            "spec.description: Too long",
+        ),
+        (
+            "unknown node type",
+            product("node", json!({"productName": "Lamp", "nodeType": "Router"})),
+            "spec.nodeType: Unsupported value: \"Router\": supported values: \"Device\", \"Gateway\"",
+        ),
+        (
+            "unknown net type",
+            product("net", json!({"productName": "Lamp", "netType": "wifi"})),
+            "spec.netType: Unsupported value: \"wifi\"",
+        ),
+        (
+            "unknown deletion policy",
+            product("delpol", json!({"productName": "Lamp", "deletionPolicy": "Keep"})),
+            "spec.deletionPolicy: Unsupported value: \"Keep\": supported values: \"Delete\", \"Orphan\"",
+        ),
+        (
+            "thing model on a Basic product",
+            product(
+                "basic-tsl",
+                json!({"productName": "Lamp", "edition": "Basic", "thingModel": {"tsl": "{}"}}),
+            ),
+            "spec.thingModel requires spec.edition: Pro",
+        ),
+        (
+            "reserved tag key",
+            product("tagkey", json!({"productName": "Lamp", "tags": {"iotop.owner": "x"}})),
+            "spec.tags keys starting with 'iotop.' are reserved for the operator",
+        ),
+        (
+            "bad tag key",
+            product("tagkey2", json!({"productName": "Lamp", "tags": {"team_name": "x"}})),
+            "spec.tags keys must be 1 to 30 letters, digits or dots",
+        ),
+        (
+            "bad tag value",
+            product("tagval", json!({"productName": "Lamp", "tags": {"team": "a b"}})),
+            "spec.tags values must be 1 to 128 letters, digits, underscores or hyphens",
+        ),
+        (
+            "bad secret name",
+            product("secret", json!({"productName": "Lamp", "secretName": "Lamp_Secret"})),
+            "spec.secretName must be a valid Secret name",
+        ),
+        (
+            "distribution with both product forms",
+            distribution(
+                "both",
+                json!({"productRef": {"name": "lamp"}, "productKey": "a1b2",
+                                      "target": {"instanceId": "iot-1", "uid": "1"}}),
+            ),
+            "set exactly one of spec.productRef (an IotProduct in this namespace) or spec.productKey",
+        ),
+        (
+            "distribution with no product",
+            distribution("neither", json!({"target": {"instanceId": "iot-1", "uid": "1"}})),
+            "set exactly one of spec.productRef (an IotProduct in this namespace) or spec.productKey",
+        ),
+        (
+            "both target account forms",
+            distribution(
+                "both-target",
+                json!({"productKey": "a1b2",
+                                             "target": {"instanceId": "iot-1", "uid": "1", "logonId": "a@b.c"}}),
+            ),
+            "set exactly one of spec.target.uid (the account ID) or spec.target.logonId (the logon name)",
+        ),
+        (
+            "no target account",
+            distribution("no-target", json!({"productKey": "a1b2", "target": {"instanceId": "iot-1"}})),
+            "set exactly one of spec.target.uid (the account ID) or spec.target.logonId (the logon name)",
+        ),
+        (
+            "bad region",
+            account("bad-region", json!({"region": "Shanghai", "credentials": credentials()})),
+            "spec.region must be an Alibaba Cloud region id such as cn-shanghai",
+        ),
+        (
+            "endpoint with a path",
+            account(
+                "bad-endpoint",
+                json!({"region": "cn-shanghai", "endpoint": "https://iot.example.com/api",
+                                        "credentials": credentials()}),
+            ),
+            "spec.endpoint must be a URL with scheme and host only",
+        ),
+        (
+            "account without credentials",
+            account("no-creds", json!({"region": "cn-shanghai"})),
+            "spec.credentials: Required value",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn bad_manifests_are_refused_with_a_message_that_says_what_is_wrong() {
+    let client = control_plane().admin_client().await;
+    let ns = test_namespace(&client, "bad").await;
+    let mut failures = Vec::new();
+    for (case, manifest, expected) in bad_manifests() {
+        match create(&client, &ns, manifest).await {
+            Ok(()) => failures.push(format!("{case}: was accepted")),
+            Err(message) if message.contains(expected) => {}
+            Err(message) => failures.push(format!("{case}: refused with {message:?}, expected {expected:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn names_at_the_limits_are_accepted() {
+    let client = control_plane().admin_client().await;
+    let ns = test_namespace(&client, "limits").await;
+    for (name, product_name) in [
+        ("four", "Lamp".to_string()),
+        ("thirty", "a".repeat(30)),
+        ("two-chinese", "智能".to_string()),
+        ("fifteen-chinese", "智".repeat(15)),
+        ("mixed", "智能灯_Lamp_01".to_string()),
+    ] {
+        create(&client, &ns, product(name, json!({"productName": product_name})))
+            .await
+            .unwrap_or_else(|e| panic!("{product_name} refused: {e}"));
+    }
+}
+
+/// (case, original spec, merge patch, expected fragment of the refusal).
+fn immutable_changes() -> Vec<(&'static str, Value, Value, &'static str)> {
+    let base = json!({"productName": "Lamp"});
+    vec![
+        ("node type", base.clone(), json!({"nodeType": "Gateway"}), "spec.nodeType is immutable"),
+        ("edition", base.clone(), json!({"edition": "Basic"}), "spec.edition is immutable"),
+        ("data format", base.clone(), json!({"dataFormat": "Custom"}), "spec.dataFormat is immutable"),
+        ("auth type added", base.clone(), json!({"authType": "X509"}), "spec.authType is immutable"),
+        (
+            "net type changed",
+            json!({"productName": "Lamp", "netType": "WiFi"}),
+            json!({"netType": "Cellular"}),
+            "spec.netType is immutable",
+        ),
+        (
+            "instance id added",
+            base.clone(),
+            json!({"instanceId": "iot-cn-x"}),
+            "spec.instanceId is immutable",
+        ),
+        (
+            "instance id changed",
+            json!({"productName": "Lamp", "instanceId": "iot-a"}),
+            json!({"instanceId": "iot-b"}),
+            "spec.instanceId is immutable",
+        ),
+        (
+            "account changed",
+            base.clone(),
+            json!({"accountRef": {"name": "other"}}),
+            "spec.accountRef is immutable",
+        ),
+        (
+            "category removed",
+            json!({"productName": "Lamp", "categoryKey": "Lighting"}),
+            json!({"categoryKey": null}),
+            "spec.categoryKey is immutable",
+        ),
+        (
+            "product key changed",
+            json!({"productName": "Lamp", "productKey": "a1AAA"}),
+            json!({"productKey": "a1BBB"}),
+            "spec.productKey cannot be changed or removed once set",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn changing_an_immutable_field_is_refused_with_the_field_named() {
+    let client = control_plane().admin_client().await;
+    let ns = test_namespace(&client, "immutable").await;
+    let api: Api<IotProduct> = Api::namespaced(client.clone(), &ns);
+    let mut failures = Vec::new();
+    for (i, (case, spec, patch, expected)) in immutable_changes().into_iter().enumerate() {
+        let name = format!("p{i}");
+        create(&client, &ns, product(&name, spec)).await.unwrap_or_else(|e| panic!("{case}: create: {e}"));
+        let result = api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": patch}))).await;
+        match result {
+            Ok(_) => failures.push(format!("{case}: change was accepted")),
+            Err(e) if e.to_string().contains(expected) => {}
+            Err(e) => failures.push(format!("{case}: refused with {e}, expected {expected:?}")),
+        }
+    }
+    // Mutable fields stay mutable.
+    create(&client, &ns, product("mutable", json!({"productName": "Lamp"}))).await.unwrap();
+    api.patch(
+        "mutable",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"productName": "Lamp_2", "description": "new", "published": true,
+                                      "tags": {"a": "b"}, "deletionPolicy": "Orphan"}})),
+    )
+    .await
+    .expect("mutable fields can change");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_distribution_spec_cannot_change() {
+    let client = control_plane().admin_client().await;
+    let ns = test_namespace(&client, "dist").await;
+    create(
+        &client,
+        &ns,
+        distribution("d", json!({"productKey": "a1b2", "target": {"instanceId": "iot-1", "uid": "1"}})),
+    )
+    .await
+    .unwrap();
+    let api: Api<ProductDistribution> = Api::namespaced(client, &ns);
+    let err = api
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"target": {"instanceId": "iot-2"}}})),
+        )
+        .await
+        .expect_err("spec change refused");
+    assert!(
+        err.to_string().contains("the spec of a ProductDistribution is immutable"),
+        "unexpected refusal: {err}"
+    );
+}
