@@ -19,4 +19,6 @@
 
 pub mod cli;
 pub mod crd;
+pub mod emulator;
 pub mod platform;
+pub mod tsl;

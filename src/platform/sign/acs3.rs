@@ -79,6 +79,16 @@ pub fn signature(access_key_secret: &str, string_to_sign: &str) -> String {
     hex::encode(raw_signature(access_key_secret, string_to_sign))
 }
 
+/// Checks a received hex signature against the expected one in constant time.
+#[must_use]
+pub fn verify(access_key_secret: &str, string_to_sign: &str, provided_hex: &str) -> bool {
+    let Ok(provided) = hex::decode(provided_hex.trim()) else { return false };
+    let mut mac = Hmac::<Sha256>::new_from_slice(access_key_secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(string_to_sign.as_bytes());
+    mac.verify_slice(&provided).is_ok()
+}
+
 /// Signs an RPC call with ACS3-HMAC-SHA256: returns the headers to send (all of them
 /// signed, `Authorization` last). The request's parameters are sent in the URL.
 #[must_use]

@@ -53,6 +53,16 @@ pub fn raw_signature(access_key_secret: &str, string_to_sign: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// Checks a received Base64 signature against the expected one in constant time.
+#[must_use]
+pub fn verify(access_key_secret: &str, string_to_sign: &str, provided: &str) -> bool {
+    let Ok(provided) = BASE64.decode(provided.trim()) else { return false };
+    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{access_key_secret}&").as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(string_to_sign.as_bytes());
+    mac.verify_slice(&provided).is_ok()
+}
+
 /// Signs an RPC call: returns the business `params` plus every common parameter
 /// (`Action`, `Version`, `Format`, `AccessKeyId`, `SignatureMethod`, `SignatureVersion`,
 /// `SignatureNonce`, `Timestamp`, `RegionId`, `SecurityToken` for STS) and `Signature`,

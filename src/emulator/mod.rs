@@ -1,0 +1,20 @@
+//! The platform emulator: an HTTP server that plays the IoT Platform on the wire (same
+//! actions, parameters, JSON bodies, error codes and HTTP statuses, both signature schemes,
+//! per-operation QPS, the name, lock and distribution rules), with state in memory, fault
+//! injection and a read-only admin view for tests.
+//!
+//! - [`state`]: the platform's rules (pure).
+//! - [`gateway`]: signatures, keys, nonces, timestamps (pure).
+//! - [`faults`]: what goes wrong on purpose.
+//! - [`server`]: the HTTP listener.
+//!
+//! Where the platform's documentation is silent, the choices made are listed in
+//! `docs/emulator.md`.
+
+pub mod faults;
+pub mod gateway;
+pub mod server;
+pub mod state;
+pub mod xml;
+
+pub use server::{Emulator, EmulatorConfig};

@@ -1,0 +1,480 @@
+//! The emulator's HTTP side: one listener per region, the API at `/`, and a test-only admin
+//! view under `/_emulator/`.
+//!
+//! Per request: read → authenticate ([`super::gateway`]) → rate limit (the documented QPS
+//! per account and action) → faults → execute ([`super::state`]) → answer in JSON (or XML),
+//! or — for a "lost response" fault — close the connection without answering after the
+//! change was made.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as IncomingBody;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use super::faults::{ErrorKind, FaultInjector, Faults};
+use super::gateway::{self, AccessKey, Incoming, NonceCache};
+use super::state::{ApiError, CallContext, Rules, Snapshot, State};
+use super::xml;
+use crate::platform::quota;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// How the emulator is set up.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Keys it accepts.
+    pub access_keys: Vec<AccessKey>,
+    /// Business rules.
+    pub rules: Rules,
+    /// Faults at start.
+    pub faults: Faults,
+    /// Enforce the documented QPS per account and action.
+    pub rate_limit: bool,
+    /// Multiplies every documented QPS (for example 0.5 to make throttling likelier).
+    pub qps_scale: f64,
+    /// Seed of fault decisions.
+    pub seed: u64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            access_keys: Vec::new(),
+            rules: Rules::default(),
+            faults: Faults::default(),
+            rate_limit: true,
+            qps_scale: 1.0,
+            seed: 42,
+        }
+    }
+}
+
+/// Counters for the admin view.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Requests received at `/`.
+    pub requests: u64,
+    /// Calls by action and outcome (`Success` or the error code).
+    pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Calls refused by the rate limiter or a throttling storm.
+    pub throttled: u64,
+    /// Server errors injected.
+    pub injected_errors: u64,
+    /// Responses lost after the change was made.
+    pub lost_responses: u64,
+    /// Requests refused by the gateway for their signature, key, nonce or time.
+    pub refused_signatures: u64,
+}
+
+/// The emulated platform.
+pub struct Emulator {
+    keys: Vec<AccessKey>,
+    state: Mutex<State>,
+    nonces: Mutex<NonceCache>,
+    faults: Mutex<FaultInjector>,
+    limiters: Mutex<HashMap<(String, String), Arc<DefaultDirectRateLimiter>>>,
+    rate_limit: bool,
+    qps_scale: f64,
+    stats: Mutex<Stats>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// The answer to one request: a response, or close the connection without one.
+enum Answer {
+    Respond(Response<Full<Bytes>>),
+    Drop,
+}
+
+/// The error a service returns to make hyper close the connection without answering.
+#[derive(Debug)]
+struct DroppedResponse;
+
+impl std::fmt::Display for DroppedResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DroppedResponse {}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+fn json_response(status: u16, request_id: &str, body: String, content_type: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .header("x-acs-request-id", request_id)
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid response")
+}
+
+/// The region an endpoint host names (`iot.<region>.aliyuncs.com`, `iot-vpc.<region>…`).
+fn region_of_host(host: &str) -> Option<String> {
+    let host = host.split(':').next().unwrap_or_default();
+    let rest = host.strip_prefix("iot.").or_else(|| host.strip_prefix("iot-vpc."))?;
+    let region = rest.strip_suffix(".aliyuncs.com")?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_string())
+}
+
+impl Emulator {
+    /// An emulator with `config`.
+    #[must_use]
+    pub fn new(config: EmulatorConfig) -> Arc<Self> {
+        Arc::new(Self {
+            keys: config.access_keys,
+            state: Mutex::new(State::new(config.rules)),
+            nonces: Mutex::new(NonceCache::default()),
+            faults: Mutex::new(FaultInjector::new(config.faults, config.seed)),
+            limiters: Mutex::new(HashMap::new()),
+            rate_limit: config.rate_limit,
+            qps_scale: config.qps_scale,
+            stats: Mutex::new(Stats::default()),
+        })
+    }
+
+    /// A snapshot of the state, for tests and the admin view.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.lock().expect("state lock").snapshot(now_ms())
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().expect("stats lock").clone()
+    }
+
+    /// Replaces the faults in force.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.lock().expect("faults lock").set(faults);
+    }
+
+    /// The faults in force.
+    #[must_use]
+    pub fn faults(&self) -> Faults {
+        self.faults.lock().expect("faults lock").faults().clone()
+    }
+
+    /// Serves `listener` as the endpoint of `region` until the task is dropped.
+    ///
+    /// # Errors
+    /// Only when accepting connections fails.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, region: String) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let emulator = self.clone();
+            let region = region.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let emulator = emulator.clone();
+                    let region = region.clone();
+                    async move {
+                        match emulator.answer(request, &region, peer).await {
+                            Answer::Respond(response) => Ok(response),
+                            Answer::Drop => Err(DroppedResponse),
+                        }
+                    }
+                });
+                if let Err(error) = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                    && !error.to_string().contains("dropped by fault injection")
+                {
+                    debug!(%error, "emulator connection ended");
+                }
+            });
+        }
+    }
+
+    fn count(&self, action: &str, outcome: &str) {
+        let mut stats = self.stats.lock().expect("stats lock");
+        *stats.calls.entry(action.to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
+    }
+
+    fn limiter(&self, uid: &str, action: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+        if !self.rate_limit {
+            return None;
+        }
+        let qps = quota::qps(action).unwrap_or(5);
+        let rate = (f64::from(qps) * self.qps_scale).max(0.1);
+        let mut limiters = self.limiters.lock().expect("limiters lock");
+        let limiter = limiters.entry((uid.to_string(), action.to_string())).or_insert_with(|| {
+            let burst = NonZeroU32::new((rate.ceil() as u32).max(1)).expect("at least one");
+            let quota = Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+                .expect("positive period")
+                .allow_burst(burst);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        Some(limiter.clone())
+    }
+
+    async fn answer(
+        &self,
+        request: Request<IncomingBody>,
+        listener_region: &str,
+        peer: SocketAddr,
+    ) -> Answer {
+        let path = request.uri().path().to_string();
+        if let Some(admin) = path.strip_prefix("/_emulator/") {
+            return Answer::Respond(self.admin(admin, request).await);
+        }
+        let id = request_id();
+        if path != "/" || !(request.method() == Method::GET || request.method() == Method::POST) {
+            return Answer::Respond(gateway_error(
+                &id,
+                &ApiError::gateway(
+                    404,
+                    "InvalidAction.NotFound",
+                    "Specified api is not found, please check your url and method.",
+                ),
+                false,
+                "Error",
+            ));
+        }
+        self.stats.lock().expect("stats lock").requests += 1;
+        let (incoming, host) = match read_request(request).await {
+            Ok(parsed) => parsed,
+            Err(error) => return Answer::Respond(gateway_error(&id, &error, false, "Error")),
+        };
+        let region = region_of_host(&host).unwrap_or_else(|| listener_region.to_string());
+        let now = now_ms();
+        let authenticated = {
+            let mut nonces = self.nonces.lock().expect("nonce lock");
+            gateway::authenticate(&incoming, &self.keys, &mut nonces, now)
+        };
+        let call = match authenticated {
+            Ok(call) => call,
+            Err(error) => {
+                self.stats.lock().expect("stats lock").refused_signatures += 1;
+                warn!(%peer, code = %error.code, "emulator refused a request at the gateway");
+                return Answer::Respond(gateway_error(&id, &error, false, "Error"));
+            }
+        };
+        let action = call.action.clone();
+        let root = format!("{action}Response");
+        let decision = self.faults.lock().expect("faults lock").decide(&action, now);
+        let limited = self.limiter(&call.key.uid, &action).is_some_and(|l| l.check().is_err());
+        if decision.throttle || limited {
+            self.stats.lock().expect("stats lock").throttled += 1;
+            self.count(&action, "Throttling.User");
+            let error =
+                ApiError::gateway(429, "Throttling.User", "Request was denied due to user flow control.");
+            return Answer::Respond(gateway_error(&id, &error, call.wants_xml, "Error"));
+        }
+        let latency = self.faults.lock().expect("faults lock").latency_ms();
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if let Some(kind) = decision.error {
+            self.stats.lock().expect("stats lock").injected_errors += 1;
+            let error = match kind {
+                ErrorKind::InternalError => ApiError::gateway(
+                    500,
+                    "InternalError",
+                    "The request processing has failed due to some unknown error.",
+                ),
+                ErrorKind::ServiceUnavailable => ApiError::gateway(
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                ),
+                ErrorKind::SystemException => {
+                    ApiError::business("iot.system.SystemException", "A system exception occurred.")
+                }
+            };
+            self.count(&action, &error.code);
+            return Answer::Respond(respond_error(&id, &error, call.wants_xml, &root));
+        }
+        let context = CallContext {
+            uid: call.key.uid.clone(),
+            logon_id: call.key.logon_id.clone(),
+            region,
+            now_ms: now,
+            fail_distribution: decision.fail_distribution,
+        };
+        let result = self.state.lock().expect("state lock").handle(&context, &action, &call.params);
+        self.count(&action, result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"));
+        debug!(action = %action, uid = %context.uid, request_id = %id,
+            outcome = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"), "emulator call");
+        if decision.lose_response {
+            self.stats.lock().expect("stats lock").lost_responses += 1;
+            return Answer::Drop;
+        }
+        Answer::Respond(match result {
+            Ok(body) => success(&id, body, call.wants_xml, &root),
+            Err(error) => respond_error(&id, &error, call.wants_xml, &root),
+        })
+    }
+
+    async fn admin(&self, path: &str, request: Request<IncomingBody>) -> Response<Full<Bytes>> {
+        let id = request_id();
+        let ok = |value: Value| json_response(200, &id, value.to_string(), "application/json;charset=utf-8");
+        match (request.method().clone(), path) {
+            (Method::GET, "healthz") => ok(json!({"ok": true})),
+            (Method::GET, "state") => ok(json!({"state": self.snapshot(), "stats": self.stats()})),
+            (Method::GET, "faults") => ok(serde_json::to_value(self.faults()).expect("faults serialise")),
+            (Method::PUT, "faults") => {
+                let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                    Ok(body) => body.to_bytes(),
+                    Err(e) => {
+                        return json_response(
+                            400,
+                            &id,
+                            json!({"error": e.to_string()}).to_string(),
+                            "application/json",
+                        );
+                    }
+                };
+                match serde_json::from_slice::<Faults>(&body) {
+                    Ok(faults) => {
+                        self.set_faults(faults.clone());
+                        ok(serde_json::to_value(faults).expect("faults serialise"))
+                    }
+                    Err(e) => json_response(
+                        400,
+                        &id,
+                        json!({"error": e.to_string()}).to_string(),
+                        "application/json",
+                    ),
+                }
+            }
+            _ => json_response(
+                404,
+                &id,
+                json!({"error": "unknown admin endpoint"}).to_string(),
+                "application/json",
+            ),
+        }
+    }
+}
+
+async fn read_request(request: Request<IncomingBody>) -> Result<(Incoming, String), ApiError> {
+    let method = request.method().to_string();
+    let query: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+        .collect();
+    let host = headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.clone()).unwrap_or_default();
+    let is_form = headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
+    let body = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::gateway(400, "InvalidParameter", "The request body is too large or unreadable.")
+        })?
+        .to_bytes()
+        .to_vec();
+    let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
+    Ok((Incoming { method, query, form, headers, body }, host))
+}
+
+fn render(status: u16, id: &str, body: Value, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {
+    if wants_xml {
+        json_response(status, id, xml::render(root, &body), "text/xml;charset=utf-8")
+    } else {
+        json_response(status, id, body.to_string(), "application/json;charset=utf-8")
+    }
+}
+
+fn success(id: &str, body: Value, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {
+    let mut map = match body {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    map.insert("RequestId".into(), json!(id));
+    map.insert("Success".into(), json!(true));
+    render(200, id, Value::Object(map), wants_xml, root)
+}
+
+fn respond_error(id: &str, error: &ApiError, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {
+    if error.is_gateway() {
+        return gateway_error(id, error, wants_xml, "Error");
+    }
+    let mut map = Map::new();
+    map.insert("RequestId".into(), json!(id));
+    map.insert("Success".into(), json!(false));
+    map.insert("Code".into(), json!(error.code));
+    map.insert("ErrorMessage".into(), json!(error.message));
+    if let Some(Value::Object(extra)) = &error.extra {
+        map.extend(extra.clone());
+    }
+    render(200, id, Value::Object(map), wants_xml, root)
+}
+
+fn gateway_error(id: &str, error: &ApiError, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {
+    let body = json!({
+        "RequestId": id,
+        "HostId": "iot.aliyuncs.com",
+        "Code": error.code,
+        "Message": error.message,
+        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Iot&requestId={id}", error.code),
+    });
+    render(error.http_status, id, body, wants_xml, root)
+}
+
+/// Binds `addr` and serves it as the endpoint of `region` in a background task; returns
+/// the bound address (useful with port 0).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn(emulator: Arc<Emulator>, addr: SocketAddr, region: &str) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let region = region.to_string();
+    tokio::spawn(async move {
+        if let Err(error) = emulator.serve(listener, region).await {
+            warn!(%error, "emulator listener stopped");
+        }
+    });
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_hosts_name_their_region() {
+        assert_eq!(region_of_host("iot.ap-southeast-1.aliyuncs.com"), Some("ap-southeast-1".into()));
+        assert_eq!(region_of_host("iot-vpc.cn-beijing.aliyuncs.com:443"), Some("cn-beijing".into()));
+        assert_eq!(region_of_host("127.0.0.1:18080"), None);
+        assert_eq!(region_of_host("iot.a.b.aliyuncs.com"), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! [`HttpPlatform`]: the real client. Per attempt: wait for the rate limiter, sign afresh
+//! (new time and nonce), send, decode; retry per [`RetryPolicy`].
+//!
+//! This is the only place that talks HTTP to the platform. Response bodies are never
+//! logged: they can carry a ProductSecret.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use serde_json::Value;
+use tracing::debug;
+
+use super::error::{PlatformError, classify};
+use super::model::Envelope;
+use super::quota;
+use super::ratelimit::AccountLimiter;
+use super::retry::RetryPolicy;
+use super::sign::{RpcRequest, SigningContext, acs3, percent_encode, rpc_v1};
+use super::{CallObserver, Credentials, IotPlatform, RawCall};
+use crate::crd::account::SignatureVersion;
+
+/// The API version of every call.
+pub const API_VERSION: &str = "2018-01-20";
+
+/// Where calls go: a base URL and the host name it signs for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://iot.cn-shanghai.aliyuncs.com` or an override (no trailing slash).
+    pub base_url: String,
+    /// The `Host` the request carries (host, plus `:port` when not the scheme's default).
+    pub host: String,
+    /// The region the endpoint serves.
+    pub region: String,
+}
+
+impl Endpoint {
+    /// The public endpoint of `region`.
+    #[must_use]
+    pub fn for_region(region: &str) -> Self {
+        Self::from_url(&format!("https://iot.{region}.aliyuncs.com"), region)
+    }
+
+    /// An endpoint at `url` (scheme and authority; a trailing slash is dropped) serving
+    /// `region`.
+    #[must_use]
+    pub fn from_url(url: &str, region: &str) -> Self {
+        let base_url = url.trim_end_matches('/').to_string();
+        let authority = base_url.split_once("://").map_or(base_url.as_str(), |(_, rest)| rest);
+        let host = match (base_url.starts_with("https://"), authority.rsplit_once(':')) {
+            (true, Some((h, "443"))) | (false, Some((h, "80"))) => h.to_string(),
+            _ => authority.to_string(),
+        };
+        Self { base_url, host, region: region.to_string() }
+    }
+}
+
+/// The endpoints of one account: its region's, and cn-shanghai's for distribution calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// For everything but distribution.
+    pub regional: Endpoint,
+    /// For the distribution operations (cn-shanghai only).
+    pub distribution: Endpoint,
+}
+
+impl Endpoints {
+    /// The endpoints of an account in `region`, with optional overrides.
+    ///
+    /// Without a distribution override, distribution calls go to the regional endpoint when
+    /// the account is in cn-shanghai, else to the public cn-shanghai endpoint.
+    #[must_use]
+    pub fn new(region: &str, endpoint: Option<&str>, distribution_endpoint: Option<&str>) -> Self {
+        let regional =
+            endpoint.map_or_else(|| Endpoint::for_region(region), |url| Endpoint::from_url(url, region));
+        let distribution = match distribution_endpoint {
+            Some(url) => Endpoint::from_url(url, quota::DISTRIBUTION_REGION),
+            None if region == quota::DISTRIBUTION_REGION => regional.clone(),
+            None => Endpoint::for_region(quota::DISTRIBUTION_REGION),
+        };
+        Self { regional, distribution }
+    }
+}
+
+/// The platform over HTTP, for one account.
+pub struct HttpPlatform {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    credentials: Credentials,
+    signature: SignatureVersion,
+    limiter: Arc<AccountLimiter>,
+    retry: RetryPolicy,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl std::fmt::Debug for HttpPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpPlatform")
+            .field("endpoints", &self.endpoints)
+            .field("credentials", &self.credentials)
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs the process-wide TLS crypto provider (ring) once; reqwest is built without one.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A shared HTTP client with the operator's timeouts.
+///
+/// # Panics
+/// Only if the TLS backend cannot initialise, which is a build problem.
+#[must_use]
+pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("iot-product-operator/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("HTTP client")
+}
+
+impl HttpPlatform {
+    /// A client for one account.
+    #[must_use]
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        credentials: Credentials,
+        signature: SignatureVersion,
+        limiter: Arc<AccountLimiter>,
+    ) -> Self {
+        Self {
+            http,
+            endpoints,
+            credentials,
+            signature,
+            limiter,
+            retry: RetryPolicy::default(),
+            observer: None,
+        }
+    }
+
+    /// Uses `retry` instead of the default policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Reports every attempt to `observer` (metrics).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The endpoints in use.
+    #[must_use]
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn endpoint_for(&self, action: &str) -> &Endpoint {
+        if quota::SHANGHAI_ONLY.contains(&action) {
+            &self.endpoints.distribution
+        } else {
+            &self.endpoints.regional
+        }
+    }
+
+    /// One attempt; also returns the platform's retry-after hint, if it sent one.
+    async fn send_once(&self, call: &RawCall) -> (Result<Value, PlatformError>, Option<Duration>) {
+        let endpoint = self.endpoint_for(call.action);
+        let context = SigningContext::now();
+        let request = RpcRequest {
+            method: "POST",
+            host: &endpoint.host,
+            action: call.action,
+            version: API_VERSION,
+            region: &endpoint.region,
+            params: &call.params,
+            body: b"",
+        };
+        let (query, headers) = match self.signature {
+            SignatureVersion::V1 => (rpc_v1::sign(&request, &self.credentials, &context), Vec::new()),
+            SignatureVersion::V3 => (call.params.clone(), acs3::sign(&request, &self.credentials, &context)),
+        };
+        let query_string = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let url = format!("{}/?{query_string}", endpoint.base_url);
+        let mut builder = self.http.post(url).header("accept", "application/json");
+        for (name, value) in headers.iter().filter(|(name, _)| name != "host") {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = PlatformError::Transport {
+                    action: call.action,
+                    message: e.to_string(),
+                    ambiguous: !e.is_connect(),
+                };
+                return (Err(error), None);
+            }
+        };
+        let status = response.status().as_u16();
+        let header_request_id =
+            response.headers().get("x-acs-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = retry_after(response.headers());
+        let result = match response.bytes().await {
+            Ok(body) => decode(call.action, status, header_request_id, &body),
+            Err(e) => Err(PlatformError::Transport {
+                action: call.action,
+                message: format!("reading the response: {e}"),
+                ambiguous: true,
+            }),
+        };
+        (result, retry_after)
+    }
+}
+
+/// A `Retry-After` / `x-acs-retry-after` hint in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    ["x-acs-retry-after", "retry-after"]
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Turns an HTTP answer into the response value or a typed error.
+///
+/// # Errors
+/// [`PlatformError::Api`] for gateway errors (HTTP ≥ 400) and business errors
+/// (`Success: false`); [`PlatformError::Decode`] for a body that is not a JSON object.
+pub fn decode(
+    action: &'static str,
+    status: u16,
+    header_request_id: Option<String>,
+    body: &[u8],
+) -> Result<Value, PlatformError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| PlatformError::Decode {
+        action,
+        message: format!("HTTP {status}, body is not JSON: {e}"),
+        request_id: header_request_id.clone(),
+    })?;
+    let envelope: Envelope = serde_json::from_value(value.clone()).map_err(|e| PlatformError::Decode {
+        action,
+        message: format!("HTTP {status}, unexpected body: {e}"),
+        request_id: header_request_id.clone(),
+    })?;
+    let request_id = if envelope.request_id.is_empty() {
+        header_request_id.unwrap_or_default()
+    } else {
+        envelope.request_id
+    };
+    let failed = status >= 400
+        || envelope.success == Some(false)
+        || (envelope.success.is_none() && envelope.code.is_some());
+    if !failed {
+        return Ok(value);
+    }
+    let code = envelope.code.unwrap_or_else(|| format!("HTTP{status}"));
+    let message = envelope.error_message.or(envelope.message).unwrap_or_default();
+    Err(PlatformError::Api {
+        action,
+        class: classify(&code, status),
+        code,
+        message,
+        request_id,
+        http_status: status,
+    })
+}
+
+#[async_trait::async_trait]
+impl IotPlatform for HttpPlatform {
+    async fn call_raw(&self, call: RawCall) -> Result<Value, PlatformError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let waited = self.limiter.acquire(call.action).await;
+            let (result, hint) = self.send_once(&call).await;
+            if let Some(observer) = &self.observer {
+                observer.observe(call.action, result.as_ref().err(), waited);
+            }
+            match result {
+                Ok(value) => {
+                    debug!(action = call.action, attempt, "platform call succeeded");
+                    return Ok(value);
+                }
+                Err(error) if self.retry.should_retry(&error, call.idempotent, attempt) => {
+                    let wait = self.retry.backoff(attempt, rand::rng().random::<f64>(), hint);
+                    debug!(
+                        action = call.action,
+                        attempt,
+                        code = error.code(),
+                        request_id = error.request_id(),
+                        wait_ms = wait.as_millis() as u64,
+                        "platform call failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(error) => {
+                    debug!(
+                        action = call.action,
+                        attempt,
+                        code = error.code(),
+                        request_id = error.request_id(),
+                        "platform call failed"
+                    );
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::error::ErrorClass;
+
+    #[test]
+    fn endpoints_follow_the_region_and_send_distribution_to_shanghai() {
+        let e = Endpoints::new("ap-southeast-1", None, None);
+        assert_eq!(e.regional.base_url, "https://iot.ap-southeast-1.aliyuncs.com");
+        assert_eq!(e.regional.host, "iot.ap-southeast-1.aliyuncs.com");
+        assert_eq!(e.distribution.host, "iot.cn-shanghai.aliyuncs.com");
+        let local = Endpoints::new("cn-shanghai", Some("http://127.0.0.1:18080/"), None);
+        assert_eq!(local.regional.base_url, "http://127.0.0.1:18080");
+        assert_eq!(local.regional.host, "127.0.0.1:18080");
+        assert_eq!(local.distribution, local.regional);
+        assert_eq!(
+            Endpoint::from_url("https://iot-vpc.cn-beijing.aliyuncs.com:443", "cn-beijing").host,
+            "iot-vpc.cn-beijing.aliyuncs.com"
+        );
+    }
+
+    #[test]
+    fn business_errors_arrive_with_http_200_and_success_false() {
+        let body = br#"{"RequestId":"R1","Success":false,"Code":"iot.prod.NotExistedProduct","ErrorMessage":"no such product"}"#;
+        let err = decode("QueryProduct", 200, None, body).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::NotFound);
+        assert_eq!(err.request_id(), Some("R1"));
+    }
+
+    #[test]
+    fn gateway_errors_use_message_and_an_http_error_status() {
+        let body = br#"{"RequestId":"R2","HostId":"iot.cn-shanghai.aliyuncs.com","Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#;
+        let err = decode("CreateProduct", 429, None, body).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Throttled);
+        assert!(err.to_string().contains("user flow control"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_a_decode_error_with_the_header_request_id() {
+        let err = decode("QueryProduct", 502, Some("R3".into()), b"<html>bad gateway</html>").unwrap_err();
+        assert!(matches!(err, PlatformError::Decode { .. }));
+        assert_eq!(err.request_id(), Some("R3"));
+    }
+
+    #[test]
+    fn success_passes_the_whole_body_through() {
+        let body = br#"{"RequestId":"R4","Success":true,"ProductKey":"a1"}"#;
+        assert_eq!(decode("CreateProduct", 200, None, body).unwrap()["ProductKey"], "a1");
+    }
+}

@@ -1,0 +1,113 @@
+//! A per-account, per-operation rate limiter at the platform's documented QPS.
+//!
+//! Every call waits here before it is sent, so the operator stays under the quota that
+//! all users of the account share instead of being throttled into errors.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use super::quota;
+
+/// The QPS used for an operation missing from the documented table.
+const UNKNOWN_OPERATION_QPS: u32 = 5;
+
+/// Rate limiters for one account, one per operation.
+#[derive(Debug)]
+pub struct AccountLimiter {
+    limiters: HashMap<&'static str, DefaultDirectRateLimiter>,
+    fallback: DefaultDirectRateLimiter,
+}
+
+/// Builds the limiter of one operation: `qps × share` requests per second, with a burst of
+/// a quarter second's worth (at least one), so traffic stays smooth.
+fn limiter(qps: u32, share: f64) -> DefaultDirectRateLimiter {
+    let rate = (f64::from(qps) * share).max(0.1);
+    let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
+    let quota =
+        Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
+    RateLimiter::direct(quota)
+}
+
+impl AccountLimiter {
+    /// Limiters at `share` (0 < share ≤ 1) of every documented QPS. A share below one
+    /// leaves room for other users of the account and for clock differences.
+    #[must_use]
+    pub fn new(share: f64) -> Self {
+        let share = share.clamp(0.01, 1.0);
+        Self {
+            limiters: quota::QPS.iter().map(|(action, qps)| (*action, limiter(*qps, share))).collect(),
+            fallback: limiter(UNKNOWN_OPERATION_QPS, share),
+        }
+    }
+
+    /// Waits until `action` may be called; returns how long it waited.
+    pub async fn acquire(&self, action: &str) -> Duration {
+        let limiter = self.limiters.get(action).unwrap_or(&self.fallback);
+        if limiter.check().is_ok() {
+            return Duration::ZERO;
+        }
+        let start = tokio::time::Instant::now();
+        limiter.until_ready().await;
+        start.elapsed()
+    }
+}
+
+/// The limiters of every account, shared by all clients of the same account so that a
+/// credential change (a new client) keeps the account's pace.
+#[derive(Debug, Default)]
+pub struct LimiterRegistry {
+    share: Option<f64>,
+    accounts: Mutex<HashMap<String, Arc<AccountLimiter>>>,
+}
+
+/// The default share of each documented QPS the operator uses.
+pub const DEFAULT_QPS_SHARE: f64 = 0.9;
+
+impl LimiterRegistry {
+    /// A registry whose limiters use `share` of the documented QPS.
+    #[must_use]
+    pub fn new(share: f64) -> Self {
+        Self { share: Some(share), accounts: Mutex::default() }
+    }
+
+    /// The limiter of `account`, created on first use.
+    pub fn for_account(&self, account: &str) -> Arc<AccountLimiter> {
+        let mut accounts = self.accounts.lock().expect("limiter registry lock");
+        accounts
+            .entry(account.to_string())
+            .or_insert_with(|| Arc::new(AccountLimiter::new(self.share.unwrap_or(DEFAULT_QPS_SHARE))))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_beyond_the_burst_wait_for_the_documented_rate() {
+        // CreateProductDistributeJob: 2 QPS; at full share the burst is one call.
+        let limiter = AccountLimiter::new(1.0);
+        assert_eq!(limiter.acquire("CreateProductDistributeJob").await, Duration::ZERO);
+        let waited = limiter.acquire("CreateProductDistributeJob").await;
+        assert!(waited >= Duration::from_millis(450), "waited only {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn operations_have_separate_budgets() {
+        let limiter = AccountLimiter::new(1.0);
+        limiter.acquire("CreateProductDistributeJob").await;
+        assert_eq!(limiter.acquire("QueryProduct").await, Duration::ZERO);
+    }
+
+    #[test]
+    fn clients_of_one_account_share_its_limiter() {
+        let registry = LimiterRegistry::new(0.9);
+        assert!(Arc::ptr_eq(&registry.for_account("a"), &registry.for_account("a")));
+        assert!(!Arc::ptr_eq(&registry.for_account("a"), &registry.for_account("b")));
+    }
+}
