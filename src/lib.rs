@@ -21,4 +21,5 @@ pub mod cli;
 pub mod crd;
 pub mod emulator;
 pub mod platform;
+pub mod telemetry;
 pub mod tsl;

@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use iot_product_operator::cli::{Cli, Command, CrdsArgs};
 use iot_product_operator::crd::render;
+use iot_product_operator::{emulator, telemetry};
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    telemetry::init(cli.log_format, &cli.log_level);
     let result = match cli.command {
         Command::Crds(args) => write_crds(&args),
+        Command::Emulator(args) => emulator::run::run(&args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@
 
 pub mod faults;
 pub mod gateway;
+pub mod run;
 pub mod server;
 pub mod state;
 pub mod xml;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Drives the emulator with the official Alibaba Cloud Python SDKs (installed from PyPI into
+# target/sdk-venv): a whole product life with each signer, and a forged signature.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=target/sdk-venv
+if [ ! -x "$VENV/bin/pytest" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    'alibabacloud-iot20180120==5.1.0' 'aliyun-python-sdk-iot==8.59.0' 'aliyun-python-sdk-core==2.16.1' 'pytest==8.3.4'
+fi
+cargo build --quiet --locked
+IOTOP_BIN="$PWD/target/debug/iot-product-operator" "$VENV/bin/pytest" -q tests/conformance "$@"
