@@ -33,11 +33,12 @@ fn limiter(qps: u32, share: f64) -> DefaultDirectRateLimiter {
 }
 
 impl AccountLimiter {
-    /// Limiters at `share` (0 < share ≤ 1) of every documented QPS. A share below one
-    /// leaves room for other users of the account and for clock differences.
+    /// Limiters at `share` of every documented QPS. A share below one leaves room for
+    /// other users of the account and for clock differences; a share above one is for
+    /// accounts whose quotas Alibaba Cloud has raised (and for benchmarks).
     #[must_use]
     pub fn new(share: f64) -> Self {
-        let share = share.clamp(0.01, 1.0);
+        let share = share.clamp(0.01, 10_000.0);
         Self {
             limiters: quota::QPS.iter().map(|(action, qps)| (*action, limiter(*qps, share))).collect(),
             fallback: limiter(UNKNOWN_OPERATION_QPS, share),
