@@ -21,5 +21,6 @@ pub mod cli;
 pub mod crd;
 pub mod emulator;
 pub mod platform;
+pub mod product;
 pub mod telemetry;
 pub mod tsl;

@@ -186,6 +186,14 @@ pub struct IotProductSpec {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
+    /// What to do when the product disappears from the platform without this resource being
+    /// deleted (someone deleted it out of band): `Recreate` (the default: create it again;
+    /// it gets a new ProductKey, written to the Secret) or `Report` (do nothing; the
+    /// resource shows `Ready=False` with reason `ProductMissing`). Drift is checked every
+    /// resync interval.
+    #[serde(default)]
+    pub out_of_band_deletion: OutOfBandDeletion,
+
     /// The ProductKey of an existing product to adopt instead of creating one. Once set it
     /// cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +330,16 @@ pub enum DeletionPolicy {
     Orphan,
 }
 
+/// What to do when the product was deleted on the platform by someone else.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum OutOfBandDeletion {
+    /// Create the product again.
+    #[default]
+    Recreate,
+    /// Report it and do nothing.
+    Report,
+}
+
 /// When an existing product may be adopted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum AdoptionPolicy {
@@ -360,6 +378,11 @@ pub struct IotProductStatus {
     /// The thing model the operator last applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thing_model: Option<ThingModelStatus>,
+
+    /// The tag keys the operator set from `spec.tags` (so a key removed from the spec is
+    /// removed from the product, while tags set by others are left alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tag_keys: Vec<String>,
 
     /// The name of the Secret holding the product's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,400 @@
+//! The pure planner: from what the spec wants, what the platform has, and what the
+//! operator recorded, decide the platform calls to make — or why none can be made.
+//!
+//! Every rule of the publication lock lives here:
+//! - a published product's name, description and thing model are not changed unless the
+//!   resource allows revoke-apply-republish (`publishedChangePolicy: RevokeAndRepublish`);
+//!   then the plan revokes first and publishes again last;
+//! - a published product is not deleted under the same condition;
+//! - a distributed product's thing model is never changed;
+//! - tags are not part of the lock.
+//!
+//! No I/O happens here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::crd::product::{DeletionPolicy, OutOfBandDeletion, PublishedChangePolicy};
+use crate::platform::model::{ProductDetails, RELEASE_STATUS};
+use crate::platform::wire::Tag;
+
+use super::desired::{DesiredProduct, Mismatch};
+
+/// What the operator saw on the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The product exists.
+    Exists(Box<ObservedProduct>),
+    /// The product the operator looked for does not exist.
+    Missing,
+    /// There is no product to look for yet (nothing created or adopted).
+    Nothing,
+}
+
+/// A product as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedProduct {
+    /// QueryProduct's answer.
+    pub details: ProductDetails,
+    /// Its tags, when read.
+    pub tags: BTreeMap<String, String>,
+    /// Digest of its draft thing model, when read.
+    pub thing_model_digest: Option<String>,
+}
+
+impl ObservedProduct {
+    /// Whether it is published.
+    #[must_use]
+    pub fn published(&self) -> bool {
+        self.details.product_status == RELEASE_STATUS
+    }
+}
+
+/// What the operator recorded in status about this resource's product.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The key of the product this resource manages.
+    pub product_key: Option<String>,
+    /// Tag keys the operator set.
+    pub managed_tag_keys: BTreeSet<String>,
+    /// Digest of the thing model last published by the operator.
+    pub published_thing_model: Option<String>,
+    /// Distributions of this product (its thing model is locked).
+    pub distributed_to: Vec<String>,
+}
+
+/// Whether the resource is being applied or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Make the platform match the spec.
+    Apply,
+    /// The resource is being deleted.
+    Delete,
+}
+
+/// One platform write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// CreateProduct.
+    Create,
+    /// UpdateProduct (name and description).
+    Update {
+        /// New name.
+        name: String,
+        /// New description.
+        description: Option<String>,
+    },
+    /// CreateProductTags for keys the product lacks.
+    CreateTags(Vec<Tag>),
+    /// UpdateProductTags for keys whose value differs.
+    UpdateTags(Vec<Tag>),
+    /// DeleteProductTags for keys removed from the spec.
+    DeleteTags(Vec<String>),
+    /// ImportThingModelTsl with the spec's model.
+    ImportThingModel,
+    /// PublishThingModel (a new version).
+    PublishThingModel,
+    /// ReleaseProduct.
+    Release,
+    /// CancelReleaseProduct.
+    CancelRelease,
+    /// DeleteProduct.
+    Delete,
+}
+
+impl Action {
+    /// The platform operation, for Events and logs.
+    #[must_use]
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::Create => "CreateProduct",
+            Self::Update { .. } => "UpdateProduct",
+            Self::CreateTags(_) => "CreateProductTags",
+            Self::UpdateTags(_) => "UpdateProductTags",
+            Self::DeleteTags(_) => "DeleteProductTags",
+            Self::ImportThingModel => "ImportThingModelTsl",
+            Self::PublishThingModel => "PublishThingModel",
+            Self::Release => "ReleaseProduct",
+            Self::CancelRelease => "CancelReleaseProduct",
+            Self::Delete => "DeleteProduct",
+        }
+    }
+}
+
+/// Why (part of) the spec cannot be applied now. Each says what the user can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// Changes to a published product, with the default `Block` policy.
+    PublishedLocked {
+        /// The spec fields whose change is held back.
+        fields: Vec<&'static str>,
+    },
+    /// Deleting a published product, with the default `Block` policy.
+    DeleteWhilePublished,
+    /// The thing model changed, but the product was distributed.
+    ThingModelLockedByDistribution {
+        /// Where it was distributed.
+        distributions: Vec<String>,
+    },
+    /// The product's fixed attributes differ from the spec.
+    AttributesMismatch(Vec<Mismatch>),
+    /// `spec.productKey` names a product that does not exist.
+    AdoptTargetMissing {
+        /// The key.
+        product_key: String,
+    },
+    /// The product was deleted out of band and the spec says to report it.
+    ProductMissing {
+        /// The key it had.
+        product_key: String,
+    },
+}
+
+impl Blocked {
+    /// A PascalCase reason for conditions and Events.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::PublishedLocked { .. } => "PublishedLocked",
+            Self::DeleteWhilePublished => "DeleteBlockedByPublication",
+            Self::ThingModelLockedByDistribution { .. } => "ThingModelLockedByDistribution",
+            Self::AttributesMismatch(_) => "AttributesMismatch",
+            Self::AdoptTargetMissing { .. } => "AdoptTargetMissing",
+            Self::ProductMissing { .. } => "ProductMissing",
+        }
+    }
+
+    /// A message that says what is blocked and the ways out.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            Self::PublishedLocked { fields } => format!(
+                "the product is published, so the platform locks it: the change to {} is not applied. \
+                 To apply it, either set spec.published: false (revoke publication), or set \
+                 spec.publishedChangePolicy: RevokeAndRepublish to let the operator revoke, apply and publish again",
+                fields.join(", ")
+            ),
+            Self::DeleteWhilePublished => "the product is published, so the platform refuses to delete it; the \
+                 resource waits. Set spec.publishedChangePolicy: RevokeAndRepublish to let the operator revoke \
+                 publication and delete, or spec.deletionPolicy: Orphan to leave the product on the platform"
+                .into(),
+            Self::ThingModelLockedByDistribution { distributions } => format!(
+                "the product was distributed ({}), and the platform does not allow a distributed product's thing \
+                 model to change; spec.thingModel is not applied. Restore the previous thing model, or manage the \
+                 new model in a new product",
+                distributions.join(", ")
+            ),
+            Self::AttributesMismatch(mismatches) => {
+                let list: Vec<String> = mismatches
+                    .iter()
+                    .map(|m| format!("{} is {} but the product is {}", m.field, m.spec, m.platform))
+                    .collect();
+                format!(
+                    "the product's fixed attributes differ from the spec ({}); the platform cannot change them. \
+                     Recreate this IotProduct with matching values",
+                    list.join("; ")
+                )
+            }
+            Self::AdoptTargetMissing { product_key } => format!(
+                "spec.productKey {product_key} does not exist in the instance; check the key and the instance \
+                 (spec.instanceId or the account's)"
+            ),
+            Self::ProductMissing { product_key } => format!(
+                "product {product_key} was deleted on the platform outside Kubernetes; spec.outOfBandDeletion is \
+                 Report, so it is not recreated. Set it to Recreate, or delete this resource"
+            ),
+        }
+    }
+}
+
+/// The decision: what to call, in order, and what is held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Platform writes, in order.
+    pub actions: Vec<Action>,
+    /// What cannot be applied and why.
+    pub blocked: Option<Blocked>,
+    /// The product was missing and is created again.
+    pub recreate: bool,
+}
+
+fn tag_actions(
+    desired: &DesiredProduct,
+    observed: &BTreeMap<String, String>,
+    recorded: &Recorded,
+) -> Vec<Action> {
+    let mut create = Vec::new();
+    let mut update = Vec::new();
+    for (key, value) in &desired.tags {
+        match observed.get(key) {
+            None => create.push(Tag { tag_key: key.clone(), tag_value: value.clone() }),
+            Some(current) if current != value => {
+                update.push(Tag { tag_key: key.clone(), tag_value: value.clone() })
+            }
+            Some(_) => {}
+        }
+    }
+    let delete: Vec<String> = recorded
+        .managed_tag_keys
+        .iter()
+        .filter(|k| !desired.tags.contains_key(*k) && observed.contains_key(*k))
+        .cloned()
+        .collect();
+    let mut actions = Vec::new();
+    // The platform takes at most 10 tags per call.
+    actions.extend(delete.chunks(10).map(|c| Action::DeleteTags(c.to_vec())));
+    actions.extend(create.chunks(10).map(|c| Action::CreateTags(c.to_vec())));
+    actions.extend(update.chunks(10).map(|c| Action::UpdateTags(c.to_vec())));
+    actions
+}
+
+/// Thing-model actions, or the reason they cannot happen.
+fn thing_model_actions(
+    desired: &DesiredProduct,
+    observed_digest: Option<&str>,
+    recorded: &Recorded,
+) -> Result<Vec<Action>, Blocked> {
+    let Some(model) = &desired.thing_model else { return Ok(Vec::new()) };
+    let actions = match observed_digest {
+        Some(digest) if digest == model.digest => {
+            if recorded.published_thing_model.as_deref() == Some(model.digest.as_str()) {
+                Vec::new()
+            } else {
+                vec![Action::PublishThingModel]
+            }
+        }
+        _ => vec![Action::ImportThingModel, Action::PublishThingModel],
+    };
+    if !actions.is_empty() && !recorded.distributed_to.is_empty() {
+        return Err(Blocked::ThingModelLockedByDistribution {
+            distributions: recorded.distributed_to.clone(),
+        });
+    }
+    Ok(actions)
+}
+
+fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
+    let mut actions = vec![Action::Create];
+    actions.extend(tag_actions(desired, &BTreeMap::new(), &Recorded::default()));
+    if desired.thing_model.is_some() {
+        actions.extend([Action::ImportThingModel, Action::PublishThingModel]);
+    }
+    if desired.published {
+        actions.push(Action::Release);
+    }
+    Plan { actions, blocked: None, recreate }
+}
+
+fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Recorded) -> Plan {
+    let mismatches = desired.fixed.mismatches(&product.details);
+    if !mismatches.is_empty() {
+        return Plan { blocked: Some(Blocked::AttributesMismatch(mismatches)), ..Plan::default() };
+    }
+    let mut locked_changes = Vec::new();
+    let mut locked_fields = Vec::new();
+    let description_differs =
+        desired.description.as_ref().is_some_and(|d| product.details.description.as_ref() != Some(d));
+    if product.details.product_name != desired.name || description_differs {
+        locked_changes
+            .push(Action::Update { name: desired.name.clone(), description: desired.description.clone() });
+        if product.details.product_name != desired.name {
+            locked_fields.push("spec.productName");
+        }
+        if description_differs {
+            locked_fields.push("spec.description");
+        }
+    }
+    let mut blocked = None;
+    match thing_model_actions(desired, product.thing_model_digest.as_deref(), recorded) {
+        Ok(actions) => {
+            if !actions.is_empty() && actions.contains(&Action::ImportThingModel) {
+                locked_fields.push("spec.thingModel");
+            }
+            locked_changes.extend(actions);
+        }
+        Err(reason) => blocked = Some(reason),
+    }
+    let tags = tag_actions(desired, &product.tags, recorded);
+
+    let mut actions = Vec::new();
+    let published = product.published();
+    if published && !desired.published {
+        actions.push(Action::CancelRelease);
+        actions.extend(tags);
+        actions.extend(locked_changes);
+    } else if published && !locked_changes.is_empty() {
+        actions.extend(tags);
+        match desired.change_policy {
+            PublishedChangePolicy::RevokeAndRepublish => {
+                actions.push(Action::CancelRelease);
+                actions.extend(locked_changes);
+                actions.push(Action::Release);
+            }
+            PublishedChangePolicy::Block => {
+                if locked_fields.is_empty() {
+                    // Only a pending thing-model publish: also held back by the lock.
+                    locked_fields.push("spec.thingModel");
+                }
+                blocked = blocked.or(Some(Blocked::PublishedLocked { fields: locked_fields }));
+            }
+        }
+    } else {
+        actions.extend(tags);
+        actions.extend(locked_changes);
+        if desired.published && !published {
+            actions.push(Action::Release);
+        }
+    }
+    Plan { actions, blocked, recreate: false }
+}
+
+fn delete_plan(desired: &DesiredProduct, observed: &Observed) -> Plan {
+    match (desired.deletion_policy, observed) {
+        (DeletionPolicy::Orphan, _) | (DeletionPolicy::Delete, Observed::Missing | Observed::Nothing) => {
+            Plan::default()
+        }
+        (DeletionPolicy::Delete, Observed::Exists(product)) => {
+            if !product.published() {
+                return Plan { actions: vec![Action::Delete], ..Plan::default() };
+            }
+            match desired.change_policy {
+                PublishedChangePolicy::RevokeAndRepublish => {
+                    Plan { actions: vec![Action::CancelRelease, Action::Delete], ..Plan::default() }
+                }
+                PublishedChangePolicy::Block => {
+                    Plan { blocked: Some(Blocked::DeleteWhilePublished), ..Plan::default() }
+                }
+            }
+        }
+    }
+}
+
+/// Decides what to do.
+#[must_use]
+pub fn plan(desired: &DesiredProduct, observed: &Observed, recorded: &Recorded, mode: Mode) -> Plan {
+    if mode == Mode::Delete {
+        return delete_plan(desired, observed);
+    }
+    match observed {
+        Observed::Exists(product) => apply_plan(desired, product, recorded),
+        Observed::Nothing => create_plan(desired, false),
+        Observed::Missing => {
+            if let Some(key) = &desired.adopt_key {
+                return Plan {
+                    blocked: Some(Blocked::AdoptTargetMissing { product_key: key.clone() }),
+                    ..Plan::default()
+                };
+            }
+            match (desired.out_of_band_deletion, &recorded.product_key) {
+                (OutOfBandDeletion::Report, Some(key)) => Plan {
+                    blocked: Some(Blocked::ProductMissing { product_key: key.clone() }),
+                    ..Plan::default()
+                },
+                (OutOfBandDeletion::Recreate, Some(_)) => create_plan(desired, true),
+                (_, None) => create_plan(desired, false),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

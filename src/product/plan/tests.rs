@@ -1,0 +1,382 @@
+//! The planner's decision table.
+
+use super::*;
+use crate::crd::product::{IotProduct, IotProductSpec};
+use crate::platform::model::DEVELOPMENT_STATUS;
+use crate::tsl::ThingModel;
+
+const TSL: &str =
+    r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;
+
+fn desired(spec: serde_json::Value) -> DesiredProduct {
+    let mut base = serde_json::json!({"productName": "Lamp"});
+    base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    let spec: IotProductSpec = serde_json::from_value(base).unwrap();
+    DesiredProduct::from_resource(&IotProduct::new("lamp", spec)).unwrap()
+}
+
+fn tsl_digest() -> String {
+    ThingModel::parse(TSL).unwrap().digest()
+}
+
+fn exists(published: bool) -> ObservedProduct {
+    ObservedProduct {
+        details: ProductDetails {
+            product_key: "a1Key".into(),
+            product_name: "Lamp".into(),
+            product_secret: "s".into(),
+            node_type: 0,
+            aliyun_commodity_code: Some("iothub_senior".into()),
+            data_format: Some(1),
+            product_status: if published { RELEASE_STATUS } else { DEVELOPMENT_STATUS }.into(),
+            ..ProductDetails::default()
+        },
+        tags: BTreeMap::new(),
+        thing_model_digest: None,
+    }
+}
+
+fn observed(p: ObservedProduct) -> Observed {
+    Observed::Exists(Box::new(p))
+}
+
+fn recorded() -> Recorded {
+    Recorded { product_key: Some("a1Key".into()), ..Recorded::default() }
+}
+
+fn apply(d: &DesiredProduct, o: &Observed, r: &Recorded) -> Plan {
+    plan(d, o, r, Mode::Apply)
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag { tag_key: k.into(), tag_value: v.into() }
+}
+
+#[test]
+fn nothing_yet_creates_tags_imports_publishes_the_model_and_releases() {
+    let d = desired(serde_json::json!({"published": true, "tags": {"a": "1"}, "thingModel": {"tsl": TSL}}));
+    let p = apply(&d, &Observed::Nothing, &Recorded::default());
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::Create,
+            Action::CreateTags(vec![tag("a", "1")]),
+            Action::ImportThingModel,
+            Action::PublishThingModel,
+            Action::Release,
+        ]
+    );
+    assert_eq!((p.blocked, p.recreate), (None, false));
+}
+
+#[test]
+fn a_plain_product_is_just_created() {
+    assert_eq!(
+        apply(&desired(serde_json::json!({})), &Observed::Nothing, &Recorded::default()).actions,
+        vec![Action::Create]
+    );
+}
+
+#[test]
+fn an_in_sync_product_needs_nothing() {
+    let mut o = exists(true);
+    o.tags.insert("a".into(), "1".into());
+    o.thing_model_digest = Some(tsl_digest());
+    let r = Recorded {
+        published_thing_model: Some(tsl_digest()),
+        managed_tag_keys: ["a".to_string()].into(),
+        ..recorded()
+    };
+    let d = desired(serde_json::json!({"published": true, "tags": {"a": "1"}, "thingModel": {"tsl": TSL}}));
+    assert_eq!(apply(&d, &observed(o), &r), Plan::default());
+}
+
+#[test]
+fn name_and_description_changes_are_updated_on_a_developing_product() {
+    let d = desired(serde_json::json!({"productName": "Lamp2", "description": "new"}));
+    let p = apply(&d, &observed(exists(false)), &recorded());
+    assert_eq!(p.actions, vec![Action::Update { name: "Lamp2".into(), description: Some("new".into()) }]);
+}
+
+#[test]
+fn an_unset_description_leaves_the_platforms_alone() {
+    let mut o = exists(false);
+    o.details.description = Some("set by someone".into());
+    assert_eq!(apply(&desired(serde_json::json!({})), &observed(o), &recorded()).actions, vec![]);
+}
+
+#[test]
+fn tags_are_created_updated_and_removed_only_when_the_operator_set_them() {
+    let mut o = exists(false);
+    o.tags = [("keep", "x"), ("change", "old"), ("gone", "1"), ("foreign", "f")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let r = Recorded {
+        managed_tag_keys: ["keep", "change", "gone"].into_iter().map(String::from).collect(),
+        ..recorded()
+    };
+    let d = desired(serde_json::json!({"tags": {"keep": "x", "change": "new", "add": "y"}}));
+    assert_eq!(
+        apply(&d, &observed(o), &r).actions,
+        vec![
+            Action::DeleteTags(vec!["gone".into()]),
+            Action::CreateTags(vec![tag("add", "y")]),
+            Action::UpdateTags(vec![tag("change", "new")]),
+        ]
+    );
+}
+
+#[test]
+fn more_than_ten_new_tags_are_split_into_calls_of_ten() {
+    let tags: serde_json::Map<String, serde_json::Value> =
+        (0..23).map(|i| (format!("k{i:02}"), serde_json::json!("v"))).collect();
+    let p = apply(&desired(serde_json::json!({"tags": tags})), &observed(exists(false)), &recorded());
+    let sizes: Vec<usize> = p
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateTags(t) => t.len(),
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(sizes, vec![10, 10, 3]);
+}
+
+#[test]
+fn a_changed_thing_model_is_imported_and_published() {
+    let mut o = exists(false);
+    o.thing_model_digest = Some("old".into());
+    let p = apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &recorded());
+    assert_eq!(p.actions, vec![Action::ImportThingModel, Action::PublishThingModel]);
+}
+
+#[test]
+fn an_imported_but_unpublished_thing_model_is_published() {
+    let mut o = exists(false);
+    o.thing_model_digest = Some(tsl_digest());
+    let p = apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &recorded());
+    assert_eq!(p.actions, vec![Action::PublishThingModel]);
+}
+
+#[test]
+fn a_developing_product_is_published_when_the_spec_says_so() {
+    let p = apply(&desired(serde_json::json!({"published": true})), &observed(exists(false)), &recorded());
+    assert_eq!(p.actions, vec![Action::Release]);
+}
+
+#[test]
+fn a_published_product_is_revoked_when_the_spec_says_so_and_then_changed() {
+    let d = desired(serde_json::json!({"published": false, "productName": "Lamp2"}));
+    let p = apply(&d, &observed(exists(true)), &recorded());
+    assert_eq!(
+        p.actions,
+        vec![Action::CancelRelease, Action::Update { name: "Lamp2".into(), description: None }]
+    );
+    assert_eq!(p.blocked, None);
+}
+
+#[test]
+fn change_to_published_product_is_blocked_without_revoke_policy() {
+    let mut o = exists(true);
+    o.thing_model_digest = Some("old".into());
+    let d = desired(
+        serde_json::json!({"published": true, "productName": "Lamp2", "thingModel": {"tsl": TSL}, "tags": {"t": "1"}}),
+    );
+    let p = apply(&d, &observed(o), &recorded());
+    assert_eq!(p.actions, vec![Action::CreateTags(vec![tag("t", "1")])], "tags are not locked");
+    assert_eq!(
+        p.blocked,
+        Some(Blocked::PublishedLocked { fields: vec!["spec.productName", "spec.thingModel"] })
+    );
+    let message = p.blocked.unwrap().message();
+    assert!(message.contains("spec.published: false") && message.contains("RevokeAndRepublish"), "{message}");
+}
+
+#[test]
+fn change_to_published_product_revokes_applies_and_republishes_with_the_policy() {
+    let mut o = exists(true);
+    o.thing_model_digest = Some("old".into());
+    let d =
+        desired(serde_json::json!({"published": true, "productName": "Lamp2", "thingModel": {"tsl": TSL},
+        "publishedChangePolicy": "RevokeAndRepublish"}));
+    let p = apply(&d, &observed(o), &recorded());
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::CancelRelease,
+            Action::Update { name: "Lamp2".into(), description: None },
+            Action::ImportThingModel,
+            Action::PublishThingModel,
+            Action::Release,
+        ]
+    );
+    assert_eq!(p.blocked, None);
+}
+
+#[test]
+fn a_pending_thing_model_publish_on_a_published_product_is_also_held_back() {
+    let mut o = exists(true);
+    o.thing_model_digest = Some(tsl_digest());
+    let p = apply(
+        &desired(serde_json::json!({"published": true, "thingModel": {"tsl": TSL}})),
+        &observed(o),
+        &recorded(),
+    );
+    assert_eq!(p.blocked, Some(Blocked::PublishedLocked { fields: vec!["spec.thingModel"] }));
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn a_distributed_products_thing_model_is_never_changed() {
+    let mut o = exists(false);
+    o.thing_model_digest = Some("old".into());
+    let r = Recorded { distributed_to: vec!["iot-prod".into()], ..recorded() };
+    let p = apply(
+        &desired(serde_json::json!({"thingModel": {"tsl": TSL}, "productName": "Lamp2"})),
+        &observed(o),
+        &r,
+    );
+    assert_eq!(p.actions, vec![Action::Update { name: "Lamp2".into(), description: None }]);
+    assert!(matches!(p.blocked, Some(Blocked::ThingModelLockedByDistribution { .. })));
+}
+
+#[test]
+fn a_distributed_product_with_an_unchanged_model_is_not_blocked() {
+    let mut o = exists(false);
+    o.thing_model_digest = Some(tsl_digest());
+    let r = Recorded {
+        distributed_to: vec!["iot-prod".into()],
+        published_thing_model: Some(tsl_digest()),
+        ..recorded()
+    };
+    assert_eq!(
+        apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &r),
+        Plan::default()
+    );
+}
+
+#[test]
+fn fixed_attributes_that_differ_block_everything() {
+    let mut o = exists(false);
+    o.details.node_type = 1;
+    let p = apply(&desired(serde_json::json!({"productName": "Other"})), &observed(o), &recorded());
+    assert!(p.actions.is_empty());
+    assert!(matches!(p.blocked, Some(Blocked::AttributesMismatch(ref m)) if m[0].field == "spec.nodeType"));
+}
+
+#[test]
+fn a_product_deleted_out_of_band_is_recreated_by_default() {
+    let p = apply(&desired(serde_json::json!({"published": true})), &Observed::Missing, &recorded());
+    assert_eq!(p.actions, vec![Action::Create, Action::Release]);
+    assert!(p.recreate);
+}
+
+#[test]
+fn a_product_deleted_out_of_band_is_only_reported_with_the_report_policy() {
+    let p =
+        apply(&desired(serde_json::json!({"outOfBandDeletion": "Report"})), &Observed::Missing, &recorded());
+    assert!(p.actions.is_empty());
+    assert_eq!(p.blocked, Some(Blocked::ProductMissing { product_key: "a1Key".into() }));
+}
+
+#[test]
+fn an_adoption_target_that_does_not_exist_is_reported_not_created() {
+    let p = apply(
+        &desired(serde_json::json!({"productKey": "a1Nope"})),
+        &Observed::Missing,
+        &Recorded::default(),
+    );
+    assert!(p.actions.is_empty());
+    assert_eq!(p.blocked, Some(Blocked::AdoptTargetMissing { product_key: "a1Nope".into() }));
+}
+
+#[test]
+fn deletion_deletes_an_unpublished_product() {
+    let p = plan(&desired(serde_json::json!({})), &observed(exists(false)), &recorded(), Mode::Delete);
+    assert_eq!(p.actions, vec![Action::Delete]);
+}
+
+#[test]
+fn deletion_of_a_published_product_waits_without_the_revoke_policy() {
+    let p = plan(&desired(serde_json::json!({})), &observed(exists(true)), &recorded(), Mode::Delete);
+    assert_eq!((p.actions, p.blocked), (vec![], Some(Blocked::DeleteWhilePublished)));
+}
+
+#[test]
+fn deletion_of_a_published_product_revokes_first_with_the_policy() {
+    let d = desired(serde_json::json!({"publishedChangePolicy": "RevokeAndRepublish"}));
+    let p = plan(&d, &observed(exists(true)), &recorded(), Mode::Delete);
+    assert_eq!(p.actions, vec![Action::CancelRelease, Action::Delete]);
+}
+
+#[test]
+fn orphan_deletion_never_touches_the_platform() {
+    let d = desired(serde_json::json!({"deletionPolicy": "Orphan"}));
+    for o in [observed(exists(true)), observed(exists(false)), Observed::Missing, Observed::Nothing] {
+        assert_eq!(plan(&d, &o, &recorded(), Mode::Delete), Plan::default());
+    }
+}
+
+#[test]
+fn deletion_of_a_missing_product_is_done() {
+    for o in [Observed::Missing, Observed::Nothing] {
+        assert_eq!(plan(&desired(serde_json::json!({})), &o, &recorded(), Mode::Delete), Plan::default());
+    }
+}
+
+/// Invariants over every combination of the inputs that matter.
+#[test]
+fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() {
+    let mut checked = 0;
+    for published_on_platform in [false, true] {
+        for desired_published in [false, true] {
+            for policy in ["Block", "RevokeAndRepublish"] {
+                for rename in [false, true] {
+                    for tsl_change in [false, true] {
+                        for mode in [Mode::Apply, Mode::Delete] {
+                            let mut spec = serde_json::json!({"published": desired_published, "publishedChangePolicy": policy,
+                                "thingModel": {"tsl": TSL}});
+                            if rename {
+                                spec["productName"] = "Lamp2".into();
+                            }
+                            let mut o = exists(published_on_platform);
+                            o.thing_model_digest = Some(if tsl_change { "old".into() } else { tsl_digest() });
+                            let r = Recorded { published_thing_model: Some(tsl_digest()), ..recorded() };
+                            let p = plan(&desired(spec), &observed(o), &r, mode);
+                            let mut published = published_on_platform;
+                            for action in &p.actions {
+                                match action {
+                                    Action::CancelRelease => {
+                                        assert_eq!(
+                                            policy == "RevokeAndRepublish" || !desired_published,
+                                            true,
+                                            "revoked without leave: {p:?}"
+                                        );
+                                        published = false;
+                                    }
+                                    Action::Release => published = true,
+                                    Action::Update { .. }
+                                    | Action::ImportThingModel
+                                    | Action::PublishThingModel
+                                    | Action::Delete => {
+                                        assert!(!published, "{action:?} on a published product: {p:?}");
+                                    }
+                                    Action::Create
+                                    | Action::CreateTags(_)
+                                    | Action::UpdateTags(_)
+                                    | Action::DeleteTags(_) => {}
+                                }
+                            }
+                            if mode == Mode::Apply && p.blocked.is_none() {
+                                assert_eq!(published, desired_published, "ends in the desired state: {p:?}");
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 64);
+}
