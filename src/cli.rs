@@ -30,6 +30,8 @@ pub enum Command {
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into a
     /// directory (as checked in under `crds/`).
     Crds(CrdsArgs),
+    /// Run the operator: reconcile PlatformAccounts, IotProducts and ProductDistributions.
+    Run(RunArgs),
     /// Run the IoT Platform emulator: the platform's API on the wire, state in memory.
     Emulator(EmulatorArgs),
 }
@@ -88,4 +90,23 @@ pub struct EmulatorArgs {
     /// Seed of keys and fault decisions.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// How often each resource is compared with the platform when nothing changed (drift
+    /// detection), for example `10m` or `30s`.
+    #[arg(long, default_value = "10m", env = "IOTOP_RESYNC_INTERVAL")]
+    pub resync_interval: humantime::Duration,
+    /// How many IotProducts are reconciled at the same time.
+    #[arg(long, default_value_t = 64, env = "IOTOP_CONCURRENCY")]
+    pub concurrency: u16,
+    /// The share of each documented per-account QPS quota the operator uses (the rest is
+    /// left for other users of the account); above 1 for accounts with raised quotas.
+    #[arg(long, default_value_t = 0.9, env = "IOTOP_QPS_SHARE")]
+    pub qps_share: f64,
+    /// This replica's name in Events (defaults to the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub instance_name: Option<String>,
 }

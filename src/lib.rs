@@ -17,9 +17,11 @@
     reason = "kube's repeated `printcolumn(...)` helper attributes are not duplicates"
 )]
 
+pub mod account;
 pub mod cli;
 pub mod crd;
 pub mod emulator;
+pub mod operator;
 pub mod platform;
 pub mod product;
 pub mod telemetry;

@@ -187,6 +187,19 @@ impl ThingModel {
         self.properties.len() + self.events.len() + self.services.len()
     }
 
+    /// The document to import: the features with the schema and the product's profile.
+    #[must_use]
+    pub fn import_document(&self, product_key: &str) -> String {
+        json!({
+            "schema": SCHEMA_URL,
+            "profile": {"productKey": product_key},
+            "properties": self.properties,
+            "events": self.events,
+            "services": self.services,
+        })
+        .to_string()
+    }
+
     /// The full TSL as the platform exports it: schema, profile, the features, and the
     /// platform's own property-post event and set/get services.
     #[must_use]

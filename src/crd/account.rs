@@ -54,12 +54,19 @@ pub struct PlatformAccountSpec {
 
     /// An endpoint URL to use instead of `https://iot.<region>.aliyuncs.com`, for example a
     /// VPC endpoint (`https://iot-vpc.cn-shanghai.aliyuncs.com`) or the project's emulator
-    /// (`http://127.0.0.1:9000`). Distribution calls, which the platform accepts only at the
-    /// cn-shanghai endpoint, also go here when it is set.
+    /// (`http://127.0.0.1:18080`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("spec.endpoint must be a URL with scheme and host only, such as https://iot-vpc.cn-shanghai.aliyuncs.com"))]
     pub endpoint: Option<String>,
+
+    /// An endpoint URL for the distribution operations, which the platform serves only at
+    /// cn-shanghai. Defaults to `endpoint` when the account is in cn-shanghai, else to
+    /// `https://iot.cn-shanghai.aliyuncs.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("spec.distributionEndpoint must be a URL with scheme and host only, such as https://iot.cn-shanghai.aliyuncs.com"))]
+    pub distribution_endpoint: Option<String>,
 
     /// The instance products use when they do not name one (for example
     /// `iot-cn-2r42x0g0f01`). When unset, the region's public instance is used.

@@ -55,7 +55,7 @@ pub trait IotPlatform: Send + Sync {
     async fn call_raw(&self, call: RawCall) -> Result<Value, PlatformError>;
 }
 
-impl dyn IotPlatform {
+impl<'a> dyn IotPlatform + 'a {
     /// Performs a typed operation.
     ///
     /// # Errors

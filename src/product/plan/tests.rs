@@ -348,11 +348,7 @@ fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() 
                             for action in &p.actions {
                                 match action {
                                     Action::CancelRelease => {
-                                        assert_eq!(
-                                            policy == "RevokeAndRepublish" || !desired_published,
-                                            true,
-                                            "revoked without leave: {p:?}"
-                                        );
+                                        assert!(policy == "RevokeAndRepublish" || !desired_published, "revoked without leave: {p:?}");
                                         published = false;
                                     }
                                     Action::Release => published = true,

@@ -1,0 +1,57 @@
+//! What every reconcile shares: the Kubernetes client, the account handles, the stores,
+//! the event recorder, the per-object backoff and the settings.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::accounts::Accounts;
+use super::backoff::Backoff;
+use crate::crd::IotProduct;
+
+/// The field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "iot-product-operator";
+
+/// Settings from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// How often a resource is compared with the platform when nothing changed.
+    pub resync: Duration,
+    /// Backoff after failures: first delay.
+    pub backoff_base: Duration,
+    /// Backoff after failures: longest delay.
+    pub backoff_cap: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { resync: Duration::from_secs(600), backoff_base: Duration::from_secs(1), backoff_cap: Duration::from_secs(300) }
+    }
+}
+
+/// Shared by all reconciles.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// Account handles.
+    pub accounts: Accounts,
+    /// Events.
+    pub recorder: Recorder,
+    /// Failure backoff per object.
+    pub backoff: Backoff,
+    /// Secrets the operator manages (label-selected).
+    pub secrets: Store<Secret>,
+    /// All IotProducts.
+    pub products: Store<IotProduct>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,175 @@
+//! The `run` subcommand: the controllers of `PlatformAccount` and `IotProduct`, sharing one
+//! context, until SIGTERM / Ctrl-C.
+
+pub mod accounts;
+pub mod backoff;
+pub mod conditions;
+pub mod context;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tracing::{error, info, warn};
+
+use crate::cli::RunArgs;
+use crate::crd::{IotProduct, PlatformAccount};
+use crate::product::{self, secret::{MANAGED_BY, MANAGED_BY_LABEL}};
+use crate::account;
+
+use accounts::Accounts;
+use backoff::Backoff;
+use context::{Context, Settings};
+
+/// Waits until the CRDs are served, telling the user how to install them meanwhile.
+async fn wait_for_crds(client: &Client) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let products = Api::<IotProduct>::all(client.clone()).list(&ListParams::default().limit(1)).await;
+        let accounts = Api::<PlatformAccount>::all(client.clone()).list(&ListParams::default().limit(1)).await;
+        match (products, accounts) {
+            (Ok(_), Ok(_)) => return Ok(()),
+            (Err(e), _) | (_, Err(e)) => {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "the CRDs are not served ({e}); install them with `kubectl apply --server-side -k crds/` \
+                         (or the Helm chart) and start the operator again"
+                    ));
+                }
+                warn!(error = %e, "waiting for the CRDs to be installed (kubectl apply --server-side -k crds/)");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+/// A trigger filter for accounts as seen by products: only a change of the spec or of the
+/// Ready condition matters to them (not every credential check).
+fn account_relevance(account: &PlatformAccount) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    account.metadata.generation.hash(&mut hasher);
+    if let Some(ready) = account.status.as_ref().and_then(|s| conditions::find(&s.conditions, "Ready")) {
+        ready.status.hash(&mut hasher);
+        ready.reason.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// Runs the operator until a shutdown signal.
+///
+/// # Errors
+/// A message when Kubernetes cannot be reached or the CRDs are not installed.
+pub async fn run(args: &RunArgs) -> Result<(), String> {
+    let client = Client::try_default().await.map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
+    wait_for_crds(&client).await?;
+
+    let settings = Settings { resync: args.resync_interval.into(), ..Settings::default() };
+    let (product_reader, product_writer) = reflector::store::<IotProduct>();
+    let (account_reader, account_writer) = reflector::store::<PlatformAccount>();
+    let (secret_reader, secret_writer) = reflector::store::<Secret>();
+
+    let reporter = Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        settings: settings.clone(),
+        accounts: Accounts::new(client.clone(), account_reader.clone(), args.qps_share, None),
+        recorder: Recorder::new(client.clone(), reporter),
+        backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
+        secrets: secret_reader,
+        products: product_reader.clone(),
+    });
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::emulator::run::shutdown_signal().await;
+        info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+    let shutdown = move || {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    // PlatformAccounts: reconciled on their own changes and on changes of any Secret they
+    // reference (metadata only is watched).
+    let accounts_api = Api::<PlatformAccount>::all(client.clone());
+    let account_stream = watcher(accounts_api.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(account_writer)
+        .touched_objects();
+    let accounts_for_secrets = account_reader.clone();
+    let account_controller = Controller::for_stream(account_stream, account_reader.clone())
+        .watches_stream(
+            watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default()).default_backoff().touched_objects(),
+            move |secret| {
+                let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                accounts_for_secrets
+                    .state()
+                    .iter()
+                    .filter(|a| a.spec.credentials.secret_ref.namespace == namespace && a.spec.credentials.secret_ref.name == name)
+                    .map(|a| ObjectRef::from_obj(a.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown())
+        .run(account::reconcile, account::error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "account controller");
+            }
+        });
+
+    // IotProducts: reconciled on their own changes, on changes of the Secrets they own, and
+    // when their account's spec or readiness changes.
+    let products_api = Api::<IotProduct>::all(client.clone());
+    let product_stream = watcher(products_api, watcher::Config::default()).default_backoff().reflect(product_writer).touched_objects();
+    let secret_stream = watcher(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+    )
+    .default_backoff()
+    .reflect(secret_writer)
+    .touched_objects();
+    let products_for_accounts = product_reader.clone();
+    let account_changes = watcher(accounts_api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(account_relevance, PredicateConfig::default());
+    let product_controller = Controller::for_stream(product_stream, product_reader)
+        .owns_stream(secret_stream)
+        .watches_stream(account_changes, move |account: PlatformAccount| {
+            let name = account.name_any();
+            products_for_accounts
+                .state()
+                .iter()
+                .filter(|p| product::account_name(p) == name)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(ControllerConfig::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(shutdown())
+        .run(product::reconcile, product::error_policy, ctx.clone())
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(_, _)) => {}
+                Err(e) => error!(error = %e, "product controller"),
+            }
+        });
+
+    info!(resync = ?settings.resync, concurrency = args.concurrency, "iot-product-operator running");
+    futures::join!(account_controller, product_controller.boxed());
+    Ok(())
+}

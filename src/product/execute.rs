@@ -1,0 +1,223 @@
+//! Runs a plan's actions against the platform, in order, stopping at the first failure.
+//!
+//! This and [`super::observe`] are the only places that call the platform. A create is made
+//! crash-safe here: the intent is recorded (with optimistic concurrency, so a stale copy of
+//! the resource can never lead to a second create) before CreateProduct is called, and the
+//! new ProductKey is recorded before anything else happens.
+
+use crate::crd::product::AdoptionPolicy;
+use crate::platform::model::{
+    CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl, PublishThingModel,
+    ReleaseProduct, UpdateProduct, UpdateProductTags,
+};
+use crate::platform::{ErrorClass, IotPlatform, PlatformError};
+
+use super::desired::DesiredProduct;
+use super::observe::{CLOCK_SKEW_MS, find_by_name};
+use super::plan::{Action, Plan};
+
+/// Where the executor records a create, so it survives a crash.
+#[async_trait::async_trait]
+pub trait CreateJournal: Send + Sync {
+    /// Records that a create of `product_name` is about to start; returns when it started
+    /// (an earlier start is kept). Fails when the resource changed since it was read.
+    async fn record_intent(&self, product_name: &str) -> Result<i64, kube::Error>;
+    /// Records the key of the created (or found) product.
+    async fn record_key(&self, product_key: &str) -> Result<(), kube::Error>;
+}
+
+/// How execution ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every action succeeded.
+    Completed,
+    /// An action failed.
+    Failed {
+        /// The action.
+        action: Action,
+        /// The platform's error.
+        error: PlatformError,
+    },
+    /// CreateProduct found the name taken by a product this resource may not adopt.
+    NameConflict {
+        /// The product that has the name.
+        product_key: String,
+    },
+    /// CreateProduct found the name taken by a product this resource adopts (its own
+    /// earlier create, or adoption by name); the rest of the plan waits for a fresh look.
+    Adopted {
+        /// The product's key.
+        product_key: String,
+    },
+    /// Recording the create failed; nothing was created.
+    Journal(kube::Error),
+}
+
+/// What was done.
+#[derive(Debug)]
+pub struct Executed {
+    /// Actions that succeeded, in order.
+    pub done: Vec<Action>,
+    /// The product's key after execution, when known.
+    pub product_key: Option<String>,
+    /// The ProductSecret, when a create returned it.
+    pub created_secret: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+async fn run_action(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+    desired: &DesiredProduct,
+    action: &Action,
+) -> Result<(), PlatformError> {
+    let instance = instance.map(str::to_string);
+    let product_key = key.to_string();
+    match action {
+        Action::Create => unreachable!("creates are run by execute()"),
+        Action::Update { name, description } => {
+            platform
+                .call(&UpdateProduct { iot_instance_id: instance, product_key, product_name: name.clone(), description: description.clone() })
+                .await?;
+        }
+        Action::CreateTags(tags) => {
+            platform.call(&CreateProductTags { iot_instance_id: instance, product_key, product_tag: tags.clone() }).await?;
+        }
+        Action::UpdateTags(tags) => {
+            platform.call(&UpdateProductTags { iot_instance_id: instance, product_key, product_tag: tags.clone() }).await?;
+        }
+        Action::DeleteTags(keys) => {
+            platform.call(&DeleteProductTags { iot_instance_id: instance, product_key, product_tag_key: keys.clone() }).await?;
+        }
+        Action::ImportThingModel => {
+            let model = desired.thing_model.as_ref().expect("planned only with a thing model");
+            platform
+                .call(&ImportThingModelTsl {
+                    iot_instance_id: instance,
+                    tsl_str: Some(model.model.import_document(&product_key)),
+                    product_key,
+                })
+                .await?;
+        }
+        Action::PublishThingModel => {
+            let model = desired.thing_model.as_ref().expect("planned only with a thing model");
+            platform
+                .call(&PublishThingModel {
+                    iot_instance_id: instance,
+                    product_key,
+                    model_version: None,
+                    description: model.version_description.clone(),
+                })
+                .await?;
+        }
+        Action::Release => {
+            platform.call(&ReleaseProduct { iot_instance_id: instance, product_key }).await?;
+        }
+        Action::CancelRelease => {
+            platform.call(&CancelReleaseProduct { iot_instance_id: instance, product_key }).await?;
+        }
+        Action::Delete => match platform.call(&DeleteProduct { iot_instance_id: instance, product_key }).await {
+            Err(e) if e.class() == ErrorClass::NotFound => {}
+            other => {
+                other?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Runs `plan` for the product `key` (none before a create) in `instance`.
+pub async fn execute(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: Option<String>,
+    desired: &DesiredProduct,
+    plan: &Plan,
+    journal: &dyn CreateJournal,
+) -> Executed {
+    let mut executed = Executed { done: Vec::new(), product_key: key, created_secret: None, outcome: Outcome::Completed };
+    for action in &plan.actions {
+        if *action == Action::Create {
+            let since = match journal.record_intent(&desired.name).await {
+                Ok(since) => since,
+                Err(e) => {
+                    executed.outcome = Outcome::Journal(e);
+                    return executed;
+                }
+            };
+            match platform.call(&desired.create_request(instance)).await {
+                Ok(response) => {
+                    let data = response.data.unwrap_or_default();
+                    let key = response.product_key.unwrap_or(data.product_key);
+                    if let Err(e) = journal.record_key(&key).await {
+                        // The product exists; the pending intent lets the next reconcile
+                        // find it by name.
+                        executed.product_key = Some(key);
+                        executed.outcome = Outcome::Journal(e);
+                        return executed;
+                    }
+                    executed.product_key = Some(key);
+                    executed.created_secret = Some(data.product_secret).filter(|s| !s.is_empty());
+                    executed.done.push(Action::Create);
+                }
+                Err(error) if error.class() == ErrorClass::Conflict => {
+                    executed.outcome = resolve_name_conflict(platform, instance, desired, since, journal).await;
+                    if let Outcome::Adopted { product_key } = &executed.outcome {
+                        executed.product_key = Some(product_key.clone());
+                    }
+                    return executed;
+                }
+                Err(error) => {
+                    executed.outcome = Outcome::Failed { action: Action::Create, error };
+                    return executed;
+                }
+            }
+            continue;
+        }
+        let key = executed.product_key.clone().expect("every action but Create needs a product");
+        if let Err(error) = run_action(platform, instance, &key, desired, action).await {
+            executed.outcome = Outcome::Failed { action: action.clone(), error };
+            return executed;
+        }
+        executed.done.push(action.clone());
+    }
+    executed
+}
+
+/// CreateProduct said the name is taken: adopt the product when it is this resource's own
+/// (made by an earlier attempt whose answer was lost) or adoption by name is allowed;
+/// otherwise report the conflict.
+async fn resolve_name_conflict(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    desired: &DesiredProduct,
+    since_ms: i64,
+    journal: &dyn CreateJournal,
+) -> Outcome {
+    let found = match find_by_name(platform, instance, &desired.name, None).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            // Taken a moment ago but gone now: try again on the next reconcile.
+            let error = PlatformError::Api {
+                action: "CreateProduct",
+                code: "iot.prod.AlreadyExistedProductName".into(),
+                message: "the name was taken but no product with it was found; retrying".into(),
+                request_id: String::new(),
+                http_status: 200,
+                class: ErrorClass::Transient,
+            };
+            return Outcome::Failed { action: Action::Create, error };
+        }
+        Err(error) => return Outcome::Failed { action: Action::Create, error },
+    };
+    let ours = found.gmt_create >= since_ms - CLOCK_SKEW_MS;
+    if ours || desired.adoption == AdoptionPolicy::ByName {
+        if let Err(e) = journal.record_key(&found.product_key).await {
+            return Outcome::Journal(e);
+        }
+        return Outcome::Adopted { product_key: found.product_key };
+    }
+    Outcome::NameConflict { product_key: found.product_key }
+}

@@ -1,0 +1,175 @@
+//! Reads the product from the platform: by its key when one is known, else — after a create
+//! whose result was not seen, or when adoption by name is allowed — by its unique name.
+//!
+//! Only platform reads happen here.
+
+use std::collections::BTreeMap;
+
+use tracing::debug;
+
+use crate::crd::product::AdoptionPolicy;
+use crate::platform::model::{GetThingModelTsl, ListProductTags, ProductDetails, ProductSummary, QueryProduct, QueryProductList};
+use crate::platform::{ErrorClass, IotPlatform, PlatformError};
+use crate::tsl::ThingModel;
+
+use super::desired::DesiredProduct;
+use super::plan::{Mode, Observed, ObservedProduct, Recorded};
+
+/// How far the platform's clock (`GmtCreate`) may be behind the operator's when deciding
+/// whether a product found by name is the one a pending create made.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The largest page QueryProductList serves.
+const PAGE_SIZE: i32 = 200;
+
+/// What observing found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The product, as the planner sees it.
+    pub observed: Observed,
+    /// How the product was found, when not by a recorded key.
+    pub found_by: Option<FoundBy>,
+}
+
+/// How a product without a recorded key was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundBy {
+    /// A create this resource started (whose answer was lost) made it.
+    PendingCreate,
+    /// The spec allows adopting by name.
+    Name,
+    /// The spec names its key.
+    SpecKey,
+}
+
+/// A create that was started: its name and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The name sent.
+    pub product_name: String,
+    /// When, epoch milliseconds.
+    pub since_ms: i64,
+}
+
+/// Looks a product up by name in `instance`, newest first. With `created_after_ms`, stops
+/// at the first page older than that (a pending create's product is recent).
+///
+/// # Errors
+/// [`PlatformError`] when listing fails.
+pub async fn find_by_name(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    name: &str,
+    created_after_ms: Option<i64>,
+) -> Result<Option<ProductSummary>, PlatformError> {
+    let mut page = 1;
+    loop {
+        let request = QueryProductList {
+            iot_instance_id: instance.map(str::to_string),
+            current_page: page,
+            page_size: PAGE_SIZE,
+            ..QueryProductList::default()
+        };
+        let data = platform.call(&request).await?.data.unwrap_or_default();
+        let products = data.list.product_info;
+        if let Some(found) = products.iter().find(|p| p.product_name == name) {
+            return Ok(Some(found.clone()));
+        }
+        let older_than_wanted =
+            created_after_ms.is_some_and(|after| products.last().is_some_and(|p| p.gmt_create < after));
+        if products.len() < PAGE_SIZE as usize || older_than_wanted || page >= data.page_count.max(1) {
+            return Ok(None);
+        }
+        page += 1;
+    }
+}
+
+async fn query(platform: &dyn IotPlatform, instance: Option<&str>, key: &str) -> Result<Option<ProductDetails>, PlatformError> {
+    let request = QueryProduct { iot_instance_id: instance.map(str::to_string), product_key: key.to_string() };
+    match platform.call(&request).await {
+        Ok(response) => Ok(response.data),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn details_of(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    desired: &DesiredProduct,
+    recorded: &Recorded,
+    details: ProductDetails,
+    mode: Mode,
+) -> Result<ObservedProduct, PlatformError> {
+    let key = details.product_key.clone();
+    let mut tags = BTreeMap::new();
+    let mut thing_model_digest = None;
+    if mode == Mode::Apply {
+        if !desired.tags.is_empty() || !recorded.managed_tag_keys.is_empty() {
+            let request = ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
+            tags = platform
+                .call(&request)
+                .await?
+                .data
+                .unwrap_or_default()
+                .product_tag
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect();
+        }
+        if desired.thing_model.is_some() && details.aliyun_commodity_code.as_deref() == Some("iothub_senior") {
+            let request = GetThingModelTsl { iot_instance_id: instance.map(str::to_string), product_key: key, ..Default::default() };
+            let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
+            // A draft the operator cannot parse differs from any desired model.
+            thing_model_digest = Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
+        }
+    }
+    Ok(ObservedProduct { details, tags, thing_model_digest })
+}
+
+/// Observes the product of this resource.
+///
+/// # Errors
+/// [`PlatformError`] when a read fails (a missing product is not an error).
+pub async fn observe(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    desired: &DesiredProduct,
+    recorded: &Recorded,
+    pending: Option<&Pending>,
+    mode: Mode,
+) -> Result<Observation, PlatformError> {
+    let known_key = desired.adopt_key.clone().or_else(|| recorded.product_key.clone());
+    let (details, found_by) = if let Some(key) = &known_key {
+        let found_by = (recorded.product_key.is_none()).then_some(FoundBy::SpecKey);
+        match query(platform, instance, key).await? {
+            Some(details) => (Some(details), found_by),
+            None => return Ok(Observation { observed: Observed::Missing, found_by: None }),
+        }
+    } else if let Some(pending) = pending {
+        // A create was started and its result not recorded: the product, if it was made, has
+        // the pending name and was created after the intent (allowing for clock skew).
+        let after = pending.since_ms - CLOCK_SKEW_MS;
+        match find_by_name(platform, instance, &pending.product_name, Some(after)).await? {
+            Some(found) if found.gmt_create >= after => {
+                debug!(product_key = %found.product_key, "found the product of a pending create by its name");
+                (query(platform, instance, &found.product_key).await?, Some(FoundBy::PendingCreate))
+            }
+            _ => (None, None),
+        }
+    } else if desired.adoption == AdoptionPolicy::ByName && mode == Mode::Apply {
+        match find_by_name(platform, instance, &desired.name, None).await? {
+            Some(found) => (query(platform, instance, &found.product_key).await?, Some(FoundBy::Name)),
+            None => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    match details {
+        Some(details) => {
+            let product = details_of(platform, instance, desired, recorded, details, mode).await?;
+            Ok(Observation { observed: Observed::Exists(Box::new(product)), found_by })
+        }
+        None => Ok(Observation { observed: Observed::Nothing, found_by: None }),
+    }
+}
