@@ -106,6 +106,14 @@ pub struct RunArgs {
     /// left for other users of the account); above 1 for accounts with raised quotas.
     #[arg(long, default_value_t = 0.9, env = "IOTOP_QPS_SHARE")]
     pub qps_share: f64,
+    /// Watch IotProducts (and the Secrets the operator writes) in this namespace only
+    /// (default: all namespaces).
+    #[arg(long, env = "IOTOP_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Reconcile only the PlatformAccounts matching this label selector (for example to
+    /// split accounts between operator deployments).
+    #[arg(long, env = "IOTOP_ACCOUNT_SELECTOR")]
+    pub account_selector: Option<String>,
     /// This replica's name in Events (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance_name: Option<String>,

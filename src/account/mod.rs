@@ -65,18 +65,20 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
     };
     let previous = account.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
-    let conditions = conditions::merge(&previous.conditions, vec![condition], account.metadata.generation, &now);
-    let stale = previous
-        .last_verified_time
-        .as_ref()
-        .is_none_or(|t| jiff::Timestamp::now().duration_since(t.0).as_secs() as u64 >= VERIFY_REFRESH.as_secs());
+    let conditions =
+        conditions::merge(&previous.conditions, vec![condition], account.metadata.generation, &now);
+    let stale = previous.last_verified_time.as_ref().is_none_or(|t| {
+        jiff::Timestamp::now().duration_since(t.0).as_secs() as u64 >= VERIFY_REFRESH.as_secs()
+    });
     let mut status = PlatformAccountStatus {
         observed_generation: account.metadata.generation,
         last_verified_time: previous.last_verified_time.clone(),
         product_count: Some(product_count),
         conditions,
     };
-    let unchanged = PlatformAccountStatus { last_verified_time: previous.last_verified_time.clone(), ..status.clone() } == previous;
+    let unchanged =
+        PlatformAccountStatus { last_verified_time: previous.last_verified_time.clone(), ..status.clone() }
+            == previous;
     if !unchanged || stale {
         status.last_verified_time = Some(now);
         let body = json!({

@@ -47,7 +47,9 @@ impl std::fmt::Debug for AccountHandle {
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     /// No `PlatformAccount` of that name.
-    #[error("PlatformAccount {0:?} does not exist; create it (or set spec.accountRef.name to an existing one)")]
+    #[error(
+        "PlatformAccount {0:?} does not exist; create it (or set spec.accountRef.name to an existing one)"
+    )]
     NotFound(String),
     /// Its credentials Secret does not exist.
     #[error("the credentials Secret {namespace}/{name} of PlatformAccount {account:?} does not exist")]
@@ -121,7 +123,12 @@ fn secret_value(secret: &Secret, key: &str) -> Option<String> {
 impl Accounts {
     /// A cache reading accounts from `store`, with limiters at `qps_share` of the quotas.
     #[must_use]
-    pub fn new(client: Client, store: Store<PlatformAccount>, qps_share: f64, observer: Option<Arc<dyn CallObserver>>) -> Self {
+    pub fn new(
+        client: Client,
+        store: Store<PlatformAccount>,
+        qps_share: f64,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Self {
         Self {
             client,
             store,
@@ -143,7 +150,8 @@ impl Accounts {
     /// # Errors
     /// [`AccountError`] when the account, its Secret or a key is missing.
     pub async fn get(&self, name: &str) -> Result<Arc<AccountHandle>, AccountError> {
-        let account = self.store.get(&ObjectRef::new(name)).ok_or_else(|| AccountError::NotFound(name.to_string()))?;
+        let account =
+            self.store.get(&ObjectRef::new(name)).ok_or_else(|| AccountError::NotFound(name.to_string()))?;
         if let Some(handle) = self.handles.lock().expect("accounts lock").get(name)
             && handle.built_from.0 == account.resource_version().unwrap_or_default()
         {
@@ -179,11 +187,13 @@ impl Accounts {
                 name: source.name.clone(),
             })?;
         let required = |key: &str| {
-            secret_value(&secret, key).filter(|v| !v.is_empty()).ok_or_else(|| AccountError::SecretKeyMissing {
-                account: name.clone(),
-                namespace: source.namespace.clone(),
-                name: source.name.clone(),
-                key: key.to_string(),
+            secret_value(&secret, key).filter(|v| !v.is_empty()).ok_or_else(|| {
+                AccountError::SecretKeyMissing {
+                    account: name.clone(),
+                    namespace: source.namespace.clone(),
+                    name: source.name.clone(),
+                    key: key.to_string(),
+                }
             })
         };
         let credentials = Credentials::new(
@@ -191,7 +201,8 @@ impl Accounts {
             required(&source.access_key_secret_key)?,
             secret_value(&secret, &source.security_token_key),
         );
-        let built_from = (account.resource_version().unwrap_or_default(), secret.resource_version().unwrap_or_default());
+        let built_from =
+            (account.resource_version().unwrap_or_default(), secret.resource_version().unwrap_or_default());
         if let Some(existing) = self.handles.lock().expect("accounts lock").get(&name)
             && existing.built_from == built_from
         {

@@ -21,7 +21,12 @@ pub struct Desired {
 impl Desired {
     /// A condition.
     #[must_use]
-    pub fn new(type_: &'static str, status: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self { type_, status, reason: reason.into(), message: message.into() }
     }
 }
@@ -29,12 +34,14 @@ impl Desired {
 /// The conditions to write: `desired`, keeping the previous transition time of those whose
 /// status did not change; conditions of other types in `previous` are kept as they are.
 #[must_use]
-pub fn merge(previous: &[Condition], desired: Vec<Desired>, generation: Option<i64>, now: &Time) -> Vec<Condition> {
-    let mut out: Vec<Condition> = previous
-        .iter()
-        .filter(|c| !desired.iter().any(|d| d.type_ == c.type_))
-        .cloned()
-        .collect();
+pub fn merge(
+    previous: &[Condition],
+    desired: Vec<Desired>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let mut out: Vec<Condition> =
+        previous.iter().filter(|c| !desired.iter().any(|d| d.type_ == c.type_)).cloned().collect();
     for d in desired {
         let status = if d.status { "True" } else { "False" }.to_string();
         let transition = previous

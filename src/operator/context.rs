@@ -28,7 +28,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { resync: Duration::from_secs(600), backoff_base: Duration::from_secs(1), backoff_cap: Duration::from_secs(300) }
+        Self {
+            resync: Duration::from_secs(600),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+        }
     }
 }
 

@@ -14,18 +14,21 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::core::PartialObjectMeta;
 use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
+use crate::account;
 use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount};
-use crate::product::{self, secret::{MANAGED_BY, MANAGED_BY_LABEL}};
-use crate::account;
+use crate::product::{
+    self,
+    secret::{MANAGED_BY, MANAGED_BY_LABEL},
+};
 
 use accounts::Accounts;
 use backoff::Backoff;
@@ -36,7 +39,8 @@ async fn wait_for_crds(client: &Client) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let products = Api::<IotProduct>::all(client.clone()).list(&ListParams::default().limit(1)).await;
-        let accounts = Api::<PlatformAccount>::all(client.clone()).list(&ListParams::default().limit(1)).await;
+        let accounts =
+            Api::<PlatformAccount>::all(client.clone()).list(&ListParams::default().limit(1)).await;
         match (products, accounts) {
             (Ok(_), Ok(_)) => return Ok(()),
             (Err(e), _) | (_, Err(e)) => {
@@ -65,6 +69,18 @@ fn account_relevance(account: &PlatformAccount) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// A trigger filter for a resource's own events: generation (spec changes and deletion),
+/// finalizers and annotations — not status writes (which the operator makes itself).
+fn spec_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let mut hasher = DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// Runs the operator until a shutdown signal.
 ///
 /// # Errors
@@ -78,7 +94,8 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     let (account_reader, account_writer) = reflector::store::<PlatformAccount>();
     let (secret_reader, secret_writer) = reflector::store::<Secret>();
 
-    let reporter = Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
+    let reporter =
+        Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -105,20 +122,31 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     // PlatformAccounts: reconciled on their own changes and on changes of any Secret they
     // reference (metadata only is watched).
     let accounts_api = Api::<PlatformAccount>::all(client.clone());
-    let account_stream = watcher(accounts_api.clone(), watcher::Config::default())
+    let account_watch = match &args.account_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    // The account's own status writes do not retrigger it (its Secret and resyncs do).
+    let account_stream = watcher(accounts_api.clone(), account_watch.clone())
         .default_backoff()
         .reflect(account_writer)
-        .touched_objects();
+        .touched_objects()
+        .predicate_filter(spec_relevance::<PlatformAccount>, PredicateConfig::default());
     let accounts_for_secrets = account_reader.clone();
     let account_controller = Controller::for_stream(account_stream, account_reader.clone())
         .watches_stream(
-            watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default()).default_backoff().touched_objects(),
+            watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
             move |secret| {
                 let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
                 accounts_for_secrets
                     .state()
                     .iter()
-                    .filter(|a| a.spec.credentials.secret_ref.namespace == namespace && a.spec.credentials.secret_ref.name == name)
+                    .filter(|a| {
+                        a.spec.credentials.secret_ref.namespace == namespace
+                            && a.spec.credentials.secret_ref.name == name
+                    })
                     .map(|a| ObjectRef::from_obj(a.as_ref()))
                     .collect::<Vec<_>>()
             },
@@ -133,17 +161,28 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
 
     // IotProducts: reconciled on their own changes, on changes of the Secrets they own, and
     // when their account's spec or readiness changes.
-    let products_api = Api::<IotProduct>::all(client.clone());
-    let product_stream = watcher(products_api, watcher::Config::default()).default_backoff().reflect(product_writer).touched_objects();
-    let secret_stream = watcher(
-        Api::<Secret>::all(client.clone()),
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
-    )
-    .default_backoff()
-    .reflect(secret_writer)
-    .touched_objects();
+    let products_api: Api<IotProduct> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let secrets_api: Api<Secret> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    // Only changes that mean something to the reconciler trigger it (spec, deletion,
+    // finalizers, annotations), not the operator's own status writes; resyncs are scheduled.
+    let product_stream = watcher(products_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(product_writer)
+        .touched_objects()
+        .predicate_filter(spec_relevance::<IotProduct>, PredicateConfig::default());
+    let secret_stream =
+        watcher(secrets_api, watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")))
+            .default_backoff()
+            .reflect(secret_writer)
+            .touched_objects();
     let products_for_accounts = product_reader.clone();
-    let account_changes = watcher(accounts_api, watcher::Config::default())
+    let account_changes = watcher(accounts_api, account_watch)
         .default_backoff()
         .touched_objects()
         .predicate_filter(account_relevance, PredicateConfig::default());

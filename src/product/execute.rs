@@ -7,8 +7,8 @@
 
 use crate::crd::product::AdoptionPolicy;
 use crate::platform::model::{
-    CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl, PublishThingModel,
-    ReleaseProduct, UpdateProduct, UpdateProductTags,
+    CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl,
+    PublishThingModel, ReleaseProduct, UpdateProduct, UpdateProductTags,
 };
 use crate::platform::{ErrorClass, IotPlatform, PlatformError};
 
@@ -79,17 +79,40 @@ async fn run_action(
         Action::Create => unreachable!("creates are run by execute()"),
         Action::Update { name, description } => {
             platform
-                .call(&UpdateProduct { iot_instance_id: instance, product_key, product_name: name.clone(), description: description.clone() })
+                .call(&UpdateProduct {
+                    iot_instance_id: instance,
+                    product_key,
+                    product_name: name.clone(),
+                    description: description.clone(),
+                })
                 .await?;
         }
         Action::CreateTags(tags) => {
-            platform.call(&CreateProductTags { iot_instance_id: instance, product_key, product_tag: tags.clone() }).await?;
+            platform
+                .call(&CreateProductTags {
+                    iot_instance_id: instance,
+                    product_key,
+                    product_tag: tags.clone(),
+                })
+                .await?;
         }
         Action::UpdateTags(tags) => {
-            platform.call(&UpdateProductTags { iot_instance_id: instance, product_key, product_tag: tags.clone() }).await?;
+            platform
+                .call(&UpdateProductTags {
+                    iot_instance_id: instance,
+                    product_key,
+                    product_tag: tags.clone(),
+                })
+                .await?;
         }
         Action::DeleteTags(keys) => {
-            platform.call(&DeleteProductTags { iot_instance_id: instance, product_key, product_tag_key: keys.clone() }).await?;
+            platform
+                .call(&DeleteProductTags {
+                    iot_instance_id: instance,
+                    product_key,
+                    product_tag_key: keys.clone(),
+                })
+                .await?;
         }
         Action::ImportThingModel => {
             let model = desired.thing_model.as_ref().expect("planned only with a thing model");
@@ -118,17 +141,20 @@ async fn run_action(
         Action::CancelRelease => {
             platform.call(&CancelReleaseProduct { iot_instance_id: instance, product_key }).await?;
         }
-        Action::Delete => match platform.call(&DeleteProduct { iot_instance_id: instance, product_key }).await {
-            Err(e) if e.class() == ErrorClass::NotFound => {}
-            other => {
-                other?;
+        Action::Delete => {
+            match platform.call(&DeleteProduct { iot_instance_id: instance, product_key }).await {
+                Err(e) if e.class() == ErrorClass::NotFound => {}
+                other => {
+                    other?;
+                }
             }
-        },
+        }
     }
     Ok(())
 }
 
-/// Runs `plan` for the product `key` (none before a create) in `instance`.
+/// Runs `plan` for the product `key` (none before a create) in `instance`. `earlier_attempt`
+/// is when an earlier create of this resource started whose result was never seen.
 pub async fn execute(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
@@ -136,12 +162,14 @@ pub async fn execute(
     desired: &DesiredProduct,
     plan: &Plan,
     journal: &dyn CreateJournal,
+    earlier_attempt: Option<i64>,
 ) -> Executed {
-    let mut executed = Executed { done: Vec::new(), product_key: key, created_secret: None, outcome: Outcome::Completed };
+    let mut executed =
+        Executed { done: Vec::new(), product_key: key, created_secret: None, outcome: Outcome::Completed };
     for action in &plan.actions {
         if *action == Action::Create {
-            let since = match journal.record_intent(&desired.name).await {
-                Ok(since) => since,
+            match journal.record_intent(&desired.name).await {
+                Ok(_) => {}
                 Err(e) => {
                     executed.outcome = Outcome::Journal(e);
                     return executed;
@@ -163,7 +191,8 @@ pub async fn execute(
                     executed.done.push(Action::Create);
                 }
                 Err(error) if error.class() == ErrorClass::Conflict => {
-                    executed.outcome = resolve_name_conflict(platform, instance, desired, since, journal).await;
+                    executed.outcome =
+                        resolve_name_conflict(platform, instance, desired, earlier_attempt, journal).await;
                     if let Outcome::Adopted { product_key } = &executed.outcome {
                         executed.product_key = Some(product_key.clone());
                     }
@@ -187,13 +216,13 @@ pub async fn execute(
 }
 
 /// CreateProduct said the name is taken: adopt the product when it is this resource's own
-/// (made by an earlier attempt whose answer was lost) or adoption by name is allowed;
-/// otherwise report the conflict.
+/// (made by an earlier attempt whose answer was lost, so created after that attempt began)
+/// or adoption by name is allowed; otherwise report the conflict.
 async fn resolve_name_conflict(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
     desired: &DesiredProduct,
-    since_ms: i64,
+    earlier_attempt: Option<i64>,
     journal: &dyn CreateJournal,
 ) -> Outcome {
     let found = match find_by_name(platform, instance, &desired.name, None).await {
@@ -212,7 +241,7 @@ async fn resolve_name_conflict(
         }
         Err(error) => return Outcome::Failed { action: Action::Create, error },
     };
-    let ours = found.gmt_create >= since_ms - CLOCK_SKEW_MS;
+    let ours = earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
     if ours || desired.adoption == AdoptionPolicy::ByName {
         if let Err(e) = journal.record_key(&found.product_key).await {
             return Outcome::Journal(e);

@@ -128,8 +128,10 @@ pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Re
     })
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        kube::runtime::finalizer::Error::AddFinalizer(e) | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        kube::runtime::finalizer::Error::AddFinalizer(e)
+        | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
         other => Error::Finalizer(other.to_string()),
     });
     if result.is_ok() {
@@ -160,13 +162,20 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     }
     let account = match ctx.accounts.get(&account_name(product)).await {
         Ok(account) => account,
-        Err(e) if mode == Mode::Delete && recorded.product_key.is_none() && pending.is_none() && desired.adopt_key.is_none() => {
+        Err(e)
+            if mode == Mode::Delete
+                && recorded.product_key.is_none()
+                && pending.is_none()
+                && desired.adopt_key.is_none() =>
+        {
             info!(error = %e, "nothing was created on the platform; removing the finalizer");
             return Ok(Requeue::await_change());
         }
         Err(e) => {
             let message = if mode == Mode::Delete {
-                format!("{e}; the product cannot be deleted from the platform until the account works (or set spec.deletionPolicy: Orphan)")
+                format!(
+                    "{e}; the product cannot be deleted from the platform until the account works (or set spec.deletionPolicy: Orphan)"
+                )
             } else {
                 e.to_string()
             };
@@ -176,7 +185,16 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     };
     let (named_instance, shown_instance) = report::resolved_instance(&desired, &account);
     let platform = account.platform.as_ref();
-    let observation = match observe::observe(platform, named_instance.as_deref(), &desired, &recorded, pending.as_ref(), mode).await {
+    let observation = match observe::observe(
+        platform,
+        named_instance.as_deref(),
+        &desired,
+        &recorded,
+        pending.as_ref(),
+        mode,
+    )
+    .await
+    {
         Ok(observation) => observation,
         Err(e) => {
             report::report_problem(ctx, product, report::error_reason(&e), report::error_message(&e)).await?;
@@ -190,8 +208,26 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         _ => recorded.product_key.clone().or_else(|| desired.adopt_key.clone()),
     };
     let journal = report::StatusJournal::new(ctx, product, shown_instance);
-    let executed = execute::execute(platform, named_instance.as_deref(), key, &desired, &plan, &journal).await;
-    let facts = report::Facts { mode, desired: &desired, account: &account, observation: &observation, plan: &plan, executed: &executed, journal: &journal };
+    let earlier_attempt = pending.as_ref().map(|p| p.since_ms);
+    let executed = execute::execute(
+        platform,
+        named_instance.as_deref(),
+        key,
+        &desired,
+        &plan,
+        &journal,
+        earlier_attempt,
+    )
+    .await;
+    let facts = report::Facts {
+        mode,
+        desired: &desired,
+        account: &account,
+        observation: &observation,
+        plan: &plan,
+        executed: &executed,
+        journal: &journal,
+    };
     report::report(ctx, product, &facts).await?;
     match executed.outcome {
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
@@ -212,7 +248,11 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
 pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let delay = ctx.backoff.next(&product.uid().unwrap_or_default());
     let floor = match error {
-        Error::Platform(e) if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth | ErrorClass::Quota) => Duration::from_secs(60),
+        Error::Platform(e)
+            if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth | ErrorClass::Quota) =>
+        {
+            Duration::from_secs(60)
+        }
         Error::InvalidSpec(_) | Error::Account(_) | Error::DeletionBlocked(_) => Duration::from_secs(60),
         _ => Duration::ZERO,
     };

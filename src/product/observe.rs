@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use tracing::debug;
 
 use crate::crd::product::AdoptionPolicy;
-use crate::platform::model::{GetThingModelTsl, ListProductTags, ProductDetails, ProductSummary, QueryProduct, QueryProductList};
+use crate::platform::model::{
+    GetThingModelTsl, ListProductTags, ProductDetails, ProductSummary, QueryProduct, QueryProductList,
+};
 use crate::platform::{ErrorClass, IotPlatform, PlatformError};
 use crate::tsl::ThingModel;
 
@@ -84,8 +86,13 @@ pub async fn find_by_name(
     }
 }
 
-async fn query(platform: &dyn IotPlatform, instance: Option<&str>, key: &str) -> Result<Option<ProductDetails>, PlatformError> {
-    let request = QueryProduct { iot_instance_id: instance.map(str::to_string), product_key: key.to_string() };
+async fn query(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+) -> Result<Option<ProductDetails>, PlatformError> {
+    let request =
+        QueryProduct { iot_instance_id: instance.map(str::to_string), product_key: key.to_string() };
     match platform.call(&request).await {
         Ok(response) => Ok(response.data),
         Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
@@ -106,7 +113,8 @@ async fn details_of(
     let mut thing_model_digest = None;
     if mode == Mode::Apply {
         if !desired.tags.is_empty() || !recorded.managed_tag_keys.is_empty() {
-            let request = ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
+            let request =
+                ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
             tags = platform
                 .call(&request)
                 .await?
@@ -117,11 +125,17 @@ async fn details_of(
                 .map(|t| (t.tag_key, t.tag_value))
                 .collect();
         }
-        if desired.thing_model.is_some() && details.aliyun_commodity_code.as_deref() == Some("iothub_senior") {
-            let request = GetThingModelTsl { iot_instance_id: instance.map(str::to_string), product_key: key, ..Default::default() };
+        if desired.thing_model.is_some() && details.aliyun_commodity_code.as_deref() == Some("iothub_senior")
+        {
+            let request = GetThingModelTsl {
+                iot_instance_id: instance.map(str::to_string),
+                product_key: key,
+                ..Default::default()
+            };
             let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
             // A draft the operator cannot parse differs from any desired model.
-            thing_model_digest = Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
+            thing_model_digest =
+                Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
         }
     }
     Ok(ObservedProduct { details, tags, thing_model_digest })

@@ -52,7 +52,11 @@ fn apply_body(status: &IotProductStatus, resource_version: Option<&str>) -> serd
 }
 
 /// Writes `status` unless it equals the current one.
-async fn write_status(ctx: &Context, product: &IotProduct, status: &IotProductStatus) -> Result<(), kube::Error> {
+async fn write_status(
+    ctx: &Context,
+    product: &IotProduct,
+    status: &IotProductStatus,
+) -> Result<(), kube::Error> {
     let mut current = product.status.clone().unwrap_or_default();
     current.distributed_to.clear();
     let mut wanted = status.clone();
@@ -61,7 +65,11 @@ async fn write_status(ctx: &Context, product: &IotProduct, status: &IotProductSt
         return Ok(());
     }
     api(ctx, product)
-        .patch_status(&product.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(apply_body(status, None)))
+        .patch_status(
+            &product.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(apply_body(status, None)),
+        )
         .await?;
     Ok(())
 }
@@ -91,7 +99,9 @@ impl<'a> StatusJournal<'a> {
         Some(PendingCreate {
             product_name: name.to_string(),
             instance_id: Some(self.instance_id.clone()),
-            since: Time(jiff::Timestamp::from_millisecond(started).unwrap_or_else(|_| jiff::Timestamp::now())),
+            since: Time(
+                jiff::Timestamp::from_millisecond(started).unwrap_or_else(|_| jiff::Timestamp::now()),
+            ),
         })
     }
 }
@@ -129,7 +139,11 @@ impl CreateJournal for StatusJournal<'_> {
         status.product_key = Some(product_key.to_string());
         status.instance_id = Some(self.instance_id.clone());
         api(self.ctx, self.product)
-            .patch_status(&self.product.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(apply_body(&status, None)))
+            .patch_status(
+                &self.product.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(apply_body(&status, None)),
+            )
             .await?;
         *self.recorded_key.lock().expect("journal lock") = Some(product_key.to_string());
         info!(product_key, "recorded the key of the created product");
@@ -146,25 +160,55 @@ pub fn resolved_instance(desired: &DesiredProduct, account: &AccountHandle) -> (
 }
 
 /// Publishes an Event about `product`; failures to publish are logged, not fatal.
-pub async fn event(ctx: &Context, product: &IotProduct, type_: EventType, reason: &str, action: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+pub async fn event(
+    ctx: &Context,
+    product: &IotProduct,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event =
+        Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
     if let Err(error) = ctx.recorder.publish(&event, &product.object_ref(&())).await {
         warn!(%error, reason, "cannot publish an event");
     }
 }
 
-fn action_event(action: &Action, key: &str, desired: &DesiredProduct, instance: &str, recreate: bool) -> (&'static str, String) {
+fn action_event(
+    action: &Action,
+    key: &str,
+    desired: &DesiredProduct,
+    instance: &str,
+    recreate: bool,
+) -> (&'static str, String) {
     match action {
-        Action::Create if recreate => {
-            ("Recreated", format!("Recreated product {} as {key} in instance {instance}: the previous one was deleted outside Kubernetes", desired.name))
+        Action::Create if recreate => (
+            "Recreated",
+            format!(
+                "Recreated product {} as {key} in instance {instance}: the previous one was deleted outside Kubernetes",
+                desired.name
+            ),
+        ),
+        Action::Create => {
+            ("Created", format!("Created product {} ({key}) in instance {instance}", desired.name))
         }
-        Action::Create => ("Created", format!("Created product {} ({key}) in instance {instance}", desired.name)),
-        Action::Update { name, .. } => ("Updated", format!("Updated product {key}: name {name}, description")),
+        Action::Update { name, .. } => {
+            ("Updated", format!("Updated product {key}: name {name}, description"))
+        }
         Action::CreateTags(tags) => ("TagsAdded", format!("Added tags {} to product {key}", tag_keys(tags))),
-        Action::UpdateTags(tags) => ("TagsUpdated", format!("Changed tags {} of product {key}", tag_keys(tags))),
-        Action::DeleteTags(keys) => ("TagsRemoved", format!("Removed tags {} from product {key}", keys.join(", "))),
-        Action::ImportThingModel => ("ThingModelImported", format!("Imported the thing model of product {key}")),
-        Action::PublishThingModel => ("ThingModelPublished", format!("Published a new thing-model version of product {key}")),
+        Action::UpdateTags(tags) => {
+            ("TagsUpdated", format!("Changed tags {} of product {key}", tag_keys(tags)))
+        }
+        Action::DeleteTags(keys) => {
+            ("TagsRemoved", format!("Removed tags {} from product {key}", keys.join(", ")))
+        }
+        Action::ImportThingModel => {
+            ("ThingModelImported", format!("Imported the thing model of product {key}"))
+        }
+        Action::PublishThingModel => {
+            ("ThingModelPublished", format!("Published a new thing-model version of product {key}"))
+        }
         Action::Release => ("Published", format!("Published product {key}")),
         Action::CancelRelease => ("PublicationRevoked", format!("Revoked the publication of product {key}")),
         Action::Delete => ("Deleted", format!("Deleted product {key} from the platform")),
@@ -198,9 +242,13 @@ pub fn error_message(error: &PlatformError) -> String {
         ErrorClass::Throttled | ErrorClass::Transient => "retrying with backoff",
         ErrorClass::Invalid => "the platform refused the request: fix the spec",
         ErrorClass::Auth => "check the PlatformAccount's credentials and permissions",
-        ErrorClass::Quota => "an account quota is exhausted: free some capacity or ask Alibaba Cloud to raise it",
+        ErrorClass::Quota => {
+            "an account quota is exhausted: free some capacity or ask Alibaba Cloud to raise it"
+        }
         ErrorClass::LockedByPublication => "the product is published; retrying after a fresh look",
-        ErrorClass::LockedByDistribution => "the product was distributed; its thing model can no longer change",
+        ErrorClass::LockedByDistribution => {
+            "the product was distributed; its thing model can no longer change"
+        }
         ErrorClass::Conflict | ErrorClass::NotFound => "retrying after a fresh look",
     };
     format!("{error}; {advice}")
@@ -263,9 +311,11 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
     let key = state.key.clone().unwrap_or_default();
     let blocked = facts.plan.blocked.as_ref();
     let (synced, synced_reason, synced_message) = match (&facts.executed.outcome, blocked) {
-        (Outcome::Failed { error, action }, _) => {
-            (false, error_reason(error).to_string(), format!("{} failed: {}", action.operation(), error_message(error)))
-        }
+        (Outcome::Failed { error, action }, _) => (
+            false,
+            error_reason(error).to_string(),
+            format!("{} failed: {}", action.operation(), error_message(error)),
+        ),
         (Outcome::NameConflict { product_key }, _) => (
             false,
             "NameConflict".into(),
@@ -276,8 +326,12 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
                 facts.desired.name
             ),
         ),
-        (Outcome::Journal(e), _) => (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying")),
-        (Outcome::Adopted { product_key }, _) => (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it")),
+        (Outcome::Journal(e), _) => {
+            (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying"))
+        }
+        (Outcome::Adopted { product_key }, _) => {
+            (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it"))
+        }
         (Outcome::Completed, Some(b)) => (false, b.reason().to_string(), b.message()),
         (Outcome::Completed, None) => match secret_problem {
             Some(problem) => (false, "SecretConflict".into(), problem.to_string()),
@@ -289,11 +343,21 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
             Some(b) => (false, b.reason().to_string(), b.message()),
             None => (false, "Deleting".to_string(), "the resource is being deleted".to_string()),
         }
-    } else if let Some(b @ (Blocked::AttributesMismatch(_) | Blocked::AdoptTargetMissing { .. } | Blocked::ProductMissing { .. })) = blocked {
+    } else if let Some(
+        b @ (Blocked::AttributesMismatch(_)
+        | Blocked::AdoptTargetMissing { .. }
+        | Blocked::ProductMissing { .. }),
+    ) = blocked
+    {
         (false, b.reason().to_string(), b.message())
     } else if !state.exists {
         match &facts.executed.outcome {
             Outcome::NameConflict { .. } => (false, "NameConflict".to_string(), synced_message.clone()),
+            Outcome::Failed { error, .. } => (
+                false,
+                error_reason(error).to_string(),
+                format!("the product cannot be created yet: {synced_message}"),
+            ),
             _ => (false, "Creating".to_string(), format!("creating the product: {synced_message}")),
         }
     } else if let Some(problem) = secret_problem {
@@ -305,10 +369,14 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
             Some(true) => "published",
             _ => "in development",
         };
-        (true, "Available".to_string(), format!(
-            "product {key} exists ({published}); its credentials are in Secret {}",
-            facts.desired.secret_name
-        ))
+        (
+            true,
+            "Available".to_string(),
+            format!(
+                "product {key} exists ({published}); its credentials are in Secret {}",
+                facts.desired.secret_name
+            ),
+        )
     };
     out.push(Desired::new("Ready", ready, ready_reason, ready_message));
     out.push(Desired::new("Synced", synced, synced_reason, synced_message));
@@ -325,7 +393,12 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
 
 /// Writes the product's Secret when it is missing or differs; returns a problem to report
 /// (a Secret of that name that the operator does not own).
-async fn write_secret(ctx: &Context, product: &IotProduct, name: &str, credentials: &ProductCredentials) -> Result<Option<String>, kube::Error> {
+async fn write_secret(
+    ctx: &Context,
+    product: &IotProduct,
+    name: &str,
+    credentials: &ProductCredentials,
+) -> Result<Option<String>, kube::Error> {
     let namespace = product.namespace().unwrap_or_default();
     let owner = product.controller_owner_ref(&()).expect("a stored object has an owner reference");
     let wanted = secret::build(name, &namespace, owner.clone(), &product.name_any(), credentials);
@@ -348,7 +421,15 @@ async fn write_secret(ctx: &Context, product: &IotProduct, name: &str, credentia
         }
     }
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&wanted)).await?;
-    event(ctx, product, EventType::Normal, "SecretWritten", "WriteSecret", format!("Wrote the product's credentials to Secret {name}")).await;
+    event(
+        ctx,
+        product,
+        EventType::Normal,
+        "SecretWritten",
+        "WriteSecret",
+        format!("Wrote the product's credentials to Secret {name}"),
+    )
+    .await;
     Ok(None)
 }
 
@@ -377,12 +458,23 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
 
     // Events for what changed on the platform, and for problems.
     if let Some(FoundBy::PendingCreate | FoundBy::Name | FoundBy::SpecKey) = facts.observation.found_by {
-        event(ctx, product, EventType::Normal, "Adopted", "Adopt", format!("Manages existing product {key} ({})", facts.desired.name)).await;
+        event(
+            ctx,
+            product,
+            EventType::Normal,
+            "Adopted",
+            "Adopt",
+            format!("Manages existing product {key} ({})", facts.desired.name),
+        )
+        .await;
     }
     for action in &facts.executed.done {
         let (reason, note) = action_event(action, &key, facts.desired, &instance_shown, facts.plan.recreate);
-        let note = if *action == Action::CancelRelease && facts.mode == Mode::Apply && facts.desired.published {
-            format!("{note} to apply a change (publishedChangePolicy: RevokeAndRepublish); it will be published again")
+        let note = if *action == Action::CancelRelease && facts.mode == Mode::Apply && facts.desired.published
+        {
+            format!(
+                "{note} to apply a change (publishedChangePolicy: RevokeAndRepublish); it will be published again"
+            )
         } else {
             note
         };
@@ -390,16 +482,45 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
     }
     match &facts.executed.outcome {
         Outcome::Failed { action, error } => {
-            warn!(action = action.operation(), code = error.code(), request_id = error.request_id(), "platform call failed");
-            event(ctx, product, EventType::Warning, error_reason(error), action.operation(), error_message(error)).await;
+            warn!(
+                action = action.operation(),
+                code = error.code(),
+                request_id = error.request_id(),
+                "platform call failed"
+            );
+            event(
+                ctx,
+                product,
+                EventType::Warning,
+                error_reason(error),
+                action.operation(),
+                error_message(error),
+            )
+            .await;
         }
         Outcome::Adopted { product_key } => {
-            event(ctx, product, EventType::Normal, "Adopted", "Adopt", format!("Manages existing product {product_key} ({})", facts.desired.name)).await;
+            event(
+                ctx,
+                product,
+                EventType::Normal,
+                "Adopted",
+                "Adopt",
+                format!("Manages existing product {product_key} ({})", facts.desired.name),
+            )
+            .await;
         }
         Outcome::NameConflict { product_key } => {
-            event(ctx, product, EventType::Warning, "NameConflict", "CreateProduct", format!(
-                "Product name {} is taken by {product_key}, which this resource did not create", facts.desired.name
-            ))
+            event(
+                ctx,
+                product,
+                EventType::Warning,
+                "NameConflict",
+                "CreateProduct",
+                format!(
+                    "Product name {} is taken by {product_key}, which this resource did not create",
+                    facts.desired.name
+                ),
+            )
             .await;
         }
         Outcome::Completed | Outcome::Journal(_) => {}
@@ -427,7 +548,12 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
 
     // The status.
     let now = Time(jiff::Timestamp::now());
-    let tag_actions_done = facts.plan.actions.iter().filter(|a| matches!(a, Action::CreateTags(_) | Action::UpdateTags(_) | Action::DeleteTags(_))).all(|a| facts.executed.done.contains(a));
+    let tag_actions_done = facts
+        .plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::CreateTags(_) | Action::UpdateTags(_) | Action::DeleteTags(_)))
+        .all(|a| facts.executed.done.contains(a));
     let managed_tag_keys: Vec<String> = if tag_actions_done {
         facts.desired.tags.keys().cloned().collect()
     } else {
@@ -445,7 +571,8 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
     let changed = !facts.executed.done.is_empty();
     let conditions_wanted = conditions_for(facts, &state, secret_problem.as_deref());
     let became_ready = conditions_wanted.iter().any(|c| c.type_ == "Ready" && c.status)
-        && conditions::find(&previous.conditions, "Ready").is_none_or(|c| c.status != "True" || c.observed_generation != product.metadata.generation);
+        && conditions::find(&previous.conditions, "Ready")
+            .is_none_or(|c| c.status != "True" || c.observed_generation != product.metadata.generation);
     let status = IotProductStatus {
         product_key: state.key.clone(),
         instance_id: Some(instance_shown),
@@ -457,12 +584,27 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
             .map(|p| if p { "Published" } else { "Developing" }.to_string()),
         thing_model,
         managed_tag_keys,
-        secret_name: (state.exists && state.secret.is_some()).then(|| facts.desired.secret_name.clone()).or(previous.secret_name.clone()),
-        pending_create: if state.key.is_some() { None } else { facts.journal.pending(&facts.desired.name).or(previous.pending_create.clone()) },
+        secret_name: (state.exists && state.secret.is_some())
+            .then(|| facts.desired.secret_name.clone())
+            .or(previous.secret_name.clone()),
+        // A refused create (the name is taken) made nothing: no intent is left pending.
+        pending_create: match (&state.key, &facts.executed.outcome) {
+            (Some(_), _) | (None, Outcome::NameConflict { .. }) => None,
+            (None, _) => facts.journal.pending(&facts.desired.name).or(previous.pending_create.clone()),
+        },
         distributed_to: previous.distributed_to.clone(),
         observed_generation: product.metadata.generation,
-        last_sync_time: if changed || became_ready { Some(now.clone()) } else { previous.last_sync_time.clone() },
-        conditions: conditions::merge(&previous.conditions, conditions_wanted, product.metadata.generation, &now),
+        last_sync_time: if changed || became_ready {
+            Some(now.clone())
+        } else {
+            previous.last_sync_time.clone()
+        },
+        conditions: conditions::merge(
+            &previous.conditions,
+            conditions_wanted,
+            product.metadata.generation,
+            &now,
+        ),
     };
     write_status(ctx, product, &status).await
 }
@@ -472,7 +614,12 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
 ///
 /// # Errors
 /// A Kubernetes error when the status write fails.
-pub async fn report_problem(ctx: &Context, product: &IotProduct, reason: &str, message: String) -> Result<(), kube::Error> {
+pub async fn report_problem(
+    ctx: &Context,
+    product: &IotProduct,
+    reason: &str,
+    message: String,
+) -> Result<(), kube::Error> {
     let previous = product.status.clone().unwrap_or_default();
     event(ctx, product, EventType::Warning, reason, "Reconcile", message.clone()).await;
     let now = Time(jiff::Timestamp::now());

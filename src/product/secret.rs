@@ -69,14 +69,23 @@ pub fn data(credentials: &ProductCredentials) -> BTreeMap<String, ByteString> {
 
 /// The whole Secret, owned by the product.
 #[must_use]
-pub fn build(name: &str, namespace: &str, owner: OwnerReference, product: &str, credentials: &ProductCredentials) -> Secret {
+pub fn build(
+    name: &str,
+    namespace: &str,
+    owner: OwnerReference,
+    product: &str,
+    credentials: &ProductCredentials,
+) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             namespace: Some(namespace.to_string()),
             labels: Some(
-                [(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()), (PRODUCT_LABEL.to_string(), product.to_string())]
-                    .into(),
+                [
+                    (MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()),
+                    (PRODUCT_LABEL.to_string(), product.to_string()),
+                ]
+                .into(),
             ),
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
@@ -97,7 +106,12 @@ pub fn is_current(existing: &Secret, wanted: &Secret) -> bool {
         .flatten()
         .all(|(k, v)| existing.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v));
     let owner_ok = wanted.metadata.owner_references.iter().flatten().all(|o| {
-        existing.metadata.owner_references.iter().flatten().any(|e| e.uid == o.uid && e.controller == o.controller)
+        existing
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|e| e.uid == o.uid && e.controller == o.controller)
     });
     existing.data == wanted.data && labels_ok && owner_ok
 }
@@ -118,7 +132,10 @@ mod tests {
     #[test]
     fn the_mqtt_endpoint_depends_on_the_kind_of_instance() {
         assert_eq!(mqtt_endpoint(&credentials("iot-cn-abc")), "iot-cn-abc.mqtt.iothub.aliyuncs.com");
-        assert_eq!(mqtt_endpoint(&credentials("iotx-oxssharez200")), "a1Key.iot-as-mqtt.cn-shanghai.aliyuncs.com");
+        assert_eq!(
+            mqtt_endpoint(&credentials("iotx-oxssharez200")),
+            "a1Key.iot-as-mqtt.cn-shanghai.aliyuncs.com"
+        );
     }
 
     #[test]

@@ -152,3 +152,147 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An emulator served in this test process on 127.0.0.1:0, with one account.
+pub struct TestEmulator {
+    /// The emulator (for its state and faults).
+    pub emulator: std::sync::Arc<iot_product_operator::emulator::Emulator>,
+    /// Its URL.
+    pub url: String,
+}
+
+/// The access key of the emulator's account.
+pub const ACCESS_KEY_ID: &str = "LTAI5tTestKeyId";
+/// The access key secret (never printed by the operator: the secrecy test scans for it).
+pub const ACCESS_KEY_SECRET: &str = "test-access-key-secret-6f1c";
+/// The account id.
+pub const ACCOUNT_UID: &str = "1234567890123456";
+
+impl TestEmulator {
+    /// Starts an emulator with an extra instance `iot-cn-prod0001` and quick jobs.
+    pub async fn start() -> Self {
+        use iot_product_operator::emulator::gateway::AccessKey;
+        use iot_product_operator::emulator::state::{Instance, Rules};
+        use iot_product_operator::emulator::{Emulator, EmulatorConfig};
+        let config = EmulatorConfig {
+            access_keys: vec![
+                AccessKey::parse(&format!(
+                    "{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_UID}:owner@example.com"
+                ))
+                .unwrap(),
+            ],
+            rules: Rules {
+                instances: vec![Instance { id: "iot-cn-prod0001".into(), region: "cn-shanghai".into() }],
+                job_duration_ms: 600,
+                ..Rules::default()
+            },
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::new(config);
+        let addr = iot_product_operator::emulator::server::spawn(
+            emulator.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            "cn-shanghai",
+        )
+        .await
+        .unwrap();
+        Self { emulator, url: format!("http://{addr}") }
+    }
+
+    /// The products on the emulated platform.
+    pub fn products(&self) -> Vec<iot_product_operator::emulator::state::Product> {
+        self.emulator.snapshot().products
+    }
+
+    /// A client of the emulated platform (for out-of-band changes).
+    pub fn client(&self) -> std::sync::Arc<dyn iot_product_operator::platform::IotPlatform> {
+        use iot_product_operator::platform::http::{Endpoints, HttpPlatform, http_client};
+        std::sync::Arc::new(HttpPlatform::new(
+            http_client(),
+            Endpoints::new("cn-shanghai", Some(&self.url), None),
+            iot_product_operator::platform::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET, None),
+            iot_product_operator::crd::account::SignatureVersion::V3,
+            std::sync::Arc::new(iot_product_operator::platform::ratelimit::AccountLimiter::new(1.0)),
+        ))
+    }
+}
+
+/// The name of the test's PlatformAccount.
+pub fn account_name(namespace: &str) -> String {
+    format!("acct-{namespace}")
+}
+
+/// Creates the credentials Secret and a PlatformAccount (labelled for this test's operator)
+/// pointing at `url`.
+pub async fn create_account(client: &Client, namespace: &str, url: &str, secret: &str) {
+    use iot_product_operator::crd::PlatformAccount;
+    use k8s_openapi::api::core::v1::Secret;
+    let creds: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "platform-credentials", "namespace": namespace},
+        "stringData": {"AccessKeyId": ACCESS_KEY_ID, "AccessKeySecret": secret}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &creds)
+        .await
+        .unwrap();
+    let account: PlatformAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
+        "metadata": {"name": account_name(namespace), "labels": {"test": namespace}},
+        "spec": {"region": "cn-shanghai", "endpoint": url,
+                 "credentials": {"secretRef": {"name": "platform-credentials", "namespace": namespace}}}
+    }))
+    .unwrap();
+    Api::<PlatformAccount>::all(client.clone()).create(&PostParams::default(), &account).await.unwrap();
+}
+
+/// An operator process (the real binary) scoped to one namespace and one account; killed
+/// (SIGKILL) when dropped.
+pub struct OperatorProcess {
+    child: std::process::Child,
+    /// Where its log goes.
+    pub log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts `iot-product-operator run` for `namespace` with a short resync.
+    pub fn start(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
+        let log = plane.run_dir.join(format!("operator-{namespace}-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--account-selector",
+                &format!("test={namespace}"),
+                "--resync-interval",
+                "2s",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &plane.kubeconfig)
+            .env("RUST_LOG", "iot_product_operator=debug,info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("start the operator");
+        Self { child, log }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

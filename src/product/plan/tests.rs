@@ -348,7 +348,10 @@ fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() 
                             for action in &p.actions {
                                 match action {
                                     Action::CancelRelease => {
-                                        assert!(policy == "RevokeAndRepublish" || !desired_published, "revoked without leave: {p:?}");
+                                        assert!(
+                                            policy == "RevokeAndRepublish" || !desired_published,
+                                            "revoked without leave: {p:?}"
+                                        );
                                         published = false;
                                     }
                                     Action::Release => published = true,

@@ -1,0 +1,493 @@
+//! The operator end to end: a real kube-apiserver, the emulator, and the operator binary,
+//! all started by the test. One test per path of the product's life.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    OperatorProcess, TestEmulator, account_name, control_plane, create_account, eventually, test_namespace,
+};
+use iot_product_operator::crd::{IotProduct, PlatformAccount};
+use iot_product_operator::emulator::faults::Faults;
+use iot_product_operator::platform::model::{
+    CreateProduct, CreateProductTags, DeleteProduct, ListProductTags,
+};
+use iot_product_operator::platform::wire::Tag;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Env {
+    client: Client,
+    ns: String,
+    emulator: TestEmulator,
+    operator: OperatorProcess,
+    products: Api<IotProduct>,
+}
+
+async fn env(prefix: &str) -> Env {
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = test_namespace(&client, prefix).await;
+    let emulator = TestEmulator::start().await;
+    create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    let operator = OperatorProcess::start(plane, &ns, &[]);
+    let products = Api::namespaced(client.clone(), &ns);
+    Env { client, ns, emulator, operator, products }
+}
+
+fn manifest(env: &Env, name: &str, spec: Value) -> IotProduct {
+    let mut full = json!({"accountRef": {"name": account_name(&env.ns)}});
+    full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": name}, "spec": full
+    }))
+    .unwrap()
+}
+
+async fn apply(env: &Env, name: &str, spec: Value) {
+    env.products.create(&PostParams::default(), &manifest(env, name, spec)).await.expect("create IotProduct");
+}
+
+async fn patch_spec(env: &Env, name: &str, spec: Value) {
+    env.products
+        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
+        .await
+        .expect("patch spec");
+}
+
+fn condition(product: &IotProduct, type_: &str) -> Option<(String, String, String)> {
+    product
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the product's `type_` condition has `status` and (if given) `reason`, for the
+/// current generation.
+async fn wait_condition(
+    env: &Env,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> IotProduct {
+    let what = format!("{name} {type_}={status} {reason:?}");
+    eventually(&what, DEADLINE, || async {
+        let p = env.products.get(name).await.map_err(|e| e.to_string())?;
+        let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
+        match condition(&p, type_) {
+            Some((s, r, _)) if s == status && reason.is_none_or(|want| want == r) && current => Ok(p),
+            other => Err(format!("{other:?}; operator log tail: {}", tail(&env.operator.logs()))),
+        }
+    })
+    .await
+}
+
+fn tail(log: &str) -> String {
+    log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+async fn secret_data(env: &Env, name: &str) -> std::collections::BTreeMap<String, String> {
+    let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns).get(name).await.expect("secret");
+    secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
+}
+
+async fn events(env: &Env, name: &str) -> Vec<(String, String)> {
+    let list =
+        Api::<Event>::namespaced(env.client.clone(), &env.ns).list(&ListParams::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_product_becomes_ready_with_its_credentials_in_a_secret() {
+    let env = env("create").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Create", "nodeType": "Gateway", "published": true}))
+        .await;
+    let product = wait_condition(&env, "lamp", "Ready", "True", Some("Available")).await;
+    let status = product.status.unwrap();
+    let platform = env.emulator.products();
+    assert_eq!(platform.len(), 1);
+    assert_eq!(status.product_key.as_deref(), Some(platform[0].product_key.as_str()));
+    assert_eq!((platform[0].node_type, platform[0].released), (1, true));
+    assert_eq!(status.published, Some(true));
+    let data = secret_data(&env, "lamp-credentials").await;
+    assert_eq!(data["ProductKey"], platform[0].product_key);
+    assert_eq!(data["ProductSecret"], platform[0].product_secret);
+    assert_eq!(data["RegionId"], "cn-shanghai");
+    assert_eq!(data["IotInstanceId"], "iotx-oxssharez200");
+    assert!(data["MqttEndpoint"].ends_with(".iot-as-mqtt.cn-shanghai.aliyuncs.com"));
+    let reasons: Vec<String> = events(&env, "lamp").await.into_iter().map(|(r, _)| r).collect();
+    assert!(reasons.contains(&"Created".into()) && reasons.contains(&"Published".into()), "{reasons:?}");
+    // The ProductSecret never appears in status.
+    assert!(!serde_json::to_string(&status).unwrap().contains(&platform[0].product_secret));
+}
+
+#[tokio::test]
+async fn an_existing_product_is_adopted_by_its_key_without_creating_another() {
+    let env = env("adopt").await;
+    let created = env
+        .emulator
+        .client()
+        .call(&CreateProduct { product_name: "Existing_01".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap();
+    let key = created.product_key.unwrap();
+    apply(&env, "existing", json!({"productName": "Existing_01", "edition": "Basic", "productKey": key}))
+        .await;
+    let product = wait_condition(&env, "existing", "Ready", "True", None).await;
+    assert_eq!(product.status.unwrap().product_key.as_deref(), Some(key.as_str()));
+    assert_eq!(env.emulator.products().len(), 1);
+    assert!(events(&env, "existing").await.iter().any(|(r, _)| r == "Adopted"));
+}
+
+#[tokio::test]
+async fn a_name_taken_by_a_product_this_resource_did_not_create_is_a_conflict_not_a_takeover() {
+    let env = env("conflict").await;
+    env.emulator
+        .client()
+        .call(&CreateProduct { product_name: "Taken_01".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap();
+    apply(&env, "taken", json!({"productName": "Taken_01", "edition": "Basic"})).await;
+    let product = wait_condition(&env, "taken", "Ready", "False", Some("NameConflict")).await;
+    let (_, _, message) = condition(&product, "Synced").unwrap();
+    assert!(message.contains("spec.productKey"), "{message}");
+    assert_eq!(env.emulator.products().len(), 1);
+    assert_eq!(product.status.unwrap().product_key, None);
+}
+
+#[tokio::test]
+async fn name_and_description_changes_are_applied() {
+    let env = env("update").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Before", "description": "one"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    patch_spec(&env, "lamp", json!({"productName": "Lamp_After", "description": "two"})).await;
+    wait_condition(&env, "lamp", "Synced", "True", None).await;
+    let platform = env.emulator.products();
+    assert_eq!(
+        (platform[0].product_name.as_str(), platform[0].description.as_deref()),
+        ("Lamp_After", Some("two"))
+    );
+}
+
+#[tokio::test]
+async fn tags_follow_the_spec_and_foreign_tags_are_left_alone() {
+    let env = env("tags").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Tags", "tags": {"team": "lighting", "stage": "dev"}}))
+        .await;
+    let product = wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let key = product.status.unwrap().product_key.unwrap();
+    let platform = env.emulator.client();
+    platform
+        .call(&CreateProductTags {
+            product_key: key.clone(),
+            product_tag: vec![Tag { tag_key: "owner".into(), tag_value: "ops".into() }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    patch_spec(&env, "lamp", json!({"tags": {"team": "lighting", "stage": null, "tier": "gold"}})).await;
+    eventually("tags updated", DEADLINE, || async {
+        let tags: Vec<(String, String)> = platform
+            .call(&ListProductTags { product_key: key.clone(), ..Default::default() })
+            .await
+            .map_err(|e| e.to_string())?
+            .data
+            .unwrap_or_default()
+            .product_tag
+            .into_iter()
+            .map(|t| (t.tag_key, t.tag_value))
+            .collect();
+        let want = vec![
+            ("owner".into(), "ops".into()),
+            ("team".into(), "lighting".into()),
+            ("tier".into(), "gold".into()),
+        ];
+        if tags == want { Ok(()) } else { Err(format!("{tags:?}")) }
+    })
+    .await;
+}
+
+const TSL_V1: &str = r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool","specs":{"0":"off","1":"on"}}}]}"#;
+const TSL_V2: &str = r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool","specs":{"0":"off","1":"on"}}},
+    {"identifier":"Brightness","name":"Brightness","accessMode":"rw","dataType":{"type":"int","specs":{"min":"0","max":"100"}}}]}"#;
+
+#[tokio::test]
+async fn the_thing_model_is_imported_and_published_and_follows_changes() {
+    let env = env("tsl").await;
+    apply(
+        &env,
+        "lamp",
+        json!({"productName": "Lamp_Tsl", "thingModel": {"tsl": TSL_V1, "versionDescription": "first"}}),
+    )
+    .await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let p = &env.emulator.products()[0];
+    assert_eq!(p.versions.len(), 1);
+    assert!(p.tsl_draft.to_string().contains("Power"));
+    patch_spec(&env, "lamp", json!({"thingModel": {"tsl": TSL_V2}})).await;
+    wait_condition(&env, "lamp", "Synced", "True", None).await;
+    let p = &env.emulator.products()[0];
+    assert_eq!(p.versions.len(), 2);
+    assert!(p.versions[0].tsl.to_string().contains("Brightness"));
+}
+
+#[tokio::test]
+async fn publication_follows_the_spec_both_ways() {
+    let env = env("publish").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Publish"})).await;
+    wait_condition(&env, "lamp", "Published", "False", Some("Developing")).await;
+    patch_spec(&env, "lamp", json!({"published": true})).await;
+    wait_condition(&env, "lamp", "Published", "True", Some("Published")).await;
+    assert!(env.emulator.products()[0].released);
+    patch_spec(&env, "lamp", json!({"published": false})).await;
+    wait_condition(&env, "lamp", "Published", "False", Some("Developing")).await;
+    assert!(!env.emulator.products()[0].released);
+    assert!(events(&env, "lamp").await.iter().any(|(r, _)| r == "PublicationRevoked"));
+}
+
+#[tokio::test]
+async fn change_to_published_product_is_blocked_then_applied_when_the_policy_allows() {
+    let env = env("locked").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Locked", "published": true})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    patch_spec(&env, "lamp", json!({"productName": "Lamp_Renamed"})).await;
+    let product = wait_condition(&env, "lamp", "Synced", "False", Some("PublishedLocked")).await;
+    let (_, _, message) = condition(&product, "Synced").unwrap();
+    assert!(
+        message.contains("spec.productName")
+            && message.contains("spec.published: false")
+            && message.contains("RevokeAndRepublish"),
+        "{message}"
+    );
+    assert_eq!(condition(&product, "Ready").unwrap().0, "True", "the product itself is still available");
+    assert_eq!(env.emulator.products()[0].product_name, "Lamp_Locked");
+    assert!(events(&env, "lamp").await.iter().any(|(r, _)| r == "PublishedLocked"));
+
+    patch_spec(&env, "lamp", json!({"publishedChangePolicy": "RevokeAndRepublish"})).await;
+    wait_condition(&env, "lamp", "Synced", "True", None).await;
+    let p = &env.emulator.products()[0];
+    assert_eq!((p.product_name.as_str(), p.released), ("Lamp_Renamed", true));
+    let events = events(&env, "lamp").await;
+    let revoked = events.iter().find(|(r, _)| r == "PublicationRevoked").expect("revocation announced");
+    assert!(revoked.1.contains("RevokeAndRepublish"), "{revoked:?}");
+}
+
+async fn delete_and_wait(env: &Env, name: &str) {
+    env.products.delete(name, &DeleteParams::default()).await.unwrap();
+    eventually(&format!("{name} deleted"), DEADLINE, || async {
+        match env.products.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(p) => Err(format!(
+                "still there: {:?}; {}",
+                p.status.map(|s| s.conditions),
+                tail(&env.operator.logs())
+            )),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_with_the_delete_policy_deletes_the_product_on_the_platform() {
+    let env = env("delete").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Delete"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    delete_and_wait(&env, "lamp").await;
+    assert!(env.emulator.products().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_with_the_orphan_policy_leaves_the_product_alone() {
+    let env = env("orphan").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Orphan", "deletionPolicy": "Orphan", "published": true}))
+        .await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    delete_and_wait(&env, "lamp").await;
+    let products = env.emulator.products();
+    assert_eq!((products.len(), products[0].released), (1, true));
+}
+
+#[tokio::test]
+async fn deleting_a_published_product_waits_until_the_policy_allows_revoking() {
+    let env = env("delpub").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_DelPub", "published": true})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    env.products.delete("lamp", &DeleteParams::default()).await.unwrap();
+    let product = wait_condition(&env, "lamp", "Ready", "False", Some("DeleteBlockedByPublication")).await;
+    assert!(condition(&product, "Ready").unwrap().2.contains("deletionPolicy: Orphan"));
+    assert_eq!(env.emulator.products().len(), 1);
+    patch_spec(&env, "lamp", json!({"publishedChangePolicy": "RevokeAndRepublish"})).await;
+    eventually("deleted", DEADLINE, || async {
+        match env.products.get_opt("lamp").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    assert!(env.emulator.products().is_empty());
+}
+
+#[tokio::test]
+async fn a_product_deleted_out_of_band_is_recreated_and_its_secret_updated() {
+    let env = env("drift").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Drift"})).await;
+    let first =
+        wait_condition(&env, "lamp", "Ready", "True", None).await.status.unwrap().product_key.unwrap();
+    env.emulator
+        .client()
+        .call(&DeleteProduct { product_key: first.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    let second = eventually("recreated", DEADLINE, || async {
+        let p = env.products.get("lamp").await.map_err(|e| e.to_string())?;
+        match p.status.and_then(|s| s.product_key) {
+            Some(key) if key != first => Ok(key),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let products = env.emulator.products();
+    assert_eq!((products.len(), products[0].product_key.as_str()), (1, second.as_str()));
+    eventually("secret rewritten", DEADLINE, || async {
+        let data = secret_data(&env, "lamp-credentials").await;
+        if data["ProductKey"] == second { Ok(()) } else { Err(data["ProductKey"].clone()) }
+    })
+    .await;
+    assert!(events(&env, "lamp").await.iter().any(|(r, _)| r == "Recreated"));
+}
+
+#[tokio::test]
+async fn a_deleted_secret_is_written_again() {
+    let env = env("secret").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Secret", "secretName": "lamp-device-creds"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns);
+    secrets.delete("lamp-device-creds", &DeleteParams::default()).await.unwrap();
+    eventually("secret rewritten", DEADLINE, || async {
+        secrets
+            .get_opt("lamp-device-creds")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("missing".to_string())
+            .map(|_| ())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn broken_credentials_are_reported_by_the_account_and_its_products_and_a_fix_is_picked_up() {
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = test_namespace(&client, "creds").await;
+    let emulator = TestEmulator::start().await;
+    create_account(&client, &ns, &emulator.url, "wrong-secret").await;
+    let operator = OperatorProcess::start(plane, &ns, &[]);
+    let env = Env {
+        products: Api::namespaced(client.clone(), &ns),
+        client: client.clone(),
+        ns: ns.clone(),
+        emulator,
+        operator,
+    };
+    apply(&env, "lamp", json!({"productName": "Lamp_Creds"})).await;
+    let accounts: Api<PlatformAccount> = Api::all(client.clone());
+    eventually("account not ready", DEADLINE, || async {
+        let a = accounts.get(&account_name(&ns)).await.map_err(|e| e.to_string())?;
+        let ready = a.status.and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"));
+        match ready {
+            Some(c) if c.status == "False" && c.message.contains("SignatureDoesNotMatch") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let product = wait_condition(&env, "lamp", "Ready", "False", Some("AccountNotReady")).await;
+    assert!(condition(&product, "Synced").unwrap().2.contains("credentials"));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .patch(
+            "platform-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"AccessKeySecret": common::ACCESS_KEY_SECRET}})),
+        )
+        .await
+        .unwrap();
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    assert_eq!(env.emulator.products().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_and_an_operator_crash_still_leave_exactly_one_product() {
+    let env = env("crash").await;
+    // The create is committed but its answer lost; then every lookup fails, so the operator
+    // cannot recover before it is killed.
+    let mut faults = Faults::default();
+    faults.lose_next.insert("CreateProduct".into(), 1);
+    faults.fail_next.insert("QueryProductList".into(), 1_000_000);
+    env.emulator.emulator.set_faults(faults);
+    let mut env = env;
+    apply(&env, "lamp", json!({"productName": "Lamp_Crash", "published": true})).await;
+    // The product is created on the platform but the operator never hears back.
+    eventually("the create committed", DEADLINE, || async {
+        if env.emulator.emulator.stats().lost_responses == 1 { Ok(()) } else { Err("not yet".to_string()) }
+    })
+    .await;
+    eventually("the operator tried to recover", DEADLINE, || async {
+        if env.emulator.emulator.stats().injected_errors > 0 { Ok(()) } else { Err("not yet".to_string()) }
+    })
+    .await;
+    env.operator.kill();
+    let status = env.products.get("lamp").await.unwrap().status.unwrap_or_default();
+    assert!(status.pending_create.is_some(), "the intent was recorded before the create");
+    assert_eq!(status.product_key, None, "the key was never seen");
+    env.emulator.emulator.set_faults(Faults::default());
+    env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);
+    let product = wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let products = env.emulator.products();
+    assert_eq!(products.len(), 1, "no duplicate");
+    assert_eq!(
+        product.status.as_ref().unwrap().product_key.as_deref(),
+        Some(products[0].product_key.as_str())
+    );
+    assert!(products[0].released);
+    assert_eq!(product.status.unwrap().pending_create, None);
+    assert_eq!(
+        env.emulator.emulator.stats().calls["CreateProduct"].values().sum::<u64>(),
+        1,
+        "CreateProduct was called once"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_platform_refuses_ends_in_a_condition_with_the_platforms_message() {
+    let env = env("refused").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Refused", "instanceId": "iot-cn-doesnotexist"})).await;
+    let product = wait_condition(&env, "lamp", "Synced", "False", Some("PlatformRefused")).await;
+    let (_, _, message) = condition(&product, "Synced").unwrap();
+    assert!(message.contains("iot.system.InstanceNotFound") && message.contains("RequestId"), "{message}");
+    assert!(
+        events(&env, "lamp")
+            .await
+            .iter()
+            .any(|(r, m)| r == "PlatformRefused" && m.contains("InstanceNotFound"))
+    );
+    // Not retried in a hot loop: a handful of attempts at most within a few seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let attempts: u64 =
+        env.emulator.emulator.stats().calls.get("CreateProduct").map_or(0, |c| c.values().sum());
+    assert!(attempts <= 3, "CreateProduct attempted {attempts} times");
+    let _ = product.name_any();
+}
