@@ -141,6 +141,17 @@ pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Re
 }
 
 async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Result<Requeue, Error> {
+    // A pending create is resolved only from the latest copy of the resource: a stale copy
+    // could still show an intent that a later reconcile already settled.
+    let fresh;
+    let product = if product.status.as_ref().is_some_and(|s| s.pending_create.is_some()) {
+        let api: Api<IotProduct> =
+            Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+        fresh = api.get(&product.name_any()).await?;
+        &fresh
+    } else {
+        product
+    };
     let desired = match (DesiredProduct::from_resource(product), mode) {
         (Ok(desired), _) => desired,
         (Err(InvalidSpec::ThingModel(_)), Mode::Delete) => {

@@ -19,7 +19,7 @@ use super::plan::{Mode, Observed, ObservedProduct, Recorded};
 
 /// How far the platform's clock (`GmtCreate`) may be behind the operator's when deciding
 /// whether a product found by name is the one a pending create made.
-pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+pub const CLOCK_SKEW_MS: i64 = 60 * 1000;
 
 /// The largest page QueryProductList serves.
 const PAGE_SIZE: i32 = 200;
