@@ -20,6 +20,7 @@
 pub mod account;
 pub mod cli;
 pub mod crd;
+pub mod distribution;
 pub mod emulator;
 pub mod operator;
 pub mod platform;

@@ -22,9 +22,9 @@ use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt,
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
-use crate::account;
+use crate::{account, distribution};
 use crate::cli::RunArgs;
-use crate::crd::{IotProduct, PlatformAccount};
+use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::product::{
     self,
     secret::{MANAGED_BY, MANAGED_BY_LABEL},
@@ -186,6 +186,12 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
         .default_backoff()
         .touched_objects()
         .predicate_filter(account_relevance, PredicateConfig::default());
+    let distributions_api: Api<ProductDistribution> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    // A distribution's progress shows on its product (the thing-model lock).
+    let distribution_changes = watcher(distributions_api.clone(), watcher::Config::default()).default_backoff().touched_objects();
     let product_controller = Controller::for_stream(product_stream, product_reader)
         .owns_stream(secret_stream)
         .watches_stream(account_changes, move |account: PlatformAccount| {
@@ -196,6 +202,10 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
                 .filter(|p| product::account_name(p) == name)
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
+        })
+        .watches_stream(distribution_changes, |pd: ProductDistribution| {
+            let namespace = pd.namespace().unwrap_or_default();
+            pd.spec.product_ref.map(|r| ObjectRef::new(&r.name).within(&namespace))
         })
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .graceful_shutdown_on(shutdown())
@@ -208,7 +218,44 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
             }
         });
 
+    // ProductDistributions: reconciled on their own changes and when their product changes
+    // (it may become Ready).
+    let (distribution_reader, distribution_writer) = reflector::store::<ProductDistribution>();
+    let distribution_stream = watcher(distributions_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(distribution_writer)
+        .touched_objects()
+        .predicate_filter(spec_relevance::<ProductDistribution>, PredicateConfig::default());
+    let products_api_for_pd: Api<IotProduct> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let pd_reader = distribution_reader.clone();
+    let distribution_controller = Controller::for_stream(distribution_stream, distribution_reader)
+        .watches_stream(
+            watcher(products_api_for_pd, watcher::Config::default()).default_backoff().touched_objects(),
+            move |p: IotProduct| {
+                let (namespace, name) = (p.namespace().unwrap_or_default(), p.name_any());
+                pd_reader
+                    .state()
+                    .iter()
+                    .filter(|d| d.namespace().as_deref() == Some(namespace.as_str()))
+                    .filter(|d| d.spec.product_ref.as_ref().is_some_and(|r| r.name == name))
+                    .map(|d| ObjectRef::from_obj(d.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown())
+        .run(distribution::reconcile, distribution::error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result
+                && !matches!(e, kube::runtime::controller::Error::ReconcilerFailed(_, _))
+            {
+                error!(error = %e, "distribution controller");
+            }
+        });
+
     info!(resync = ?settings.resync, concurrency = args.concurrency, "iot-product-operator running");
-    futures::join!(account_controller, product_controller.boxed());
+    futures::join!(account_controller, product_controller.boxed(), distribution_controller.boxed());
     Ok(())
 }

@@ -238,6 +238,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         plan: &plan,
         executed: &executed,
         journal: &journal,
+        observation_distributed: &recorded.distributed_to,
     };
     report::report(ctx, product, &facts).await?;
     match executed.outcome {

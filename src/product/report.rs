@@ -270,6 +270,8 @@ pub struct Facts<'a> {
     pub executed: &'a Executed,
     /// The create journal of this reconcile.
     pub journal: &'a StatusJournal<'a>,
+    /// Where the product was distributed (recorded by ProductDistributions).
+    pub observation_distributed: &'a [String],
 }
 
 /// The product's state after the reconcile, as far as it is known.
@@ -380,6 +382,17 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
     };
     out.push(Desired::new("Ready", ready, ready_reason, ready_message));
     out.push(Desired::new("Synced", synced, synced_reason, synced_message));
+    if !facts.observation_distributed.is_empty() {
+        out.push(Desired::new(
+            "ThingModelLocked",
+            true,
+            "Distributed",
+            format!(
+                "the product was distributed ({}); the platform no longer allows its thing model to change",
+                facts.observation_distributed.join(", ")
+            ),
+        ));
+    }
     if let Some(published) = state.published.filter(|_| state.exists) {
         let (reason, message) = if published {
             ("Published", format!("product {key} is published; the platform locks it"))
