@@ -6,110 +6,19 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    OperatorProcess, TestEmulator, account_name, control_plane, create_account, eventually, test_namespace,
+    DEADLINE, Env, OperatorProcess, TestEmulator, account_name, apply, condition, control_plane,
+    create_account, env, events, eventually, patch_spec, secret_data, tail, test_namespace, wait_condition,
 };
-use iot_product_operator::crd::{IotProduct, PlatformAccount};
+use iot_product_operator::crd::PlatformAccount;
 use iot_product_operator::emulator::faults::Faults;
 use iot_product_operator::platform::model::{
     CreateProduct, CreateProductTags, DeleteProduct, ListProductTags,
 };
 use iot_product_operator::platform::wire::Tag;
-use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
-use serde_json::{Value, json};
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Env {
-    client: Client,
-    ns: String,
-    emulator: TestEmulator,
-    operator: OperatorProcess,
-    products: Api<IotProduct>,
-}
-
-async fn env(prefix: &str) -> Env {
-    let plane = control_plane();
-    let client = plane.admin_client().await;
-    let ns = test_namespace(&client, prefix).await;
-    let emulator = TestEmulator::start().await;
-    create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
-    let operator = OperatorProcess::start(plane, &ns, &[]);
-    let products = Api::namespaced(client.clone(), &ns);
-    Env { client, ns, emulator, operator, products }
-}
-
-fn manifest(env: &Env, name: &str, spec: Value) -> IotProduct {
-    let mut full = json!({"accountRef": {"name": account_name(&env.ns)}});
-    full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-    serde_json::from_value(json!({
-        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
-        "metadata": {"name": name}, "spec": full
-    }))
-    .unwrap()
-}
-
-async fn apply(env: &Env, name: &str, spec: Value) {
-    env.products.create(&PostParams::default(), &manifest(env, name, spec)).await.expect("create IotProduct");
-}
-
-async fn patch_spec(env: &Env, name: &str, spec: Value) {
-    env.products
-        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
-        .await
-        .expect("patch spec");
-}
-
-fn condition(product: &IotProduct, type_: &str) -> Option<(String, String, String)> {
-    product
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until the product's `type_` condition has `status` and (if given) `reason`, for the
-/// current generation.
-async fn wait_condition(
-    env: &Env,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: Option<&str>,
-) -> IotProduct {
-    let what = format!("{name} {type_}={status} {reason:?}");
-    eventually(&what, DEADLINE, || async {
-        let p = env.products.get(name).await.map_err(|e| e.to_string())?;
-        let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
-        match condition(&p, type_) {
-            Some((s, r, _)) if s == status && reason.is_none_or(|want| want == r) && current => Ok(p),
-            other => Err(format!("{other:?}; operator log tail: {}", tail(&env.operator.logs()))),
-        }
-    })
-    .await
-}
-
-fn tail(log: &str) -> String {
-    log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ")
-}
-
-async fn secret_data(env: &Env, name: &str) -> std::collections::BTreeMap<String, String> {
-    let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns).get(name).await.expect("secret");
-    secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
-}
-
-async fn events(env: &Env, name: &str) -> Vec<(String, String)> {
-    let list =
-        Api::<Event>::namespaced(env.client.clone(), &env.ns).list(&ListParams::default()).await.unwrap();
-    list.items
-        .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name))
-        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-        .collect()
-}
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_new_product_becomes_ready_with_its_credentials_in_a_secret() {

@@ -84,25 +84,48 @@ fn resolve(ctx: &Context, pd: &ProductDistribution) -> Result<Resolved, (String,
         let account = spec.account_ref.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
             product.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| crate::product::account_name(p))
         });
-        let source_instance = spec.source_instance_id.clone().or_else(|| product.as_ref().and_then(|p| p.status.as_ref()?.instance_id.clone()));
-        return Ok(Resolved { key: key.clone(), source_instance: source_instance.unwrap_or_default(), account, product });
+        let source_instance = spec
+            .source_instance_id
+            .clone()
+            .or_else(|| product.as_ref().and_then(|p| p.status.as_ref()?.instance_id.clone()));
+        return Ok(Resolved {
+            key: key.clone(),
+            source_instance: source_instance.unwrap_or_default(),
+            account,
+            product,
+        });
     }
     let name = spec.product_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
     let Some(product) = ctx.products.get(&ObjectRef::new(&name).within(&namespace)) else {
-        return Err(("ProductNotFound".into(), format!("IotProduct {name} does not exist in namespace {namespace}; the distribution waits for it")));
+        return Err((
+            "ProductNotFound".into(),
+            format!(
+                "IotProduct {name} does not exist in namespace {namespace}; the distribution waits for it"
+            ),
+        ));
     };
     let status = product.status.clone().unwrap_or_default();
     let ready = conditions::find(&status.conditions, "Ready").is_some_and(|c| c.status == "True");
     let Some(key) = status.product_key.clone().filter(|_| ready) else {
-        return Err(("ProductNotReady".into(), format!("IotProduct {name} has no product yet (not Ready); the distribution waits for it")));
+        return Err((
+            "ProductNotReady".into(),
+            format!("IotProduct {name} has no product yet (not Ready); the distribution waits for it"),
+        ));
     };
-    let account = spec.account_ref.as_ref().map_or_else(|| crate::product::account_name(&product), |a| a.name.clone());
+    let account =
+        spec.account_ref.as_ref().map_or_else(|| crate::product::account_name(&product), |a| a.name.clone());
     let source_instance = spec.source_instance_id.clone().or(status.instance_id).unwrap_or_default();
     Ok(Resolved { key, source_instance, account, product: Some(product) })
 }
 
 async fn event(ctx: &Context, pd: &ProductDistribution, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Distribute".into(), secondary: None };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Distribute".into(),
+        secondary: None,
+    };
     if let Err(error) = ctx.recorder.publish(&event, &pd.object_ref(&())).await {
         warn!(%error, "cannot publish an event");
     }
@@ -120,7 +143,12 @@ fn apply_body(status: &ProductDistributionStatus, resource_version: Option<&str>
     body
 }
 
-async fn write_status(ctx: &Context, pd: &ProductDistribution, status: &ProductDistributionStatus, precondition: bool) -> Result<(), kube::Error> {
+async fn write_status(
+    ctx: &Context,
+    pd: &ProductDistribution,
+    status: &ProductDistributionStatus,
+    precondition: bool,
+) -> Result<(), kube::Error> {
     if !precondition && pd.status.as_ref() == Some(status) {
         return Ok(());
     }
@@ -163,7 +191,11 @@ async fn mark_product(ctx: &Context, product: &IotProduct, entry: String) -> Res
         "status": {"distributedTo": list},
     });
     Api::<IotProduct>::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default())
-        .patch_status(&product.name_any(), &PatchParams::apply(DISTRIBUTED_FIELD_MANAGER).force(), &Patch::Apply(body))
+        .patch_status(
+            &product.name_any(),
+            &PatchParams::apply(DISTRIBUTED_FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
         .await?;
     Ok(())
 }
@@ -174,7 +206,8 @@ async fn mark_product(ctx: &Context, product: &IotProduct, entry: String) -> Res
 /// [`Error`] after reporting the problem in status.
 #[instrument(skip_all, fields(namespace = %pd.namespace().unwrap_or_default(), name = %pd.name_any()))]
 pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    let api: Api<ProductDistribution> = Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+    let api: Api<ProductDistribution> =
+        Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
     let uid = pd.uid().unwrap_or_default();
     let result = finalizer(&api, FINALIZER, pd, |event| async {
         match event {
@@ -184,8 +217,10 @@ pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Resul
     })
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        kube::runtime::finalizer::Error::AddFinalizer(e) | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        kube::runtime::finalizer::Error::AddFinalizer(e)
+        | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
         other => Error::Finalizer(other.to_string()),
     });
     if result.is_ok() {
@@ -205,9 +240,15 @@ async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<
     }
 }
 
-async fn platform_failed(ctx: &Context, pd: &ProductDistribution, status: ProductDistributionStatus, error: PlatformError) -> Result<Requeue, Error> {
+async fn platform_failed(
+    ctx: &Context,
+    pd: &ProductDistribution,
+    status: ProductDistributionStatus,
+    error: PlatformError,
+) -> Result<Requeue, Error> {
     event(ctx, pd, EventType::Warning, error_reason(&error), error_message(&error)).await;
-    report(ctx, pd, status, Desired::new("Ready", false, error_reason(&error), error_message(&error))).await?;
+    report(ctx, pd, status, Desired::new("Ready", false, error_reason(&error), error_message(&error)))
+        .await?;
     Err(Error::Platform(error))
 }
 
@@ -248,7 +289,11 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             Decision::Done => return Ok(Requeue::await_change()),
             Decision::LookForLostJob => {
                 let since = status.create_started_time.as_ref().map_or(0, |t| t.0.as_millisecond());
-                let request = ListDeviceDistributeJob { page_size: 200, product_key: Some(resolved.key.clone()), ..Default::default() };
+                let request = ListDeviceDistributeJob {
+                    page_size: 200,
+                    product_key: Some(resolved.key.clone()),
+                    ..Default::default()
+                };
                 let jobs = match platform.call(&request).await {
                     Ok(response) => response.data.unwrap_or_default().job_info.items,
                     Err(e) => return platform_failed(ctx, pd, status, e).await,
@@ -256,7 +301,12 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                 known.found_job = jobs
                     .iter()
                     .filter(|j| j.gmt_create >= since - CLOCK_SKEW_MS)
-                    .find(|j| j.target_instance_configs.target_instance_configs.iter().any(|t| t.target_instance_id == target))
+                    .find(|j| {
+                        j.target_instance_configs
+                            .target_instance_configs
+                            .iter()
+                            .any(|t| t.target_instance_id == target)
+                    })
                     .map(|j| j.job_id.clone());
                 if known.found_job.is_none() {
                     known.create_started = false;
@@ -265,13 +315,24 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             Decision::Adopt(job) => {
                 status.job_id = Some(job.clone());
                 write_status(ctx, pd, &status, false).await?;
-                event(ctx, pd, EventType::Normal, "JobFound", format!("Found distribution job {job}, created by an earlier attempt whose answer was lost")).await;
+                event(
+                    ctx,
+                    pd,
+                    EventType::Normal,
+                    "JobFound",
+                    format!(
+                        "Found distribution job {job}, created by an earlier attempt whose answer was lost"
+                    ),
+                )
+                .await;
                 known.job_id = Some(job);
             }
             Decision::CountJobs => {
                 let request = ListDeviceDistributeJob { page_size: 1, ..Default::default() };
                 match platform.call(&request).await {
-                    Ok(response) => known.account_jobs = Some(response.data.map_or(0, |d| d.total.max(0) as usize)),
+                    Ok(response) => {
+                        known.account_jobs = Some(response.data.map_or(0, |d| d.total.max(0) as usize))
+                    }
                     Err(e) => return platform_failed(ctx, pd, status, e).await,
                 }
             }
@@ -281,7 +342,8 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                     "the account already has {jobs} distribution tasks, the platform's maximum of {MAX_DISTRIBUTION_JOBS}; \
                      this distribution waits for a free task (delete a finished ProductDistribution to free its task)"
                 );
-                report(ctx, pd, status, Desired::new("Ready", false, "DistributionQuotaFull", message)).await?;
+                report(ctx, pd, status, Desired::new("Ready", false, "DistributionQuotaFull", message))
+                    .await?;
                 return Ok(Requeue::requeue(WAIT));
             }
             Decision::Create => {
@@ -299,7 +361,11 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                 match platform.call(&request).await {
                     Ok(response) => {
                         let Some(job) = response.job_id else {
-                            let error = PlatformError::Decode { action: "CreateProductDistributeJob", message: "no JobId in the answer".into(), request_id: None };
+                            let error = PlatformError::Decode {
+                                action: "CreateProductDistributeJob",
+                                message: "no JobId in the answer".into(),
+                                request_id: None,
+                            };
                             return platform_failed(ctx, pd, status, error).await;
                         };
                         status.job_id = Some(job.clone());
@@ -330,7 +396,9 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                     Err(e) if e.class() == ErrorClass::NotFound => {
                         status.state = Some(JobState::Failed.as_str().into());
                         status.completion_time = Some(Time(jiff::Timestamp::now()));
-                        let message = format!("distribution job {job} no longer exists on the platform (deleted outside Kubernetes); create a new ProductDistribution to distribute again");
+                        let message = format!(
+                            "distribution job {job} no longer exists on the platform (deleted outside Kubernetes); create a new ProductDistribution to distribute again"
+                        );
                         report(ctx, pd, status, Desired::new("Ready", false, "JobMissing", message)).await?;
                         return Ok(Requeue::await_change());
                     }
@@ -343,12 +411,33 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                     JobState::Completed => {
                         status.completion_time = Some(Time(jiff::Timestamp::now()));
                         if let Some(product) = &resolved.product {
-                            mark_product(ctx, product, format!("{target} (ProductDistribution {})", pd.name_any())).await?;
+                            mark_product(
+                                ctx,
+                                product,
+                                format!("{target} (ProductDistribution {})", pd.name_any()),
+                            )
+                            .await?;
                         }
-                        event(ctx, pd, EventType::Normal, "Distributed", format!("Product {} was distributed to instance {target} (job {job})", resolved.key)).await;
-                        Desired::new("Ready", true, "Distributed", format!(
-                            "product {} was distributed to instance {target}; its thing model can no longer be modified", resolved.key
-                        ))
+                        event(
+                            ctx,
+                            pd,
+                            EventType::Normal,
+                            "Distributed",
+                            format!(
+                                "Product {} was distributed to instance {target} (job {job})",
+                                resolved.key
+                            ),
+                        )
+                        .await;
+                        Desired::new(
+                            "Ready",
+                            true,
+                            "Distributed",
+                            format!(
+                                "product {} was distributed to instance {target}; its thing model can no longer be modified",
+                                resolved.key
+                            ),
+                        )
                     }
                     JobState::Failed => {
                         status.completion_time = Some(Time(jiff::Timestamp::now()));
@@ -360,10 +449,19 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                         event(ctx, pd, EventType::Warning, "JobInterrupted", message.clone()).await;
                         Desired::new("Ready", false, "JobInterrupted", message)
                     }
-                    _ => Desired::new("Ready", false, "Distributing", format!("distribution job {job} is {}", state.as_str().to_lowercase())),
+                    _ => Desired::new(
+                        "Ready",
+                        false,
+                        "Distributing",
+                        format!("distribution job {job} is {}", state.as_str().to_lowercase()),
+                    ),
                 };
                 report(ctx, pd, status, ready).await?;
-                return Ok(if state.is_terminal() { Requeue::await_change() } else { Requeue::requeue(POLL) });
+                return Ok(if state.is_terminal() {
+                    Requeue::await_change()
+                } else {
+                    Requeue::requeue(POLL)
+                });
             }
         }
     }
@@ -374,14 +472,22 @@ async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Err
     let Some(job) = status.job_id.clone() else { return Ok(Requeue::await_change()) };
     let account_name = match resolve(ctx, pd) {
         Ok(resolved) => resolved.account,
-        Err(_) => pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone()),
+        Err(_) => {
+            pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
+        }
     };
     let account = account(ctx, pd, &account_name).await?;
     match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.clone() }).await {
         Ok(_) => {
-            event(ctx, pd, EventType::Normal, "JobRecordDeleted", format!(
-                "Deleted the platform's record of distribution job {job} (the distribution itself stays)"
-            ))
+            event(
+                ctx,
+                pd,
+                EventType::Normal,
+                "JobRecordDeleted",
+                format!(
+                    "Deleted the platform's record of distribution job {job} (the distribution itself stays)"
+                ),
+            )
             .await;
             Ok(Requeue::await_change())
         }
@@ -395,7 +501,9 @@ async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Err
 pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let delay = ctx.backoff.next(&pd.uid().unwrap_or_default());
     let floor = match error {
-        Error::Platform(e) if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth) => Duration::from_secs(60),
+        Error::Platform(e) if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth) => {
+            Duration::from_secs(60)
+        }
         Error::Account(_) => Duration::from_secs(30),
         _ => Duration::ZERO,
     };

@@ -48,7 +48,9 @@ impl JobState {
     /// Parses the word shown in status.
     #[must_use]
     pub fn parse(word: &str) -> Option<Self> {
-        [Self::Pending, Self::Initializing, Self::Running, Self::Completed, Self::Failed].into_iter().find(|s| s.as_str() == word)
+        [Self::Pending, Self::Initializing, Self::Running, Self::Completed, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == word)
     }
 
     /// Whether the job ended.
@@ -125,7 +127,14 @@ mod tests {
     use super::*;
 
     fn known() -> Known {
-        Known { job_id: None, recorded_state: None, create_started: false, found_job: None, account_jobs: None, max_jobs: 10 }
+        Known {
+            job_id: None,
+            recorded_state: None,
+            create_started: false,
+            found_job: None,
+            account_jobs: None,
+            max_jobs: 10,
+        }
     }
 
     #[test]
@@ -153,7 +162,10 @@ mod tests {
     fn after_a_lost_create_the_job_is_looked_for_before_creating_again() {
         let started = Known { create_started: true, ..known() };
         assert_eq!(decide(&started), Decision::LookForLostJob);
-        assert_eq!(decide(&Known { found_job: Some("j".into()), ..started.clone() }), Decision::Adopt("j".into()));
+        assert_eq!(
+            decide(&Known { found_job: Some("j".into()), ..started.clone() }),
+            Decision::Adopt("j".into())
+        );
         assert_eq!(decide(&Known { account_jobs: Some(3), ..started }), Decision::Create);
     }
 

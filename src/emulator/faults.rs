@@ -17,6 +17,9 @@ pub struct Faults {
     pub error_rate: BTreeMap<String, f64>,
     /// Fail exactly the next N calls of an action (before execution).
     pub fail_next: BTreeMap<String, u32>,
+    /// Let this many more calls of an action pass, then fail every later one (until the
+    /// faults are replaced): "the platform breaks after N calls".
+    pub fail_after: BTreeMap<String, u32>,
     /// Which server error injected failures use: `InternalError` (HTTP 500),
     /// `ServiceUnavailable` (503) or `SystemException` (HTTP 200, `iot.system.SystemException`).
     pub error_kind: ErrorKind,
@@ -113,7 +116,15 @@ impl FaultInjector {
             return Decision { throttle: true, ..Decision::default() };
         }
         let error_rate = rate(&self.faults.error_rate, action);
-        let error = take(&mut self.faults.fail_next, action) || self.rng.random_bool(error_rate);
+        let broken = match self.faults.fail_after.get_mut(action) {
+            Some(0) => true,
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+            None => false,
+        };
+        let error = broken || take(&mut self.faults.fail_next, action) || self.rng.random_bool(error_rate);
         if error {
             return Decision { error: Some(self.faults.error_kind), ..Decision::default() };
         }
@@ -150,6 +161,14 @@ mod tests {
         let third = injector.decide("CreateProduct", 0);
         assert!(third.error.is_none() && third.lose_response);
         assert_eq!(injector.decide("CreateProduct", 0), Decision::default());
+    }
+
+    #[test]
+    fn fail_after_lets_n_calls_pass_then_fails_the_rest() {
+        let faults = Faults { fail_after: [("QueryProduct".to_string(), 2)].into(), ..Faults::default() };
+        let mut injector = FaultInjector::new(faults, 1);
+        let errors: Vec<bool> = (0..4).map(|_| injector.decide("QueryProduct", 0).error.is_some()).collect();
+        assert_eq!(errors, [false, false, true, true]);
     }
 
     #[test]

@@ -22,13 +22,13 @@ use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt,
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
-use crate::{account, distribution};
 use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::product::{
     self,
     secret::{MANAGED_BY, MANAGED_BY_LABEL},
 };
+use crate::{account, distribution};
 
 use accounts::Accounts;
 use backoff::Backoff;
@@ -191,7 +191,8 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
         None => Api::all(client.clone()),
     };
     // A distribution's progress shows on its product (the thing-model lock).
-    let distribution_changes = watcher(distributions_api.clone(), watcher::Config::default()).default_backoff().touched_objects();
+    let distribution_changes =
+        watcher(distributions_api.clone(), watcher::Config::default()).default_backoff().touched_objects();
     let product_controller = Controller::for_stream(product_stream, product_reader)
         .owns_stream(secret_stream)
         .watches_stream(account_changes, move |account: PlatformAccount| {

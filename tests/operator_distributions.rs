@@ -1,0 +1,218 @@
+//! ProductDistribution end to end: the real kube-apiserver, the emulator and the operator.
+
+mod common;
+
+use common::{
+    DEADLINE, Env, OperatorProcess, apply, condition, control_plane, env, events, eventually, patch_spec,
+    tail, wait_condition,
+};
+use iot_product_operator::crd::ProductDistribution;
+use iot_product_operator::emulator::faults::Faults;
+use iot_product_operator::platform::model::{
+    CreateProduct, CreateProductDistributeJob, DeleteDeviceDistributeJob,
+};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::{Value, json};
+
+const TSL: &str =
+    r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;
+const TSL_CHANGED: &str = r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}},{"identifier":"Level","name":"Level","accessMode":"r","dataType":{"type":"int"}}]}"#;
+
+fn distributions(env: &Env) -> Api<ProductDistribution> {
+    Api::namespaced(env.client.clone(), &env.ns)
+}
+
+async fn distribute(env: &Env, name: &str, spec: Value) {
+    let mut full = json!({"accountRef": {"name": common::account_name(&env.ns)}});
+    full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    let pd: ProductDistribution = serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+        "metadata": {"name": name}, "spec": full
+    }))
+    .unwrap();
+    distributions(env).create(&PostParams::default(), &pd).await.expect("create ProductDistribution");
+}
+
+async fn wait_distribution(env: &Env, name: &str, state: &str, reason: &str) -> ProductDistribution {
+    eventually(&format!("{name} {state}/{reason}"), DEADLINE, || async {
+        let pd = distributions(env).get(name).await.map_err(|e| e.to_string())?;
+        let status = pd.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.reason.clone());
+        if status.state.as_deref() == Some(state) && ready.as_deref() == Some(reason) {
+            Ok(pd)
+        } else {
+            Err(format!("{:?} {:?}; {}", status.state, status.conditions, tail(&env.operator.logs())))
+        }
+    })
+    .await
+}
+
+fn jobs(env: &Env) -> usize {
+    env.emulator.emulator.snapshot().jobs.len()
+}
+
+fn create_calls(env: &Env) -> u64 {
+    env.emulator.emulator.stats().calls.get("CreateProductDistributeJob").map_or(0, |c| c.values().sum())
+}
+
+#[tokio::test]
+async fn a_product_is_distributed_by_reference_and_its_thing_model_is_locked_afterwards() {
+    let env = env("dist-ref").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_Dist", "thingModel": {"tsl": TSL}})).await;
+    let product = wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let key = product.status.unwrap().product_key.unwrap();
+    distribute(&env, "to-prod", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    let pd = wait_distribution(&env, "to-prod", "Completed", "Distributed").await;
+    let status = pd.status.unwrap();
+    assert_eq!(status.product_key.as_deref(), Some(key.as_str()));
+    assert!(status.job_id.is_some() && status.start_time.is_some() && status.completion_time.is_some());
+    assert_eq!(create_calls(&env), 1);
+    let copies: Vec<String> = env
+        .emulator
+        .products()
+        .iter()
+        .filter(|p| p.product_key == key)
+        .map(|p| p.instance_id.clone())
+        .collect();
+    assert!(copies.contains(&"iot-cn-prod0001".to_string()), "{copies:?}");
+
+    // The product shows the lock and refuses thing-model changes without calling the platform.
+    let product = wait_condition(&env, "lamp", "ThingModelLocked", "True", Some("Distributed")).await;
+    assert!(condition(&product, "ThingModelLocked").unwrap().2.contains("iot-cn-prod0001"));
+    let imports_before =
+        env.emulator.emulator.stats().calls.get("ImportThingModelTsl").map_or(0, |c| c.values().sum::<u64>());
+    patch_spec(&env, "lamp", json!({"thingModel": {"tsl": TSL_CHANGED}})).await;
+    let product =
+        wait_condition(&env, "lamp", "Synced", "False", Some("ThingModelLockedByDistribution")).await;
+    assert!(condition(&product, "Synced").unwrap().2.contains("to-prod"));
+    let imports_after =
+        env.emulator.emulator.stats().calls.get("ImportThingModelTsl").map_or(0, |c| c.values().sum::<u64>());
+    assert_eq!(imports_before, imports_after, "no import was attempted");
+}
+
+#[tokio::test]
+async fn a_product_is_distributed_by_key_to_an_account_named_by_its_logon_id() {
+    let env = env("dist-key").await;
+    let key = env
+        .emulator
+        .client()
+        .call(&CreateProduct { product_name: "ByKey_01".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap()
+        .product_key
+        .unwrap();
+    distribute(&env, "by-key", json!({"productKey": key, "target": {"instanceId": "iot-cn-prod0001", "logonId": "owner@example.com"}})).await;
+    wait_distribution(&env, "by-key", "Completed", "Distributed").await;
+    assert_eq!(jobs(&env), 1);
+}
+
+#[tokio::test]
+async fn the_eleventh_distribution_waits_for_a_free_task() {
+    let env = env("dist-quota").await;
+    let platform = env.emulator.client();
+    let key = platform
+        .call(&CreateProduct { product_name: "Quota_01".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap()
+        .product_key
+        .unwrap();
+    let mut job_ids = Vec::new();
+    for _ in 0..10 {
+        let job = platform
+            .call(&CreateProductDistributeJob {
+                product_key: key.clone(),
+                source_instance_id: "iotx-oxssharez200".into(),
+                target_instance_id: "iot-cn-prod0001".into(),
+                target_uid: Some(common::ACCOUNT_UID.into()),
+                target_aliyun_id: None,
+            })
+            .await
+            .unwrap();
+        job_ids.push(job.job_id.unwrap());
+    }
+    distribute(
+        &env,
+        "eleventh",
+        json!({"productKey": key, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}}),
+    )
+    .await;
+    let pd = wait_distribution(&env, "eleventh", "Pending", "DistributionQuotaFull").await;
+    let message = pd.status.unwrap().conditions[0].message.clone();
+    assert!(message.contains("maximum of 10"), "{message}");
+    assert_eq!(create_calls(&env), 10, "the operator did not try to create an 11th");
+    platform.call(&DeleteDeviceDistributeJob { job_id: job_ids[0].clone() }).await.unwrap();
+    wait_distribution(&env, "eleventh", "Completed", "Distributed").await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_job_was_created_leaves_exactly_one_job() {
+    let mut env = env("dist-crash").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_DistCrash"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    // The job is created but the answer lost; the lookup that would find it fails.
+    let faults = Faults {
+        lose_next: [("CreateProductDistributeJob".to_string(), 1)].into(),
+        fail_after: [("ListDeviceDistributeJob".to_string(), 1)].into(),
+        ..Faults::default()
+    };
+    env.emulator.emulator.set_faults(faults);
+    distribute(&env, "crash", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    eventually("the lookup failed", DEADLINE, || async {
+        if env.emulator.emulator.stats().injected_errors > 0 {
+            Ok(())
+        } else {
+            Err(tail(&env.operator.logs()))
+        }
+    })
+    .await;
+    env.operator.kill();
+    let status = distributions(&env).get("crash").await.unwrap().status.unwrap_or_default();
+    assert!(status.create_started_time.is_some() && status.job_id.is_none(), "{status:?}");
+    env.emulator.emulator.set_faults(Faults::default());
+    env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);
+    let pd = wait_distribution(&env, "crash", "Completed", "Distributed").await;
+    assert_eq!(jobs(&env), 1);
+    assert_eq!(create_calls(&env), 1);
+    assert_eq!(
+        pd.status.unwrap().job_id,
+        env.emulator.emulator.snapshot().jobs.first().map(|j| j.job_id.clone())
+    );
+    assert!(events(&env, "crash").await.iter().any(|(r, _)| r == "JobFound"));
+}
+
+#[tokio::test]
+async fn a_job_the_platform_interrupts_is_reported_as_failed_with_the_reason() {
+    let env = env("dist-fail").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_DistFail"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    env.emulator.emulator.set_faults(Faults { fail_next_distributions: 1, ..Faults::default() });
+    distribute(&env, "fails", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    let pd = wait_distribution(&env, "fails", "Failed", "JobInterrupted").await;
+    assert!(pd.status.unwrap().conditions[0].message.contains("create a new ProductDistribution"));
+    assert!(events(&env, "fails").await.iter().any(|(r, _)| r == "JobInterrupted"));
+}
+
+#[tokio::test]
+async fn a_distribution_waits_for_its_product_and_deleting_it_frees_the_task() {
+    let env = env("dist-wait").await;
+    distribute(&env, "early", json!({"productRef": {"name": "later"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    wait_distribution(&env, "early", "Pending", "ProductNotFound").await;
+    apply(&env, "later", json!({"productName": "Lamp_Later"})).await;
+    wait_distribution(&env, "early", "Completed", "Distributed").await;
+    assert_eq!(jobs(&env), 1);
+    distributions(&env).delete("early", &DeleteParams::default()).await.unwrap();
+    eventually("job record deleted", DEADLINE, || async {
+        if jobs(&env) == 0 { Ok(()) } else { Err("still there".to_string()) }
+    })
+    .await;
+    eventually("resource gone", DEADLINE, || async {
+        distributions(&env)
+            .get_opt("early")
+            .await
+            .map_err(|e| e.to_string())?
+            .map_or(Ok(()), |_| Err("still there".into()))
+    })
+    .await;
+    // The distribution itself is not undone.
+    assert!(env.emulator.products().iter().any(|p| p.instance_id == "iot-cn-prod0001"));
+}
