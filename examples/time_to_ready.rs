@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use iot_product_operator::crd::IotProduct;
+use iot_product_operator::crd::{IotProduct, ProductDistribution};
 use kube::Client;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 
@@ -60,4 +60,39 @@ async fn main() {
     let state: serde_json::Value =
         reqwest::get(format!("{url}/_emulator/state")).await.unwrap().json().await.unwrap();
     println!("platform calls (emulator counters): {}", state["stats"]["calls"]);
+
+    // One distribution of the first product, timed from apply to Completed.
+    let distributions: Api<ProductDistribution> = Api::namespaced(api.clone().into_client(), "default");
+    let name = format!("dist-{}", std::process::id());
+    let pd: ProductDistribution = serde_json::from_value(serde_json::json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+        "metadata": {"name": name},
+        "spec": {"productRef": {"name": format!("ready-{}-0", std::process::id())},
+                 "target": {"instanceId": "iot-cn-prod0001", "uid": "1001"}}
+    }))
+    .unwrap();
+    let start = Instant::now();
+    distributions.create(&PostParams::default(), &pd).await.unwrap();
+    loop {
+        let current = distributions.get(&name).await.unwrap();
+        if current.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Completed") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "distribution did not complete: {:?}",
+            current.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state: serde_json::Value =
+        reqwest::get(format!("{url}/_emulator/state")).await.unwrap().json().await.unwrap();
+    let calls = &state["stats"]["calls"];
+    println!(
+        "distribution apply→Completed: {} ms with a 1500 ms job; calls: ListDeviceDistributeJob {} CreateProductDistributeJob {} QueryDeviceDistributeJob {}",
+        start.elapsed().as_millis(),
+        calls["ListDeviceDistributeJob"],
+        calls["CreateProductDistributeJob"],
+        calls["QueryDeviceDistributeJob"]
+    );
 }

@@ -12,7 +12,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; bash scripts/envtest.sh stop' EXIT
 kubectl apply --server-side -k crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 log="$ENVTEST_RUN/emulator.log"
-target/release/iot-product-operator emulator --listen 127.0.0.1:0 --access-key bench:bench-secret:1001 --log-level warn >"$log" 2>&1 &
+target/release/iot-product-operator emulator --listen 127.0.0.1:0 --access-key bench:bench-secret:1001 --instance iot-cn-prod0001@cn-shanghai --job-duration-ms 1500 --log-level warn >"$log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening "$log" && break; sleep 0.05; done
 url=$(sed -nE 's/.*(http:\/\/[^ ]+).*/\1/p' "$log" | head -1)
