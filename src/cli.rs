@@ -106,15 +106,31 @@ pub struct RunArgs {
     /// left for other users of the account); above 1 for accounts with raised quotas.
     #[arg(long, default_value_t = 0.9, env = "IOTOP_QPS_SHARE")]
     pub qps_share: f64,
-    /// Watch IotProducts (and the Secrets the operator writes) in this namespace only
-    /// (default: all namespaces).
-    #[arg(long, env = "IOTOP_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch IotProducts, ProductDistributions and the Secrets the operator writes in these
+    /// namespaces only (repeatable, or comma-separated; default: all namespaces).
+    #[arg(long = "namespace", env = "IOTOP_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Reconcile only the PlatformAccounts matching this label selector (for example to
     /// split accounts between operator deployments).
     #[arg(long, env = "IOTOP_ACCOUNT_SELECTOR")]
     pub account_selector: Option<String>,
-    /// This replica's name in Events (defaults to the pod name).
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "IOTOP_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+    /// Take part in leader election: only the holder of the Lease reconciles.
+    #[arg(long, env = "IOTOP_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the leader election Lease (defaults to the pod's namespace).
+    #[arg(long, default_value = "default", env = "POD_NAMESPACE")]
+    pub leader_election_namespace: String,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "iot-product-operator", env = "IOTOP_LEADER_ELECTION_LEASE")]
+    pub leader_election_lease: String,
+    /// How long a leader's lease lasts without renewal, in seconds (a new leader takes over
+    /// within this time after the old one dies).
+    #[arg(long, default_value_t = 15, env = "IOTOP_LEASE_DURATION_SECONDS")]
+    pub lease_duration_seconds: u64,
+    /// This replica's name in Events and the lease (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance_name: Option<String>,
 }

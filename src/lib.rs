@@ -22,6 +22,7 @@ pub mod cli;
 pub mod crd;
 pub mod distribution;
 pub mod emulator;
+pub mod metrics;
 pub mod operator;
 pub mod platform;
 pub mod product;

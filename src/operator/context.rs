@@ -1,16 +1,18 @@
 //! What every reconcile shares: the Kubernetes client, the account handles, the stores,
 //! the event recorder, the per-object backoff and the settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::accounts::Accounts;
 use super::backoff::Backoff;
 use crate::crd::IotProduct;
+use crate::metrics::Metrics;
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "iot-product-operator";
@@ -48,14 +50,46 @@ pub struct Context {
     pub recorder: Recorder,
     /// Failure backoff per object.
     pub backoff: Backoff,
-    /// Secrets the operator manages (label-selected).
-    pub secrets: Store<Secret>,
-    /// All IotProducts.
-    pub products: Store<IotProduct>,
+    /// Secrets the operator manages (label-selected), per namespace scope.
+    pub secrets: SecretStores,
+    /// The IotProducts of every watched namespace.
+    pub products: ProductStores,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The IotProducts of every watched namespace scope (one store per scope).
+#[derive(Clone, Default)]
+pub struct ProductStores(pub Vec<Store<IotProduct>>);
+
+impl ProductStores {
+    /// Every product.
+    #[must_use]
+    pub fn state(&self) -> Vec<Arc<IotProduct>> {
+        self.0.iter().flat_map(Store::state).collect()
+    }
+
+    /// One product.
+    #[must_use]
+    pub fn get(&self, object: &ObjectRef<IotProduct>) -> Option<Arc<IotProduct>> {
+        self.0.iter().find_map(|store| store.get(object))
+    }
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// The Secrets the operator manages, one store per namespace scope.
+#[derive(Clone, Default)]
+pub struct SecretStores(pub Vec<Store<Secret>>);
+
+impl SecretStores {
+    /// One Secret.
+    #[must_use]
+    pub fn get(&self, object: &ObjectRef<Secret>) -> Option<Arc<Secret>> {
+        self.0.iter().find_map(|store| store.get(object))
     }
 }

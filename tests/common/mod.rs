@@ -268,6 +268,8 @@ impl OperatorProcess {
                 &format!("test={namespace}"),
                 "--resync-interval",
                 "2s",
+                "--metrics-addr",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .env("KUBECONFIG", &plane.kubeconfig)

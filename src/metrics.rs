@@ -1,0 +1,256 @@
+//! Prometheus metrics (text exposition format) and the `/metrics`, `/healthz`, `/readyz`
+//! endpoints on one port.
+//!
+//! Labels are bounded: resource kinds, outcomes as PascalCase categories, platform actions
+//! and error codes — never object names or error text.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::platform::{CallObserver, ErrorClass, PlatformError};
+
+/// Labels of reconcile counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `IotProduct`, `ProductDistribution`, `PlatformAccount`.
+    pub kind: &'static str,
+    /// `Success` or an error category.
+    pub result: String,
+}
+
+/// Labels by resource kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The resource kind.
+    pub kind: &'static str,
+}
+
+/// Labels of platform calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// The platform action.
+    pub action: String,
+    /// `Success` or the platform's error code.
+    pub code: String,
+}
+
+/// Labels by platform action.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// The platform action.
+    pub action: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_duration: Family<KindLabels, Histogram>,
+    platform_calls: Family<CallLabels, Counter>,
+    throttled: Family<ActionLabels, Counter>,
+    limiter_wait: Family<ActionLabels, Histogram>,
+    managed: Family<KindLabels, Gauge>,
+    leader: Gauge,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("iotop");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by resource kind and result", reconciles.clone());
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register("reconcile_duration_seconds", "Duration of reconciles", reconcile_duration.clone());
+        let platform_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "platform_calls",
+            "Platform call attempts by action and result code",
+            platform_calls.clone(),
+        );
+        let throttled = Family::<ActionLabels, Counter>::default();
+        registry.register("platform_throttled", "Platform calls refused by throttling", throttled.clone());
+        let limiter_wait = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        registry.register(
+            "ratelimit_wait_seconds",
+            "Time calls waited for the per-account rate limiter",
+            limiter_wait.clone(),
+        );
+        let managed = Family::<KindLabels, Gauge>::default();
+        registry.register("managed_objects", "Objects watched, by kind", managed.clone());
+        let leader = Gauge::default();
+        registry.register("leader", "1 when this replica holds the leader lease", leader.clone());
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            platform_calls,
+            throttled,
+            limiter_wait,
+            managed,
+            leader,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Records one reconcile.
+    pub fn reconciled(&self, kind: &'static str, result: &str, duration: Duration) {
+        self.reconciles.get_or_create(&ReconcileLabels { kind, result: result.to_string() }).inc();
+        self.reconcile_duration.get_or_create(&KindLabels { kind }).observe(duration.as_secs_f64());
+    }
+
+    /// Sets the number of objects of `kind`.
+    pub fn set_managed(&self, kind: &'static str, count: usize) {
+        self.managed.get_or_create(&KindLabels { kind }).set(count as i64);
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Marks the process ready (caches synced, or standing by).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// The exposition text.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` in a background task.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn serve(self: Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        info!(%bound, "serving /metrics, /healthz and /readyz");
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let metrics = self.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let metrics = metrics.clone();
+                        async move { Ok::<_, Infallible>(metrics.respond(request.uri().path())) }
+                    });
+                    if let Err(error) =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
+                    {
+                        warn!(%error, "metrics connection");
+                    }
+                });
+            }
+        });
+        Ok(bound)
+    }
+
+    fn respond(&self, path: &str) -> Response<Full<Bytes>> {
+        let (status, content_type, body) = match path {
+            "/metrics" => {
+                (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", self.render())
+            }
+            "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+            "/readyz" if self.ready.load(Ordering::SeqCst) => {
+                (StatusCode::OK, "text/plain", "ready\n".to_string())
+            }
+            "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "starting\n".to_string()),
+            _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        };
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .expect("valid response")
+    }
+}
+
+impl CallObserver for Metrics {
+    fn observe(&self, action: &str, error: Option<&PlatformError>, limiter_wait: Duration) {
+        let code = error.map_or("Success", PlatformError::code).to_string();
+        self.platform_calls.get_or_create(&CallLabels { action: action.to_string(), code }).inc();
+        if error.is_some_and(|e| e.class() == ErrorClass::Throttled) {
+            self.throttled.get_or_create(&ActionLabels { action: action.to_string() }).inc();
+        }
+        self.limiter_wait
+            .get_or_create(&ActionLabels { action: action.to_string() })
+            .observe(limiter_wait.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_every_series_with_bounded_labels() {
+        let metrics = Metrics::new();
+        metrics.reconciled("IotProduct", "Success", Duration::from_millis(12));
+        metrics.observe("CreateProduct", None, Duration::ZERO);
+        let throttled = PlatformError::Api {
+            action: "CreateProduct",
+            code: "Throttling.User".into(),
+            message: String::new(),
+            request_id: "r".into(),
+            http_status: 429,
+            class: ErrorClass::Throttled,
+        };
+        metrics.observe("CreateProduct", Some(&throttled), Duration::from_millis(3));
+        metrics.set_managed("IotProduct", 3);
+        metrics.set_leader(true);
+        let text = metrics.render();
+        for series in [
+            r#"iotop_reconciles_total{kind="IotProduct",result="Success"} 1"#,
+            r#"iotop_reconcile_duration_seconds_count{kind="IotProduct"} 1"#,
+            r#"iotop_platform_calls_total{action="CreateProduct",code="Success"} 1"#,
+            r#"iotop_platform_calls_total{action="CreateProduct",code="Throttling.User"} 1"#,
+            r#"iotop_platform_throttled_total{action="CreateProduct"} 1"#,
+            r#"iotop_ratelimit_wait_seconds_count{action="CreateProduct"} 2"#,
+            r#"iotop_managed_objects{kind="IotProduct"} 3"#,
+            "iotop_leader 1",
+        ] {
+            assert!(text.contains(series), "missing {series} in\n{text}");
+        }
+    }
+}
