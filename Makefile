@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt crds envtest tools clean-envtest
+.PHONY: help demo test lint fmt crds static bench envtest clean-envtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,8 +22,16 @@ lint: ## cargo fmt --check and clippy with -D warnings
 fmt: ## Format the code
 	cargo fmt --all
 
-crds: ## Regenerate crds/ from the Rust types
+crds: ## Regenerate crds/ (and the Helm chart's copy) from the Rust types
 	cargo run --quiet -- crds --out crds
+	cp crds/*.iot.productoperator.dev.yaml charts/iot-product-operator/crds/
+
+static: ## Build the static release binary the Dockerfile builds
+	bash scripts/build-static.sh
+
+bench: ## Benchmarks: apply-to-Ready and distribution timing, emulator throughput
+	bash scripts/bench-ready.sh
+	bash scripts/bench-emulator.sh
 
 envtest: ## Build etcd, kube-apiserver, kubectl and helm from Go modules (cached in target/envtest)
 	@bash scripts/envtest.sh build

@@ -1,0 +1,585 @@
+//! Installing and operating it: the Helm chart and the kustomize config pass a server-side
+//! dry run against the real API server; their RBAC agrees; the whole product and distribution
+//! life runs as the chart's ServiceAccount with the chart's rules and fails without any one
+//! of them; two replicas elect one leader that a standby replaces; metrics are served.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{ControlPlane, TestEmulator, control_plane, eventually, root};
+use iot_product_operator::crd::{IotProduct, ProductDistribution};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde::Deserialize as _;
+use serde_json::{Value, json};
+
+const OPERATOR_NS: &str = "iot-product-operator-system";
+
+/// The tests that run operators as the ServiceAccount share its ClusterRole: one at a time.
+static RBAC: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn helm(plane: &ControlPlane, args: &[&str]) -> String {
+    let output = Command::new(plane.bin_dir.join("helm")).args(args).output().expect("run helm");
+    assert!(
+        output.status.success(),
+        "helm {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `kubectl apply --dry-run=server` of `manifests` (stdin), as admin.
+fn dry_run(plane: &ControlPlane, manifests: &str) -> String {
+    let mut child = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["apply", "--dry-run=server", "--validate=strict", "-f", "-"])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(manifests.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "dry run failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn ensure_namespace(plane: &ControlPlane, name: &str) {
+    let out = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["create", "namespace", name])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || text.contains("AlreadyExists"), "{text}");
+}
+
+fn chart() -> String {
+    root().join("charts/iot-product-operator").display().to_string()
+}
+
+#[test]
+fn the_charts_crds_are_the_generated_crds() {
+    for entry in std::fs::read_dir(root().join("crds")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "kustomization.yaml" {
+            continue;
+        }
+        let copy = root().join("charts/iot-product-operator/crds").join(&name);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(&copy).unwrap_or_default(),
+            "charts/iot-product-operator/crds/{name} differs from crds/{name}: copy it (make crds does)"
+        );
+    }
+}
+
+fn yaml_rules(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: Value = serde_yaml::from_str(&text).unwrap();
+    value.get("rules").cloned().unwrap_or(value)
+}
+
+#[test]
+fn the_chart_and_the_kustomize_config_grant_the_same_rights() {
+    let chart_rules = yaml_rules(&root().join("charts/iot-product-operator/files/rbac-rules.yaml"));
+    let config_rules = yaml_rules(&root().join("config/rbac/cluster_role.yaml"));
+    assert_eq!(chart_rules, config_rules);
+    let chart_le = yaml_rules(&root().join("charts/iot-product-operator/files/leader-election-rules.yaml"));
+    let config_le = yaml_rules(&root().join("config/rbac/leader_election_role.yaml"));
+    assert_eq!(chart_le, config_le);
+}
+
+#[test]
+fn helm_lint_is_clean() {
+    let out = helm(control_plane(), &["lint", "--strict", &chart()]);
+    assert!(
+        out.contains("0 chart(s) failed") && !out.contains("[WARNING]") && !out.contains("[ERROR]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_chart_with_default_values_passes_a_server_side_dry_run() {
+    let plane = control_plane();
+    ensure_namespace(plane, "chart-default");
+    let rendered = helm(plane, &["template", "iot-product-operator", &chart(), "-n", "chart-default"]);
+    let out = dry_run(plane, &rendered);
+    for object in [
+        "serviceaccount/iot-product-operator",
+        "clusterrole.rbac.authorization.k8s.io/iot-product-operator",
+        "clusterrolebinding.rbac.authorization.k8s.io/iot-product-operator",
+        "role.rbac.authorization.k8s.io/iot-product-operator-leader-election",
+        "rolebinding.rbac.authorization.k8s.io/iot-product-operator-leader-election",
+        "deployment.apps/iot-product-operator",
+    ] {
+        assert!(out.contains(object), "{object} missing from: {out}");
+    }
+}
+
+#[test]
+fn the_chart_with_everything_switched_on_passes_a_server_side_dry_run() {
+    let plane = control_plane();
+    ensure_namespace(plane, "chart-full");
+    plane.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &root().join("tests/fixtures/servicemonitor-crd.yaml").display().to_string(),
+    ]);
+    plane.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/servicemonitors.monitoring.coreos.com",
+        "--timeout=60s",
+    ]);
+    let values = root().join("tests/fixtures/values-full.yaml").display().to_string();
+    let rendered = helm(plane, &["template", "full", &chart(), "-n", "chart-full", "-f", &values]);
+    let out = dry_run(plane, &rendered);
+    for kind in [
+        "service/",
+        "servicemonitor.monitoring.coreos.com/",
+        "secret/",
+        "platformaccount.iot.productoperator.dev/",
+        "deployment.apps/",
+    ] {
+        assert!(out.contains(kind), "{kind} missing from: {out}");
+    }
+}
+
+#[test]
+fn the_kustomize_default_overlay_passes_a_server_side_dry_run() {
+    let plane = control_plane();
+    let rendered = plane.kubectl(&["kustomize", &root().join("config/default").display().to_string()]);
+    // The namespace must exist for the namespaced objects of a dry run.
+    ensure_namespace(plane, OPERATOR_NS);
+    let out = dry_run(plane, &rendered);
+    assert!(
+        out.contains("deployment.apps/iot-product-operator")
+            && out.contains("clusterrole.rbac.authorization.k8s.io/iot-product-operator"),
+        "{out}"
+    );
+}
+
+/// Installs the chart's RBAC (rendered by helm) with `rules` instead of the chart's own.
+fn install_rbac(plane: &ControlPlane, rules: &Value, leader_rules: &Value) {
+    ensure_namespace(plane, OPERATOR_NS);
+    let rendered = helm(plane, &["template", "iot-product-operator", &chart(), "-n", OPERATOR_NS]);
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&rendered) {
+        let mut value = Value::deserialize(doc).unwrap();
+        match value["kind"].as_str() {
+            Some("ClusterRole") => value["rules"] = rules.clone(),
+            Some("Role") => value["rules"] = leader_rules.clone(),
+            Some("ServiceAccount" | "ClusterRoleBinding" | "RoleBinding") => {}
+            _ => continue,
+        }
+        docs.push(serde_json::to_string(&value).unwrap());
+    }
+    let mut child = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(docs.join("\n---\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// An operator process authenticated as the chart's ServiceAccount.
+struct AsServiceAccount {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl AsServiceAccount {
+    fn start(plane: &ControlPlane, namespace: &str, metrics: &str, lease: &str) -> Self {
+        let log =
+            plane.run_dir.join(format!("sa-operator-{namespace}-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--account-selector",
+                &format!("test={namespace}"),
+                "--resync-interval",
+                "10m",
+                "--metrics-addr",
+                metrics,
+                "--leader-election",
+                "--leader-election-namespace",
+                OPERATOR_NS,
+                "--leader-election-lease",
+                lease,
+                "--lease-duration-seconds",
+                "4",
+                "--instance-name",
+                &format!("op-{}", uuid::Uuid::new_v4().simple()),
+            ])
+            .env("KUBECONFIG", &plane.operator_kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AsServiceAccount {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn product_manifest(namespace: &str, name: &str, spec: Value) -> IotProduct {
+    let mut full = json!({"accountRef": {"name": common::account_name(namespace)}});
+    full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    serde_json::from_value(json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct", "metadata": {"name": name}, "spec": full})).unwrap()
+}
+
+fn ready(p: &IotProduct) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.observed_generation == p.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+            && s.conditions.iter().any(|c| c.type_ == "Synced" && c.status == "True")
+    })
+}
+
+/// Polls `check` every 100 ms until it is `Ok` or `deadline` passes.
+async fn wait<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return Ok(()),
+            Err(state) if start.elapsed() > deadline => return Err(format!("{what}: {state}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn condition_is(p: &IotProduct, type_: &str, status: &str, reason: &str) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.observed_generation == p.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == type_ && c.status == status && c.reason == reason)
+    })
+}
+
+/// The whole life, driven as admin and reconciled by the operator (with a long resync, so
+/// only its watches can drive it); `Err` says where it stuck. It exercises every right the
+/// chart grants: a credentials fix (Secret watch), a lost create (a fresh GET of the
+/// resource), a deleted Secret (owned-Secret watch), repeated Warnings (event series), a
+/// renamed Secret (delete), a distribution, deletion (finalizers).
+async fn life(
+    client: &Client,
+    namespace: &str,
+    emulator: &TestEmulator,
+    deadline: Duration,
+) -> Result<(), String> {
+    let products: Api<IotProduct> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let get = |name: &'static str| {
+        let products = products.clone();
+        async move { products.get(name).await.map_err(|e| e.to_string()) }
+    };
+    // Credentials are wrong at first.
+    secrets
+        .patch(
+            "platform-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"AccessKeySecret": "wrong"}})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut faults = iot_product_operator::emulator::faults::Faults::default();
+    faults.lose_next.insert("CreateProduct".into(), 1);
+    emulator.emulator.set_faults(faults);
+    let tsl = r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;
+    products
+        .create(&PostParams::default(), &product_manifest(namespace, "lamp", json!({"productName": "Lamp_Rbac", "tags": {"team": "a"}, "thingModel": {"tsl": tsl}, "published": true})))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait("product waits for its account", deadline, || async {
+        let p = get("lamp").await?;
+        if condition_is(&p, "Ready", "False", "AccountNotReady") {
+            Ok(())
+        } else {
+            Err(format!("{:?}", p.status))
+        }
+    })
+    .await?;
+    secrets
+        .patch(
+            "platform-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"AccessKeySecret": common::ACCESS_KEY_SECRET}})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    wait("product Ready after the credentials fix and a lost create", deadline, || async {
+        let p = get("lamp").await?;
+        if ready(&p) { Ok(()) } else { Err(format!("{:?}", p.status)) }
+    })
+    .await?;
+    if emulator.products().len() != 1 {
+        return Err(format!("{} products after a lost create", emulator.products().len()));
+    }
+    secrets.delete("lamp-credentials", &DeleteParams::default()).await.map_err(|e| e.to_string())?;
+    wait("deleted Secret rewritten", deadline, || async {
+        secrets
+            .get_opt("lamp-credentials")
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|_| ())
+            .ok_or("missing".to_string())
+    })
+    .await?;
+    // Two blocked changes: the second Warning extends the first's event series.
+    for name in ["Lamp_Blocked1", "Lamp_Blocked2"] {
+        products
+            .patch("lamp", &PatchParams::default(), &Patch::Merge(json!({"spec": {"productName": name}})))
+            .await
+            .map_err(|e| e.to_string())?;
+        wait("change blocked", deadline, || async {
+            let p = get("lamp").await?;
+            if condition_is(&p, "Synced", "False", "PublishedLocked") {
+                Ok(())
+            } else {
+                Err(format!("{:?}", p.status))
+            }
+        })
+        .await?;
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
+    wait("Events recorded as a series", deadline, || async {
+        let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        let created = list.items.iter().any(|ev| ev.reason.as_deref() == Some("Published"));
+        let series = list.items.iter().any(|ev| {
+            ev.reason.as_deref() == Some("PublishedLocked")
+                && ev.series.as_ref().is_some_and(|s| s.count >= 2)
+        });
+        if created && series { Ok(()) } else { Err(format!("created {created}, series {series}")) }
+    })
+    .await?;
+    // Let the change through, and rename the Secret: the old one is deleted.
+    products
+        .patch("lamp", &PatchParams::default(), &Patch::Merge(json!({"spec": {"publishedChangePolicy": "RevokeAndRepublish", "secretName": "lamp-renamed"}})))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait("renamed, republished, old Secret deleted", deadline, || async {
+        let p = get("lamp").await?;
+        let old = secrets.get_opt("lamp-credentials").await.map_err(|e| e.to_string())?;
+        let new = secrets.get_opt("lamp-renamed").await.map_err(|e| e.to_string())?;
+        if ready(&p) && old.is_none() && new.is_some() {
+            Ok(())
+        } else {
+            Err(format!("ready {} old {} new {}", ready(&p), old.is_some(), new.is_some()))
+        }
+    })
+    .await?;
+    let distributions: Api<ProductDistribution> = Api::namespaced(client.clone(), namespace);
+    let pd: ProductDistribution = serde_json::from_value(json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+        "metadata": {"name": "to-prod"}, "spec": {"productRef": {"name": "lamp"}, "accountRef": {"name": common::account_name(namespace)},
+        "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}}})).unwrap();
+    distributions.create(&PostParams::default(), &pd).await.map_err(|e| e.to_string())?;
+    wait("distribution Completed", deadline, || async {
+        let x = distributions.get("to-prod").await.map_err(|e| e.to_string())?;
+        if x.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Completed") {
+            Ok(())
+        } else {
+            Err(format!("{:?}", x.status))
+        }
+    })
+    .await?;
+    distributions.delete("to-prod", &DeleteParams::default()).await.map_err(|e| e.to_string())?;
+    products.delete("lamp", &DeleteParams::default()).await.map_err(|e| e.to_string())?;
+    wait("product and distribution deleted", deadline, || async {
+        let p = products.get_opt("lamp").await.map_err(|e| e.to_string())?;
+        let d = distributions.get_opt("to-prod").await.map_err(|e| e.to_string())?;
+        if p.is_none() && d.is_none() {
+            Ok(())
+        } else {
+            Err(format!("product {} distribution {}", p.is_some(), d.is_some()))
+        }
+    })
+    .await?;
+    let left = emulator.products().iter().filter(|p| p.instance_id != "iot-cn-prod0001").count();
+    if left != 0 {
+        return Err(format!("{left} products left on the platform"));
+    }
+    if !emulator.emulator.snapshot().jobs.is_empty() {
+        return Err("the distribution job record was not deleted".into());
+    }
+    Ok(())
+}
+
+async fn world(plane: &ControlPlane, prefix: &str) -> (Client, String, TestEmulator) {
+    let client = plane.admin_client().await;
+    let ns = common::test_namespace(&client, prefix).await;
+    let emulator = TestEmulator::start().await;
+    common::create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    (client, ns, emulator)
+}
+
+fn rules() -> (Value, Value) {
+    (
+        yaml_rules(&root().join("charts/iot-product-operator/files/rbac-rules.yaml")),
+        yaml_rules(&root().join("charts/iot-product-operator/files/leader-election-rules.yaml")),
+    )
+}
+
+#[tokio::test]
+async fn the_whole_life_runs_as_the_charts_service_account_and_every_right_is_needed() {
+    let _serial = RBAC.lock().await;
+    let plane = control_plane();
+    let (rules, leader_rules) = rules();
+    install_rbac(plane, &rules, &leader_rules);
+    {
+        let (client, ns, emulator) = world(plane, "rbac-full").await;
+        let operator = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", "rbac-full");
+        let result = life(&client, &ns, &emulator, Duration::from_secs(40)).await;
+        assert!(result.is_ok(), "{result:?}; operator log: {}", operator.logs());
+    }
+    // Without any single verb of any rule, the life does not complete.
+    let mut cases = Vec::new();
+    for (i, rule) in rules.as_array().unwrap().iter().enumerate() {
+        for (j, verb) in rule["verbs"].as_array().unwrap().iter().enumerate() {
+            let mut reduced = rules.clone();
+            reduced[i]["verbs"].as_array_mut().unwrap().remove(j);
+            if reduced[i]["verbs"].as_array().unwrap().is_empty() {
+                reduced.as_array_mut().unwrap().remove(i);
+            }
+            cases.push((format!("{} {}", verb, rule["resources"]), reduced, leader_rules.clone()));
+        }
+    }
+    for (j, verb) in leader_rules[0]["verbs"].as_array().unwrap().iter().enumerate() {
+        let mut reduced = leader_rules.clone();
+        reduced[0]["verbs"].as_array_mut().unwrap().remove(j);
+        if reduced[0]["verbs"].as_array().unwrap().is_empty() {
+            reduced.as_array_mut().unwrap().clear();
+        }
+        cases.push((format!("{verb} leases"), rules.clone(), reduced));
+    }
+    let mut unneeded = Vec::new();
+    for (case, reduced, reduced_leader) in cases {
+        install_rbac(plane, &reduced, &reduced_leader);
+        let (client, ns, emulator) = world(plane, "rbac-less").await;
+        let lease = format!("rbac-{}", &ns);
+        let operator = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", &lease);
+        let result = life(&client, &ns, &emulator, Duration::from_secs(8)).await;
+        if result.is_ok() {
+            unneeded.push(case);
+        }
+        drop(operator);
+    }
+    install_rbac(plane, &rules, &leader_rules);
+    assert!(
+        unneeded.is_empty(),
+        "the life completed without these rights, so the chart should not grant them: {unneeded:?}"
+    );
+}
+
+fn metrics_port(log: &str) -> Option<u16> {
+    log.lines()
+        .find(|l| l.contains("serving /metrics"))
+        .and_then(|l| l.split("127.0.0.1:").nth(1))
+        .and_then(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok())
+}
+
+async fn scrape(port: u16) -> Result<String, String> {
+    let response =
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.map_err(|e| e.to_string())?;
+    response.text().await.map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
+    let _serial = RBAC.lock().await;
+    let plane = control_plane();
+    let (rules, leader_rules) = rules();
+    install_rbac(plane, &rules, &leader_rules);
+    let (client, ns, emulator) = world(plane, "leader").await;
+    let lease = format!("leader-{ns}");
+    let mut first = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", &lease);
+    let first_port = eventually("first replica serves metrics", Duration::from_secs(20), || async {
+        metrics_port(&first.logs()).ok_or("not yet".to_string())
+    })
+    .await;
+    eventually("first replica leads", Duration::from_secs(20), || async {
+        let text = scrape(first_port).await?;
+        if text.contains("iotop_leader 1") { Ok(()) } else { Err("not leader".to_string()) }
+    })
+    .await;
+    let second = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", &lease);
+    let second_port = eventually("second replica serves metrics", Duration::from_secs(20), || async {
+        metrics_port(&second.logs()).ok_or("not yet".to_string())
+    })
+    .await;
+    let products: Api<IotProduct> = Api::namespaced(client.clone(), &ns);
+    products
+        .create(&PostParams::default(), &product_manifest(&ns, "one", json!({"productName": "Leader_One"})))
+        .await
+        .unwrap();
+    eventually("reconciled by the leader", Duration::from_secs(30), || async {
+        let p = products.get("one").await.map_err(|e| e.to_string())?;
+        if ready(&p) { Ok(()) } else { Err("not ready".into()) }
+    })
+    .await;
+    let standby = scrape(second_port).await.unwrap();
+    assert!(
+        standby.contains("iotop_leader 0") && !standby.contains("iotop_reconciles_total{kind=\"IotProduct\""),
+        "the standby did not reconcile:\n{standby}"
+    );
+    let leader = scrape(first_port).await.unwrap();
+    assert!(leader.contains(r#"iotop_reconciles_total{kind="IotProduct",result="Success"}"#), "{leader}");
+    assert!(
+        leader.contains(r#"iotop_platform_calls_total{action="CreateProduct",code="Success"} 1"#),
+        "{leader}"
+    );
+
+    // The leader dies; the standby takes over within the lease duration and finishes work.
+    first.kill();
+    let killed_at = tokio::time::Instant::now();
+    products
+        .create(&PostParams::default(), &product_manifest(&ns, "two", json!({"productName": "Leader_Two"})))
+        .await
+        .unwrap();
+    eventually("reconciled by the new leader", Duration::from_secs(30), || async {
+        let p = products.get("two").await.map_err(|e| e.to_string())?;
+        if ready(&p) { Ok(()) } else { Err(format!("not ready; standby log: {}", second.logs())) }
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    println!("failover: product Ready {failover:?} after the leader was killed (lease 4 s)");
+    assert!(scrape(second_port).await.unwrap().contains("iotop_leader 1"));
+    assert_eq!(emulator.products().len(), 2, "no duplicates across replicas");
+}
