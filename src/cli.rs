@@ -130,6 +130,11 @@ pub struct RunArgs {
     /// within this time after the old one dies).
     #[arg(long, default_value_t = 15, env = "IOTOP_LEASE_DURATION_SECONDS")]
     pub lease_duration_seconds: u64,
+    /// This cluster's id: products the operator manages carry it (with the resource's UID)
+    /// in their `iotop.cluster` tag, so operators of two clusters sharing an account never
+    /// manage the same product. Give each cluster its own id.
+    #[arg(long, default_value = "kubernetes", env = "IOTOP_CLUSTER_ID")]
+    pub cluster_id: String,
     /// This replica's name in Events and the lease (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance_name: Option<String>,

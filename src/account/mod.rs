@@ -2,10 +2,16 @@
 //! checks them with a cheap read, and reports whether the account works. It runs again
 //! whenever the account or its Secret changes, so rotated credentials are picked up without
 //! a restart.
+//!
+//! Credentials in use are protected: the account carries a finalizer and its Secret another,
+//! so deleting either while IotProducts use the account only marks them for deletion; they
+//! go once no product uses the account (every product's own cleanup can still reach the
+//! platform meanwhile).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
@@ -19,6 +25,11 @@ use crate::operator::context::{Context, FIELD_MANAGER};
 use crate::platform::model::QueryProductList;
 use crate::product::account_name;
 use crate::product::report::{error_message, error_reason};
+
+/// The finalizer that keeps an account while products use it.
+pub const ACCOUNT_FINALIZER: &str = "iot.productoperator.dev/account-in-use";
+/// The finalizer that keeps an account's credentials Secret while the account exists.
+pub const SECRET_FINALIZER: &str = "iot.productoperator.dev/credentials-in-use";
 
 /// How often a working account's credentials are re-checked at most (status is written no
 /// more often than this when nothing changes).
@@ -36,10 +47,85 @@ pub enum Error {
 ///
 /// # Errors
 /// [`Error`] when the status cannot be written.
+/// Adds or removes `finalizer` on an object's metadata with a JSON merge patch of the
+/// whole list (guarded by the resourceVersion), when it is not already as wanted.
+async fn set_finalizer<K>(api: &Api<K>, object: &K, finalizer: &str, present: bool) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers = object.meta().finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == finalizer) == present {
+        return Ok(());
+    }
+    if present {
+        finalizers.push(finalizer.to_string());
+    } else {
+        finalizers.retain(|f| f != finalizer);
+    }
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.meta().resource_version}});
+    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    Ok(())
+}
+
+/// Protects (or releases) the account's credentials Secret.
+async fn protect_secret(ctx: &Context, account: &PlatformAccount, protect: bool) -> Result<(), kube::Error> {
+    let source = &account.spec.credentials.secret_ref;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &source.namespace);
+    let Some(secret) = api.get_opt(&source.name).await? else { return Ok(()) };
+    // Another live account may use the same Secret.
+    let shared = ctx.accounts.store().state().iter().any(|a| {
+        a.name_any() != account.name_any()
+            && a.metadata.deletion_timestamp.is_none()
+            && a.spec.credentials.secret_ref.namespace == source.namespace
+            && a.spec.credentials.secret_ref.name == source.name
+    });
+    set_finalizer(&api, &secret, SECRET_FINALIZER, protect || shared).await
+}
+
 #[instrument(skip_all, fields(name = %account.name_any()))]
 pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let name = account.name_any();
-    let product_count = ctx.products.state().iter().filter(|p| account_name(p) == name).count() as i64;
+    let users: Vec<String> = ctx
+        .products
+        .state()
+        .iter()
+        .filter(|p| account_name(p) == name)
+        .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    let product_count = users.len() as i64;
+    let accounts: Api<PlatformAccount> = Api::all(ctx.client.clone());
+    if account.metadata.deletion_timestamp.is_some() {
+        if users.is_empty() {
+            protect_secret(&ctx, &account, false).await?;
+            set_finalizer(&accounts, account.as_ref(), ACCOUNT_FINALIZER, false).await?;
+            ctx.accounts.forget(&name);
+            return Ok(Requeue::await_change());
+        }
+        let shown: Vec<&str> = users.iter().take(5).map(String::as_str).collect();
+        let message = format!(
+            "the account is being deleted but {product_count} IotProduct(s) still use it ({}{}); it stays until they \
+             are deleted, so their cleanup can still reach the platform",
+            shown.join(", "),
+            if users.len() > 5 { ", …" } else { "" }
+        );
+        let previous = account.status.clone().unwrap_or_default();
+        let now = Time(jiff::Timestamp::now());
+        let status = PlatformAccountStatus {
+            product_count: Some(product_count),
+            conditions: conditions::merge(
+                &previous.conditions,
+                vec![Desired::new("Ready", false, "InUse", message)],
+                account.metadata.generation,
+                &now,
+            ),
+            ..previous
+        };
+        write_status(&ctx, &account, &status).await?;
+        return Ok(Requeue::requeue(Duration::from_secs(5)));
+    }
+    set_finalizer(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
+    protect_secret(&ctx, &account, true).await?;
     let condition = match ctx.accounts.reload(&account).await {
         Err(e) => Desired::new("Ready", false, e.reason(), e.to_string()),
         Ok(handle) => {
@@ -81,16 +167,25 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
             == previous;
     if !unchanged || stale {
         status.last_verified_time = Some(now);
-        let body = json!({
-            "apiVersion": PlatformAccount::api_version(&()),
-            "kind": PlatformAccount::kind(&()),
-            "status": status,
-        });
-        Api::<PlatformAccount>::all(ctx.client.clone())
-            .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
-            .await?;
+        write_status(&ctx, &account, &status).await?;
     }
-    Ok(Requeue::requeue(ctx.settings.resync))
+    Ok(Requeue::requeue(crate::crd::resync_override(&account.metadata).unwrap_or(ctx.settings.resync)))
+}
+
+async fn write_status(
+    ctx: &Context,
+    account: &PlatformAccount,
+    status: &PlatformAccountStatus,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": PlatformAccount::api_version(&()),
+        "kind": PlatformAccount::kind(&()),
+        "status": status,
+    });
+    Api::<PlatformAccount>::all(ctx.client.clone())
+        .patch_status(&account.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
+        .await?;
+    Ok(())
 }
 
 /// Retries a failed account reconcile with backoff.

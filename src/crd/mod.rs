@@ -26,6 +26,42 @@ pub const VERSION: &str = "v1alpha1";
 /// The name of the `PlatformAccount` used when a resource names none.
 pub const DEFAULT_ACCOUNT: &str = "default";
 
+/// Annotation that pauses reconciliation of one resource (value `true`). A paused resource
+/// can still be deleted: its finalizer honours the deletion policy.
+pub const PAUSED_ANNOTATION: &str = "iot.productoperator.dev/paused";
+/// Annotation that asks for a reconcile now: set it to a new value (for example the current
+/// time); the value handled last is echoed in `status.lastHandledReconcileAt`.
+pub const RECONCILE_REQUESTED_ANNOTATION: &str = "iot.productoperator.dev/reconcile-requested-at";
+/// Annotation that overrides the operator's resync interval for one resource (for example
+/// `30s`, `1h`).
+pub const RESYNC_INTERVAL_ANNOTATION: &str = "iot.productoperator.dev/resync-interval";
+
+/// Whether a resource is paused by annotation.
+#[must_use]
+pub fn is_paused(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSED_ANNOTATION))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The reconcile-now request of a resource, if any.
+#[must_use]
+pub fn reconcile_request(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    meta.annotations.as_ref().and_then(|a| a.get(RECONCILE_REQUESTED_ANNOTATION)).cloned()
+}
+
+/// The per-resource resync interval, if the annotation holds a valid duration.
+#[must_use]
+pub fn resync_override(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<std::time::Duration> {
+    let text = meta.annotations.as_ref()?.get(RESYNC_INTERVAL_ANNOTATION)?;
+    humantime::parse_duration(text.trim()).ok().filter(|d| *d >= std::time::Duration::from_secs(1))
+}
+
 /// A reference to a cluster-scoped `PlatformAccount`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -186,6 +186,14 @@ pub struct IotProductSpec {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
+    /// What the operator may do on the platform: `Full` (the default: create, update,
+    /// publish, delete), `ObserveOnly` (never write: adopt the product named by
+    /// `productKey`, report its state and write its Secret), `NoUpdate` (create it, but
+    /// never change it afterwards: differences are reported), or `NoDelete` (everything but
+    /// deleting: deletion leaves the product, whatever `deletionPolicy` says).
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
     /// What to do when the product disappears from the platform without this resource being
     /// deleted (someone deleted it out of band): `Recreate` (the default: create it again;
     /// it gets a new ProductKey, written to the Secret) or `Report` (do nothing; the
@@ -194,8 +202,9 @@ pub struct IotProductSpec {
     #[serde(default)]
     pub out_of_band_deletion: OutOfBandDeletion,
 
-    /// The ProductKey of an existing product to adopt instead of creating one. Once set it
-    /// cannot be changed.
+    /// The ProductKey of an existing product to adopt instead of creating one (a product
+    /// that another cluster or resource manages — see its `iotop.owner` tag — is refused).
+    /// Once set it cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub product_key: Option<String>,
@@ -330,6 +339,20 @@ pub enum DeletionPolicy {
     Orphan,
 }
 
+/// What the operator may do to the product on the platform.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, update, publish and delete.
+    #[default]
+    Full,
+    /// Never write to the platform; report and write the Secret.
+    ObserveOnly,
+    /// Create, but never change an existing product.
+    NoUpdate,
+    /// Everything but deleting the product.
+    NoDelete,
+}
+
 /// What to do when the product was deleted on the platform by someone else.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum OutOfBandDeletion {
@@ -402,6 +425,11 @@ pub struct IotProductStatus {
     /// The `metadata.generation` the status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+
+    /// The value of the `iot.productoperator.dev/reconcile-requested-at` annotation last
+    /// handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 
     /// When the operator last compared the platform with the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]

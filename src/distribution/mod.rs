@@ -163,17 +163,29 @@ async fn write_status(
     Ok(())
 }
 
-/// Sets the conditions and writes the status.
+/// Sets Ready (and Synced: true unless a call failed or the resource is paused) and writes
+/// the status.
 async fn report(
     ctx: &Context,
     pd: &ProductDistribution,
-    mut status: ProductDistributionStatus,
+    status: ProductDistributionStatus,
     ready: Desired,
+) -> Result<(), kube::Error> {
+    let synced = Desired::new("Synced", true, "ReconcileSuccess", "the last reconcile did what it could");
+    report_with(ctx, pd, status, vec![ready, synced]).await
+}
+
+async fn report_with(
+    ctx: &Context,
+    pd: &ProductDistribution,
+    mut status: ProductDistributionStatus,
+    wanted: Vec<Desired>,
 ) -> Result<(), kube::Error> {
     let now = Time(jiff::Timestamp::now());
     let previous = pd.status.clone().unwrap_or_default();
     status.observed_generation = pd.metadata.generation;
-    status.conditions = conditions::merge(&previous.conditions, vec![ready], pd.metadata.generation, &now);
+    status.last_handled_reconcile_at = crate::crd::reconcile_request(&pd.metadata);
+    status.conditions = conditions::merge(&previous.conditions, wanted, pd.metadata.generation, &now);
     write_status(ctx, pd, &status, false).await
 }
 
@@ -254,6 +266,20 @@ async fn platform_failed(
 
 async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error> {
     let mut status = pd.status.clone().unwrap_or_default();
+    if crate::crd::is_paused(&pd.metadata) {
+        let message = format!(
+            "reconciliation is paused by the annotation {}: \"true\"; remove it to resume (deleting still works)",
+            crate::crd::PAUSED_ANNOTATION
+        );
+        let previous = status.conditions.clone();
+        let keep_ready = conditions::find(&previous, "Ready").is_some();
+        let mut wanted = vec![Desired::new("Synced", false, "Paused", message.clone())];
+        if !keep_ready {
+            wanted.push(Desired::new("Ready", false, "Paused", message));
+        }
+        report_with(ctx, pd, status, wanted).await?;
+        return Ok(Requeue::await_change());
+    }
     let recorded_state = status.state.as_deref().and_then(JobState::parse);
     if recorded_state.is_some_and(JobState::is_terminal) {
         return Ok(Requeue::await_change());
@@ -263,7 +289,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
         Err((reason, message)) => {
             status.state = Some(JobState::Pending.as_str().into());
             report(ctx, pd, status, Desired::new("Ready", false, reason, message)).await?;
-            return Ok(Requeue::requeue(WAIT));
+            return Ok(Requeue::requeue(crate::crd::resync_override(&pd.metadata).unwrap_or(WAIT)));
         }
     };
     let account = account(ctx, pd, &resolved.account).await?;
@@ -344,7 +370,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                 );
                 report(ctx, pd, status, Desired::new("Ready", false, "DistributionQuotaFull", message))
                     .await?;
-                return Ok(Requeue::requeue(WAIT));
+                return Ok(Requeue::requeue(crate::crd::resync_override(&pd.metadata).unwrap_or(WAIT)));
             }
             Decision::Create => {
                 // Record the intent first (failing if this copy of the resource is stale).

@@ -26,6 +26,8 @@ pub struct Settings {
     pub backoff_base: Duration,
     /// Backoff after failures: longest delay.
     pub backoff_cap: Duration,
+    /// This cluster's id, in the ownership tags of the products it manages.
+    pub cluster_id: String,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             resync: Duration::from_secs(600),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
+            cluster_id: "kubernetes".into(),
         }
     }
 }

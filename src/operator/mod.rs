@@ -291,7 +291,11 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     metrics.set_leader(true);
     let lost_leadership = leadership.map(|l| l.watch_loss(shutdown_tx.clone()));
 
-    let settings = Settings { resync: args.resync_interval.into(), ..Settings::default() };
+    let settings = Settings {
+        resync: args.resync_interval.into(),
+        cluster_id: args.cluster_id.clone(),
+        ..Settings::default()
+    };
     let (account_reader, account_writer) = reflector::store::<PlatformAccount>();
     let mut product_stores = Vec::new();
     let mut product_writers = Vec::new();

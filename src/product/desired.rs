@@ -7,11 +7,27 @@
 use std::collections::BTreeMap;
 
 use crate::crd::product::{
-    AdoptionPolicy, AuthType, DataFormat, DeletionPolicy, Edition, IotProduct, NetType, NodeType,
-    OutOfBandDeletion, ProtocolType, PublishedChangePolicy, ValidationLevel,
+    AdoptionPolicy, AuthType, DataFormat, DeletionPolicy, Edition, IotProduct, ManagementPolicy, NetType,
+    NodeType, OutOfBandDeletion, ProtocolType, PublishedChangePolicy, ValidationLevel,
 };
 use crate::platform::model::{CreateProduct, ProductDetails};
 use crate::tsl::ThingModel;
+
+/// The product tag naming the resource (its UID) that manages a product.
+pub const OWNER_TAG: &str = "iotop.owner";
+/// The product tag naming the cluster whose operator manages a product.
+pub const CLUSTER_TAG: &str = "iotop.cluster";
+
+/// A value usable as a tag value (1–128 letters, digits, `_` or `-`).
+#[must_use]
+pub fn tag_value(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .take(128)
+        .collect();
+    if cleaned.is_empty() { "unknown".into() } else { cleaned }
+}
 
 /// The platform's value of a node type.
 #[must_use]
@@ -260,6 +276,11 @@ pub struct DesiredProduct {
     pub out_of_band_deletion: OutOfBandDeletion,
     /// The Secret to write.
     pub secret_name: String,
+    /// What the operator may do on the platform.
+    pub management: ManagementPolicy,
+    /// The ownership marks (`iotop.cluster`, `iotop.owner`) this resource puts on its product;
+    /// empty when ownership is not checked.
+    pub ownership: BTreeMap<String, String>,
 }
 
 impl DesiredProduct {
@@ -313,7 +334,26 @@ impl DesiredProduct {
             adoption: spec.adoption_policy,
             out_of_band_deletion: spec.out_of_band_deletion,
             secret_name: spec.secret_name.clone().unwrap_or_else(|| format!("{name}-credentials")),
+            management: spec.management_policy,
+            ownership: BTreeMap::new(),
         })
+    }
+
+    /// Marks the product as managed by the resource `uid` in cluster `cluster_id`.
+    #[must_use]
+    pub fn owned_by(mut self, cluster_id: &str, uid: &str) -> Self {
+        self.ownership =
+            [(CLUSTER_TAG.to_string(), tag_value(cluster_id)), (OWNER_TAG.to_string(), tag_value(uid))]
+                .into();
+        self
+    }
+
+    /// Every tag the product should carry: the spec's and the ownership marks.
+    #[must_use]
+    pub fn all_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.extend(self.ownership.clone());
+        tags
     }
 
     /// The CreateProduct request for this product in `instance` (`None`: the region's public

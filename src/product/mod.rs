@@ -108,8 +108,10 @@ fn pending(product: &IotProduct) -> Option<Pending> {
 
 /// The resync interval with ±10 % jitter, so products created together do not resync
 /// together forever.
-fn resync(ctx: &Context) -> Duration {
-    ctx.settings.resync.mul_f64(rand::rng().random_range(0.9..1.1))
+fn resync(ctx: &Context, product: &IotProduct) -> Duration {
+    crate::crd::resync_override(&product.metadata)
+        .unwrap_or(ctx.settings.resync)
+        .mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
 /// Reconciles one `IotProduct`.
@@ -152,13 +154,20 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     } else {
         product
     };
+    if mode == Mode::Apply && crate::crd::is_paused(&product.metadata) {
+        report::report_paused(ctx, product).await?;
+        return Ok(Requeue::await_change());
+    }
+    let uid = product.uid().unwrap_or_default();
     let desired = match (DesiredProduct::from_resource(product), mode) {
-        (Ok(desired), _) => desired,
+        (Ok(desired), _) => desired.owned_by(&ctx.settings.cluster_id, &uid),
         (Err(InvalidSpec::ThingModel(_)), Mode::Delete) => {
             // Deletion does not need the thing model.
             let mut copy = product.clone();
             copy.spec.thing_model = None;
-            DesiredProduct::from_resource(&copy).map_err(Error::InvalidSpec)?
+            DesiredProduct::from_resource(&copy)
+                .map_err(Error::InvalidSpec)?
+                .owned_by(&ctx.settings.cluster_id, &uid)
         }
         (Err(e), _) => {
             report::report_problem(ctx, product, "InvalidSpec", e.to_string()).await?;
@@ -245,11 +254,11 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
         Outcome::Journal(e) => Err(Error::Kube(e)),
         Outcome::Adopted { .. } => Ok(Requeue::requeue(Duration::from_millis(100))),
-        Outcome::NameConflict { .. } => Ok(Requeue::requeue(resync(ctx))),
+        Outcome::NameConflict { .. } => Ok(Requeue::requeue(resync(ctx, product))),
         Outcome::Completed => match (mode, &plan.blocked) {
             (Mode::Delete, Some(blocked)) => Err(Error::DeletionBlocked(blocked.message())),
             (Mode::Delete, None) => Ok(Requeue::await_change()),
-            (Mode::Apply, _) => Ok(Requeue::requeue(resync(ctx))),
+            (Mode::Apply, _) => Ok(Requeue::requeue(resync(ctx, product))),
         },
     }
 }

@@ -111,20 +111,20 @@ async fn details_of(
     let key = details.product_key.clone();
     let mut tags = BTreeMap::new();
     let mut thing_model_digest = None;
+    if !desired.tags.is_empty() || !desired.ownership.is_empty() || !recorded.managed_tag_keys.is_empty() {
+        let request =
+            ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
+        tags = platform
+            .call(&request)
+            .await?
+            .data
+            .unwrap_or_default()
+            .product_tag
+            .into_iter()
+            .map(|t| (t.tag_key, t.tag_value))
+            .collect();
+    }
     if mode == Mode::Apply {
-        if !desired.tags.is_empty() || !recorded.managed_tag_keys.is_empty() {
-            let request =
-                ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
-            tags = platform
-                .call(&request)
-                .await?
-                .data
-                .unwrap_or_default()
-                .product_tag
-                .into_iter()
-                .map(|t| (t.tag_key, t.tag_value))
-                .collect();
-        }
         if desired.thing_model.is_some() && details.aliyun_commodity_code.as_deref() == Some("iothub_senior")
         {
             let request = GetThingModelTsl {

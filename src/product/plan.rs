@@ -13,11 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::crd::product::{DeletionPolicy, OutOfBandDeletion, PublishedChangePolicy};
+use crate::crd::product::{DeletionPolicy, ManagementPolicy, OutOfBandDeletion, PublishedChangePolicy};
 use crate::platform::model::{ProductDetails, RELEASE_STATUS};
 use crate::platform::wire::Tag;
 
-use super::desired::{DesiredProduct, Mismatch};
+use super::desired::{CLUSTER_TAG, DesiredProduct, Mismatch, OWNER_TAG};
 
 /// What the operator saw on the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,17 @@ pub enum Blocked {
         /// The key it had.
         product_key: String,
     },
+    /// Another resource or cluster manages the product (its ownership tags say so).
+    ManagedElsewhere {
+        /// The product.
+        product_key: String,
+        /// The holder's cluster.
+        cluster: String,
+        /// The holder resource's UID.
+        owner: String,
+    },
+    /// Observe-only, and there is no product to observe.
+    NothingToObserve,
 }
 
 impl Blocked {
@@ -160,6 +171,8 @@ impl Blocked {
             Self::AttributesMismatch(_) => "AttributesMismatch",
             Self::AdoptTargetMissing { .. } => "AdoptTargetMissing",
             Self::ProductMissing { .. } => "ProductMissing",
+            Self::ManagedElsewhere { .. } => "ManagedElsewhere",
+            Self::NothingToObserve => "NothingToObserve",
         }
     }
 
@@ -202,6 +215,15 @@ impl Blocked {
                 "product {product_key} was deleted on the platform outside Kubernetes; spec.outOfBandDeletion is \
                  Report, so it is not recreated. Set it to Recreate, or delete this resource"
             ),
+            Self::ManagedElsewhere { product_key, cluster, owner } => format!(
+                "product {product_key} is managed by another resource (UID {owner}) in cluster {cluster}, as its \
+                 iotop.owner and iotop.cluster tags say; this resource does not manage it. Delete the other resource \
+                 (or remove those tags on the platform) to hand the product over, or use \
+                 spec.managementPolicy: ObserveOnly to watch it without managing it"
+            ),
+            Self::NothingToObserve => "spec.managementPolicy is ObserveOnly, so the operator never creates a product; \
+                 set spec.productKey to an existing product (or spec.adoptionPolicy: ByName with the product's name)"
+                .into(),
         }
     }
 }
@@ -215,6 +237,8 @@ pub struct Plan {
     pub blocked: Option<Blocked>,
     /// The product was missing and is created again.
     pub recreate: bool,
+    /// Actions the management policy holds back (reported, not run).
+    pub withheld: Vec<Action>,
 }
 
 fn tag_actions(
@@ -224,7 +248,7 @@ fn tag_actions(
 ) -> Vec<Action> {
     let mut create = Vec::new();
     let mut update = Vec::new();
-    for (key, value) in &desired.tags {
+    for (key, value) in &desired.all_tags() {
         match observed.get(key) {
             None => create.push(Tag { tag_key: key.clone(), tag_value: value.clone() }),
             Some(current) if current != value => {
@@ -236,7 +260,9 @@ fn tag_actions(
     let delete: Vec<String> = recorded
         .managed_tag_keys
         .iter()
-        .filter(|k| !desired.tags.contains_key(*k) && observed.contains_key(*k))
+        .filter(|k| {
+            !desired.tags.contains_key(*k) && !desired.ownership.contains_key(*k) && observed.contains_key(*k)
+        })
         .cloned()
         .collect();
     let mut actions = Vec::new();
@@ -281,10 +307,33 @@ fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
     if desired.published {
         actions.push(Action::Release);
     }
-    Plan { actions, blocked: None, recreate }
+    Plan { actions, blocked: None, recreate, withheld: Vec::new() }
+}
+
+/// The holder of a product, when its ownership tags name another resource or cluster.
+fn other_holder(desired: &DesiredProduct, product: &ObservedProduct) -> Option<Blocked> {
+    let (Some(our_owner), Some(our_cluster)) =
+        (desired.ownership.get(OWNER_TAG), desired.ownership.get(CLUSTER_TAG))
+    else {
+        return None;
+    };
+    let owner = product.tags.get(OWNER_TAG)?;
+    let cluster = product.tags.get(CLUSTER_TAG).cloned().unwrap_or_default();
+    (owner != our_owner || (!cluster.is_empty() && cluster != *our_cluster)).then(|| {
+        Blocked::ManagedElsewhere {
+            product_key: product.details.product_key.clone(),
+            cluster,
+            owner: owner.clone(),
+        }
+    })
 }
 
 fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Recorded) -> Plan {
+    if desired.management != ManagementPolicy::ObserveOnly
+        && let Some(blocked) = other_holder(desired, product)
+    {
+        return Plan { blocked: Some(blocked), ..Plan::default() };
+    }
     let mismatches = desired.fixed.mismatches(&product.details);
     if !mismatches.is_empty() {
         return Plan { blocked: Some(Blocked::AttributesMismatch(mismatches)), ..Plan::default() };
@@ -344,10 +393,16 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
             actions.push(Action::Release);
         }
     }
-    Plan { actions, blocked, recreate: false }
+    Plan { actions, blocked, recreate: false, withheld: Vec::new() }
 }
 
 fn delete_plan(desired: &DesiredProduct, observed: &Observed) -> Plan {
+    // Never delete a product that another resource manages.
+    if let Observed::Exists(product) = observed
+        && other_holder(desired, product).is_some()
+    {
+        return Plan::default();
+    }
     match (desired.deletion_policy, observed) {
         (DeletionPolicy::Orphan, _) | (DeletionPolicy::Delete, Observed::Missing | Observed::Nothing) => {
             Plan::default()
@@ -368,9 +423,33 @@ fn delete_plan(desired: &DesiredProduct, observed: &Observed) -> Plan {
     }
 }
 
-/// Decides what to do.
+/// Decides what to do, within what the management policy allows.
 #[must_use]
 pub fn plan(desired: &DesiredProduct, observed: &Observed, recorded: &Recorded, mode: Mode) -> Plan {
+    let plan = plan_all(desired, observed, recorded, mode);
+    match (desired.management, mode, observed) {
+        (ManagementPolicy::Full, _, _) => plan,
+        (ManagementPolicy::ObserveOnly | ManagementPolicy::NoDelete, Mode::Delete, _) => Plan::default(),
+        (ManagementPolicy::NoDelete, Mode::Apply, _) => plan,
+        (ManagementPolicy::NoUpdate, Mode::Delete, _) => plan,
+        (ManagementPolicy::ObserveOnly, Mode::Apply, Observed::Exists(_)) => {
+            let blocked = plan.blocked.filter(|b| {
+                !matches!(b, Blocked::PublishedLocked { .. } | Blocked::ThingModelLockedByDistribution { .. })
+            });
+            Plan { actions: Vec::new(), withheld: plan.actions, blocked, recreate: false }
+        }
+        (ManagementPolicy::ObserveOnly, Mode::Apply, Observed::Missing | Observed::Nothing) => {
+            Plan { blocked: Some(plan.blocked.unwrap_or(Blocked::NothingToObserve)), ..Plan::default() }
+        }
+        (ManagementPolicy::NoUpdate, Mode::Apply, Observed::Exists(_)) => {
+            let blocked = plan.blocked.filter(|b| !matches!(b, Blocked::PublishedLocked { .. }));
+            Plan { actions: Vec::new(), withheld: plan.actions, blocked, recreate: false }
+        }
+        (ManagementPolicy::NoUpdate, Mode::Apply, Observed::Missing | Observed::Nothing) => plan,
+    }
+}
+
+fn plan_all(desired: &DesiredProduct, observed: &Observed, recorded: &Recorded, mode: Mode) -> Plan {
     if mode == Mode::Delete {
         return delete_plan(desired, observed);
     }

@@ -335,6 +335,23 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
             (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it"))
         }
         (Outcome::Completed, Some(b)) => (false, b.reason().to_string(), b.message()),
+        (Outcome::Completed, None) if !facts.plan.withheld.is_empty() => {
+            let operations: Vec<&str> =
+                facts.plan.withheld.iter().map(super::plan::Action::operation).collect();
+            let (reason, policy) = match facts.desired.management {
+                crate::crd::product::ManagementPolicy::ObserveOnly => ("ObserveOnly", "ObserveOnly"),
+                _ => ("UpdatesDisabled", "NoUpdate"),
+            };
+            (
+                false,
+                reason.to_string(),
+                format!(
+                    "the product differs from the spec, but spec.managementPolicy is {policy}: the operator does not \
+                 change it (it would call {}). Set spec.managementPolicy: Full to apply the spec",
+                    operations.join(", ")
+                ),
+            )
+        }
         (Outcome::Completed, None) => match secret_problem {
             Some(problem) => (false, "SecretConflict".into(), problem.to_string()),
             None => (true, "ReconcileSuccess".into(), "the platform matches the spec".to_string()),
@@ -544,7 +561,9 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
 
     // The Secret.
     let mut secret_problem = None;
+    let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere { .. }));
     if facts.mode == Mode::Apply
+        && !managed_elsewhere
         && let (Some(key), Some(product_secret), true) = (&state.key, &state.secret, state.exists)
     {
         let credentials = ProductCredentials {
@@ -607,6 +626,7 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
         },
         distributed_to: previous.distributed_to.clone(),
         observed_generation: product.metadata.generation,
+        last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
         last_sync_time: if changed || became_ready {
             Some(now.clone())
         } else {
@@ -643,7 +663,35 @@ pub async fn report_problem(
     }
     let status = IotProductStatus {
         observed_generation: product.metadata.generation,
+        last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
         conditions: conditions::merge(&previous.conditions, wanted, product.metadata.generation, &now),
+        ..previous
+    };
+    write_status(ctx, product, &status).await
+}
+
+/// Reports that reconciliation is paused by annotation: nothing is read or written on the
+/// platform until the annotation is removed.
+///
+/// # Errors
+/// A Kubernetes error when the status write fails.
+pub async fn report_paused(ctx: &Context, product: &IotProduct) -> Result<(), kube::Error> {
+    let previous = product.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let message = format!(
+        "reconciliation is paused by the annotation {}: \"true\"; the platform is neither read nor changed. \
+         Remove the annotation to resume (deleting the resource still works)",
+        crate::crd::PAUSED_ANNOTATION
+    );
+    let status = IotProductStatus {
+        observed_generation: product.metadata.generation,
+        last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
+        conditions: conditions::merge(
+            &previous.conditions,
+            vec![Desired::new("Synced", false, "Paused", message)],
+            product.metadata.generation,
+            &now,
+        ),
         ..previous
     };
     write_status(ctx, product, &status).await

@@ -379,3 +379,79 @@ fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() 
     }
     assert_eq!(checked, 64);
 }
+
+fn owned(d: DesiredProduct) -> DesiredProduct {
+    d.owned_by("cluster-a", "uid-1")
+}
+
+#[test]
+fn a_new_product_is_tagged_with_its_owner_at_creation() {
+    let p = apply(&owned(desired(serde_json::json!({}))), &Observed::Nothing, &Recorded::default());
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::Create,
+            Action::CreateTags(vec![tag("iotop.cluster", "cluster-a"), tag("iotop.owner", "uid-1")])
+        ]
+    );
+}
+
+#[test]
+fn a_product_managed_by_another_resource_is_neither_changed_nor_deleted() {
+    let mut o = exists(false);
+    o.tags = [("iotop.cluster", "cluster-a"), ("iotop.owner", "uid-2")]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let d = owned(desired(serde_json::json!({"productName": "Other"})));
+    let p = apply(&d, &observed(o.clone()), &recorded());
+    assert!(p.actions.is_empty());
+    assert!(matches!(p.blocked, Some(Blocked::ManagedElsewhere { ref owner, .. }) if owner == "uid-2"));
+    assert_eq!(plan(&d, &observed(o), &recorded(), Mode::Delete), Plan::default());
+}
+
+#[test]
+fn a_product_of_another_cluster_is_not_taken_over() {
+    let mut o = exists(false);
+    o.tags = [("iotop.cluster", "cluster-b"), ("iotop.owner", "uid-1")]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let p = apply(&owned(desired(serde_json::json!({}))), &observed(o), &recorded());
+    assert!(
+        matches!(p.blocked, Some(Blocked::ManagedElsewhere { ref cluster, .. }) if cluster == "cluster-b")
+    );
+}
+
+#[test]
+fn observe_only_never_writes_and_reports_differences() {
+    let d = desired(
+        serde_json::json!({"managementPolicy": "ObserveOnly", "productName": "Renamed", "published": true}),
+    );
+    let p = apply(&d, &observed(exists(false)), &recorded());
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        p.withheld,
+        vec![Action::Update { name: "Renamed".into(), description: None }, Action::Release]
+    );
+    let missing = apply(&d, &Observed::Nothing, &Recorded::default());
+    assert_eq!((missing.actions, missing.blocked), (vec![], Some(Blocked::NothingToObserve)));
+    assert_eq!(plan(&d, &observed(exists(false)), &recorded(), Mode::Delete), Plan::default());
+}
+
+#[test]
+fn no_update_creates_but_never_changes_an_existing_product() {
+    let d = desired(serde_json::json!({"managementPolicy": "NoUpdate", "productName": "Renamed"}));
+    assert_eq!(apply(&d, &Observed::Nothing, &Recorded::default()).actions, vec![Action::Create]);
+    let p = apply(&d, &observed(exists(false)), &recorded());
+    assert!(p.actions.is_empty());
+    assert_eq!(p.withheld.len(), 1);
+    assert_eq!(plan(&d, &observed(exists(false)), &recorded(), Mode::Delete).actions, vec![Action::Delete]);
+}
+
+#[test]
+fn no_delete_does_everything_but_delete() {
+    let d = desired(serde_json::json!({"managementPolicy": "NoDelete", "productName": "Renamed"}));
+    assert_eq!(apply(&d, &observed(exists(false)), &recorded()).actions.len(), 1);
+    assert_eq!(plan(&d, &observed(exists(false)), &recorded(), Mode::Delete), Plan::default());
+}
