@@ -124,19 +124,19 @@ async fn details_of(
             .map(|t| (t.tag_key, t.tag_value))
             .collect();
     }
-    if mode == Mode::Apply {
-        if desired.thing_model.is_some() && details.aliyun_commodity_code.as_deref() == Some("iothub_senior")
-        {
-            let request = GetThingModelTsl {
-                iot_instance_id: instance.map(str::to_string),
-                product_key: key,
-                ..Default::default()
-            };
-            let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
-            // A draft the operator cannot parse differs from any desired model.
-            thing_model_digest =
-                Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
-        }
+    if mode == Mode::Apply
+        && desired.thing_model.is_some()
+        && details.aliyun_commodity_code.as_deref() == Some("iothub_senior")
+    {
+        let request = GetThingModelTsl {
+            iot_instance_id: instance.map(str::to_string),
+            product_key: key,
+            ..Default::default()
+        };
+        let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
+        // A draft the operator cannot parse differs from any desired model.
+        thing_model_digest =
+            Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
     }
     Ok(ObservedProduct { details, tags, thing_model_digest })
 }
