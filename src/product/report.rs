@@ -365,7 +365,9 @@ fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>
     } else if let Some(
         b @ (Blocked::AttributesMismatch(_)
         | Blocked::AdoptTargetMissing { .. }
-        | Blocked::ProductMissing { .. }),
+        | Blocked::ProductMissing { .. }
+        | Blocked::ManagedElsewhere { .. }
+        | Blocked::NothingToObserve),
     ) = blocked
     {
         (false, b.reason().to_string(), b.message())

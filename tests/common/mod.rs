@@ -259,18 +259,21 @@ impl OperatorProcess {
     pub fn start(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
         let log = plane.run_dir.join(format!("operator-{namespace}-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).unwrap();
+        let selector = format!("test={namespace}");
+        let mut args = vec![
+            "run",
+            "--namespace",
+            namespace,
+            "--account-selector",
+            &selector,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ];
+        if !extra.contains(&"--resync-interval") {
+            args.extend(["--resync-interval", "2s"]);
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
-            .args([
-                "run",
-                "--namespace",
-                namespace,
-                "--account-selector",
-                &format!("test={namespace}"),
-                "--resync-interval",
-                "2s",
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
+            .args(&args)
             .args(extra)
             .env("KUBECONFIG", &plane.kubeconfig)
             .env("RUST_LOG", "iot_product_operator=debug,info")
@@ -322,12 +325,17 @@ pub struct Env {
 }
 
 pub async fn env(prefix: &str) -> Env {
+    env_with(prefix, &[]).await
+}
+
+/// Like [`env`], with extra arguments for the operator.
+pub async fn env_with(prefix: &str, extra: &[&str]) -> Env {
     let plane = control_plane();
     let client = plane.admin_client().await;
     let ns = test_namespace(&client, prefix).await;
     let emulator = TestEmulator::start().await;
     create_account(&client, &ns, &emulator.url, ACCESS_KEY_SECRET).await;
-    let operator = OperatorProcess::start(plane, &ns, &[]);
+    let operator = OperatorProcess::start(plane, &ns, extra);
     let products = Api::namespaced(client.clone(), &ns);
     Env { client, ns, emulator, operator, products }
 }

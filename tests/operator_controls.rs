@@ -1,0 +1,275 @@
+//! The controls users of the best cloud operators rely on: management policies, pause,
+//! reconcile-now, per-resource resync, protected credentials, one manager per product, and
+//! what `kubectl get` shows.
+
+mod common;
+
+use common::{
+    DEADLINE, Env, apply, condition, control_plane, env, env_with, eventually, patch_spec, tail,
+    wait_condition,
+};
+use iot_product_operator::crd::{IotProduct, PlatformAccount};
+use iot_product_operator::platform::model::{CreateProduct, DeleteProduct};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+fn calls(env: &Env, action: &str) -> u64 {
+    env.emulator.emulator.stats().calls.get(action).map_or(0, |c| c.values().sum())
+}
+
+async fn annotate(env: &Env, name: &str, key: &str, value: Option<&str>) {
+    env.products
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn gone(env: &Env, name: &str) {
+    eventually(&format!("{name} deleted"), DEADLINE, || async {
+        match env.products.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(p) => Err(format!("{:?}; {}", p.status.map(|s| s.conditions), tail(&env.operator.logs()))),
+        }
+    })
+    .await;
+}
+
+async fn existing_product(env: &Env, name: &str) -> String {
+    env.emulator
+        .client()
+        .call(&CreateProduct { product_name: name.into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap()
+        .product_key
+        .unwrap()
+}
+
+#[tokio::test]
+async fn observe_only_reports_and_writes_the_secret_but_never_touches_the_platform() {
+    let env = env("observe").await;
+    let key = existing_product(&env, "Observed_01").await;
+    apply(
+        &env,
+        "watched",
+        json!({"productName": "Observed_Renamed", "edition": "Basic", "productKey": key,
+        "managementPolicy": "ObserveOnly", "published": true}),
+    )
+    .await;
+    let product = wait_condition(&env, "watched", "Synced", "False", Some("ObserveOnly")).await;
+    assert_eq!(condition(&product, "Ready").unwrap().0, "True");
+    let message = condition(&product, "Synced").unwrap().2;
+    assert!(message.contains("UpdateProduct") && message.contains("ReleaseProduct"), "{message}");
+    let secret =
+        Api::<Secret>::namespaced(env.client.clone(), &env.ns).get("watched-credentials").await.unwrap();
+    assert!(secret.data.unwrap().contains_key("ProductSecret"));
+    for action in ["UpdateProduct", "ReleaseProduct", "CreateProductTags", "DeleteProduct"] {
+        assert_eq!(calls(&env, action), 0, "{action} was called");
+    }
+    env.products.delete("watched", &DeleteParams::default()).await.unwrap();
+    gone(&env, "watched").await;
+    let platform = env.emulator.products();
+    assert_eq!((platform.len(), platform[0].product_name.as_str()), (1, "Observed_01"));
+    assert!(platform[0].tags.is_empty(), "no ownership tags were written");
+}
+
+#[tokio::test]
+async fn no_update_creates_the_product_and_then_only_reports_differences() {
+    let env = env("noupdate").await;
+    apply(&env, "lamp", json!({"productName": "NoUpdate_01", "managementPolicy": "NoUpdate"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    patch_spec(&env, "lamp", json!({"productName": "NoUpdate_02"})).await;
+    let product = wait_condition(&env, "lamp", "Synced", "False", Some("UpdatesDisabled")).await;
+    assert!(condition(&product, "Synced").unwrap().2.contains("NoUpdate"));
+    assert_eq!(env.emulator.products()[0].product_name, "NoUpdate_01");
+    assert_eq!(calls(&env, "UpdateProduct"), 0);
+}
+
+#[tokio::test]
+async fn no_delete_leaves_the_product_when_the_resource_is_deleted() {
+    let env = env("nodelete").await;
+    apply(&env, "lamp", json!({"productName": "NoDelete_01", "managementPolicy": "NoDelete"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    env.products.delete("lamp", &DeleteParams::default()).await.unwrap();
+    gone(&env, "lamp").await;
+    assert_eq!(env.emulator.products().len(), 1);
+    assert_eq!(calls(&env, "DeleteProduct"), 0);
+}
+
+#[tokio::test]
+async fn a_paused_resource_is_left_alone_but_can_still_be_deleted() {
+    let env = env("pause").await;
+    apply(&env, "lamp", json!({"productName": "Paused_01"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    annotate(&env, "lamp", "iot.productoperator.dev/paused", Some("true")).await;
+    let product = wait_condition(&env, "lamp", "Synced", "False", Some("Paused")).await;
+    assert!(condition(&product, "Synced").unwrap().2.contains("Remove the annotation"));
+    patch_spec(&env, "lamp", json!({"productName": "Paused_02"})).await;
+    wait_condition(&env, "lamp", "Synced", "False", Some("Paused")).await;
+    assert_eq!(env.emulator.products()[0].product_name, "Paused_01", "paused: no change applied");
+    // Deleting a paused resource honours its deletion policy instead of hanging.
+    env.products.delete("lamp", &DeleteParams::default()).await.unwrap();
+    gone(&env, "lamp").await;
+    assert!(env.emulator.products().is_empty());
+}
+
+#[tokio::test]
+async fn resuming_a_paused_resource_applies_what_changed() {
+    let env = env("resume").await;
+    apply(&env, "lamp", json!({"productName": "Resume_01"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    annotate(&env, "lamp", "iot.productoperator.dev/paused", Some("true")).await;
+    wait_condition(&env, "lamp", "Synced", "False", Some("Paused")).await;
+    patch_spec(&env, "lamp", json!({"productName": "Resume_02"})).await;
+    annotate(&env, "lamp", "iot.productoperator.dev/paused", None).await;
+    wait_condition(&env, "lamp", "Synced", "True", None).await;
+    assert_eq!(env.emulator.products()[0].product_name, "Resume_02");
+}
+
+async fn recreated(env: &Env, name: &str, first: &str) -> IotProduct {
+    eventually(&format!("{name} recreated"), DEADLINE, || async {
+        let p = env.products.get(name).await.map_err(|e| e.to_string())?;
+        match p.status.as_ref().and_then(|s| s.product_key.clone()) {
+            Some(key)
+                if key != first
+                    && p.status.as_ref().is_some_and(|s| {
+                        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                    }) =>
+            {
+                Ok(p)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_per_resource_resync_interval_overrides_the_operators() {
+    // The operator resyncs every 10 minutes; this resource asks for every second, so an
+    // out-of-band deletion is noticed and repaired within seconds.
+    let env = env_with("resync", &["--resync-interval", "10m"]).await;
+    apply(&env, "lamp", json!({"productName": "Resync_01"})).await;
+    annotate(&env, "lamp", "iot.productoperator.dev/resync-interval", Some("1s")).await;
+    let first =
+        wait_condition(&env, "lamp", "Ready", "True", None).await.status.unwrap().product_key.unwrap();
+    env.emulator
+        .client()
+        .call(&DeleteProduct { product_key: first.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    recreated(&env, "lamp", &first).await;
+}
+
+#[tokio::test]
+async fn reconcile_now_is_honoured_and_echoed_in_status() {
+    let env = env_with("now", &["--resync-interval", "10m"]).await;
+    apply(&env, "lamp", json!({"productName": "Now_01"})).await;
+    let first =
+        wait_condition(&env, "lamp", "Ready", "True", None).await.status.unwrap().product_key.unwrap();
+    env.emulator
+        .client()
+        .call(&DeleteProduct { product_key: first.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    annotate(&env, "lamp", "iot.productoperator.dev/reconcile-requested-at", Some("2026-11-23T22:00:00Z"))
+        .await;
+    let product = recreated(&env, "lamp", &first).await;
+    assert_eq!(product.status.unwrap().last_handled_reconcile_at.as_deref(), Some("2026-11-23T22:00:00Z"));
+}
+
+#[tokio::test]
+async fn credentials_in_use_cannot_be_deleted_until_their_products_are_gone() {
+    let env = env("inuse").await;
+    apply(&env, "lamp", json!({"productName": "InUse_01"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let accounts: Api<PlatformAccount> = Api::all(env.client.clone());
+    let account = common::account_name(&env.ns);
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    eventually("account protected", DEADLINE, || async {
+        let a = accounts.get(&account).await.map_err(|e| e.to_string())?;
+        let s = secrets.get("platform-credentials").await.map_err(|e| e.to_string())?;
+        let protected =
+            a.metadata.finalizers.unwrap_or_default().iter().any(|f| f.contains("account-in-use"))
+                && s.metadata.finalizers.unwrap_or_default().iter().any(|f| f.contains("credentials-in-use"));
+        if protected && a.status.and_then(|s| s.product_count) == Some(1) {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+    // Deleting them in the wrong order: first the credentials, then the account.
+    secrets.delete("platform-credentials", &DeleteParams::default()).await.unwrap();
+    accounts.delete(&account, &DeleteParams::default()).await.unwrap();
+    eventually("account reports its users", DEADLINE, || async {
+        let a = accounts.get(&account).await.map_err(|e| e.to_string())?;
+        let ready = a.status.unwrap_or_default().conditions.into_iter().find(|c| c.type_ == "Ready");
+        match ready {
+            Some(c) if c.reason == "InUse" && c.message.contains("lamp") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // The product's own cleanup still reaches the platform.
+    env.products.delete("lamp", &DeleteParams::default()).await.unwrap();
+    gone(&env, "lamp").await;
+    assert!(env.emulator.products().is_empty());
+    eventually("account and credentials released", DEADLINE, || async {
+        let a = accounts.get_opt(&account).await.map_err(|e| e.to_string())?;
+        let s = secrets.get_opt("platform-credentials").await.map_err(|e| e.to_string())?;
+        if a.is_none() && s.is_none() {
+            Ok(())
+        } else {
+            Err(format!("account {} secret {}", a.is_some(), s.is_some()))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_product_managed_by_another_resource_is_refused_with_the_holder_named() {
+    let env = env("twoman").await;
+    apply(&env, "first", json!({"productName": "Shared_01", "edition": "Basic"})).await;
+    let first = wait_condition(&env, "first", "Ready", "True", None).await;
+    let key = first.status.as_ref().unwrap().product_key.clone().unwrap();
+    let first_uid = first.metadata.uid.clone().unwrap();
+    let tags = &env.emulator.products()[0].tags;
+    assert_eq!(tags.get("iotop.owner"), Some(&first_uid));
+    assert_eq!(tags.get("iotop.cluster").map(String::as_str), Some("kubernetes"));
+    apply(&env, "second", json!({"productName": "Shared_01", "edition": "Basic", "productKey": key})).await;
+    let second = wait_condition(&env, "second", "Ready", "False", Some("ManagedElsewhere")).await;
+    assert!(condition(&second, "Ready").unwrap().2.contains(&first_uid));
+    // Deleting the refused resource never deletes the other's product.
+    env.products.delete("second", &DeleteParams::default()).await.unwrap();
+    gone(&env, "second").await;
+    assert_eq!(env.emulator.products().len(), 1);
+    assert_eq!(calls(&env, "DeleteProduct"), 0);
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_ready_synced_and_the_reason_for_both_kinds() {
+    let env = env("columns").await;
+    apply(&env, "lamp", json!({"productName": "Columns_01", "published": true})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let products = control_plane().kubectl(&["get", "iotproducts", "-n", &env.ns]);
+    let header = products.lines().next().unwrap();
+    for column in ["PRODUCTKEY", "PUBLISHED", "READY", "SYNCED", "REASON", "AGE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(products.contains("Available"), "{products}");
+    let crd = control_plane().kubectl(&[
+        "get",
+        "crd",
+        "productdistributions.iot.productoperator.dev",
+        "-o",
+        "jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}",
+    ]);
+    for column in ["Ready", "Synced", "Reason"] {
+        assert!(crd.contains(column), "{crd}");
+    }
+}
