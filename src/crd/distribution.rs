@@ -39,11 +39,7 @@ use super::{AccountRef, Condition, LocalObjectRef};
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Synced\")].status"
     ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    ),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("has(self.productRef) != has(self.productKey)").message("set exactly one of spec.productRef (an IotProduct in this namespace) or spec.productKey"))]
@@ -128,6 +124,10 @@ pub struct ProductDistributionStatus {
     /// The `metadata.generation` the status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The reason to look at: that of the first condition (Ready, then Synced) that is not
+    /// True, else Ready's. `kubectl get` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// `Ready`: the job completed. A failed or waiting job says why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -43,7 +43,7 @@ pub const RESERVED_TAG_PREFIX: &str = "iotop.";
     printcolumn(name = "Published", type_ = "boolean", json_path = ".status.published", description = "Whether the product is published (locked) on the platform"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("!has(self.spec.thingModel) || self.spec.edition == 'Pro'")
         .message("spec.thingModel requires spec.edition: Pro (a Basic edition product has no thing model)")
@@ -434,6 +434,11 @@ pub struct IotProductStatus {
     /// When the operator last compared the platform with the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+
+    /// The reason to look at: that of the first condition (Ready, then Synced) that is not
+    /// True, else Ready's. `kubectl get` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 
     /// `Ready`: the product exists and matches the spec, and its Secret is written.
     /// `Synced`: the last reconcile applied the spec (or says why it could not).

@@ -149,6 +149,9 @@ async fn write_status(
     status: &ProductDistributionStatus,
     precondition: bool,
 ) -> Result<(), kube::Error> {
+    let mut status = status.clone();
+    status.reason = conditions::headline(&status.conditions);
+    let status = &status;
     if !precondition && pd.status.as_ref() == Some(status) {
         return Ok(());
     }

@@ -80,6 +80,17 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// The reason to show at a glance: the first of Ready, Synced that is not True, else Ready's.
+#[must_use]
+pub fn headline(conditions: &[Condition]) -> Option<String> {
+    ["Ready", "Synced"]
+        .iter()
+        .filter_map(|t| find(conditions, t))
+        .find(|c| c.status != "True")
+        .or_else(|| find(conditions, "Ready"))
+        .map(|c| c.reason.clone())
+}
+
 /// The condition of `type_`, if any.
 #[must_use]
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -104,6 +115,31 @@ mod tests {
         assert_eq!(same[0].observed_generation, Some(2));
         let flipped = merge(&same, vec![Desired::new("Ready", true, "Available", "ok")], Some(2), &t1);
         assert_eq!(flipped[0].last_transition_time, t1);
+    }
+
+    #[test]
+    fn the_headline_is_the_first_condition_that_is_not_true() {
+        let t0 = time("2026-01-01T00:00:00Z");
+        let c = merge(
+            &[],
+            vec![
+                Desired::new("Ready", true, "Available", ""),
+                Desired::new("Synced", false, "PublishedLocked", ""),
+            ],
+            None,
+            &t0,
+        );
+        assert_eq!(headline(&c).as_deref(), Some("PublishedLocked"));
+        let ok = merge(
+            &[],
+            vec![
+                Desired::new("Ready", true, "Available", ""),
+                Desired::new("Synced", true, "ReconcileSuccess", ""),
+            ],
+            None,
+            &t0,
+        );
+        assert_eq!(headline(&ok).as_deref(), Some("Available"));
     }
 
     #[test]

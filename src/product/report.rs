@@ -57,6 +57,9 @@ async fn write_status(
     product: &IotProduct,
     status: &IotProductStatus,
 ) -> Result<(), kube::Error> {
+    let mut status = status.clone();
+    status.reason = conditions::headline(&status.conditions);
+    let status = &status;
     let mut current = product.status.clone().unwrap_or_default();
     current.distributed_to.clear();
     let mut wanted = status.clone();
@@ -634,6 +637,7 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
         } else {
             previous.last_sync_time.clone()
         },
+        reason: None,
         conditions: conditions::merge(
             &previous.conditions,
             conditions_wanted,
