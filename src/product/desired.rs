@@ -339,9 +339,14 @@ impl DesiredProduct {
         })
     }
 
-    /// Marks the product as managed by the resource `uid` in cluster `cluster_id`.
+    /// Marks the product as managed by the resource `uid` in cluster `cluster_id` (except for
+    /// observe-only resources, which never write).
     #[must_use]
     pub fn owned_by(mut self, cluster_id: &str, uid: &str) -> Self {
+        // Observing is not managing: an observe-only resource marks nothing.
+        if self.management == ManagementPolicy::ObserveOnly {
+            return self;
+        }
         self.ownership =
             [(CLUSTER_TAG.to_string(), tag_value(cluster_id)), (OWNER_TAG.to_string(), tag_value(uid))]
                 .into();
