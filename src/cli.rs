@@ -78,6 +78,9 @@ pub struct EmulatorArgs {
     /// Products per instance.
     #[arg(long, default_value_t = 1000)]
     pub max_products_per_instance: usize,
+    /// Distribution jobs per account (the platform's limit is 10).
+    #[arg(long, default_value_t = 10)]
+    pub max_distribution_jobs: usize,
     /// How long a distribution job runs, milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub job_duration_ms: i64,

@@ -43,10 +43,10 @@ pub fn config_from_args(args: &EmulatorArgs) -> Result<EmulatorConfig, String> {
         rules: Rules {
             lock_published: !args.allow_published_changes,
             max_products_per_instance: args.max_products_per_instance,
+            max_distribution_jobs: args.max_distribution_jobs,
             job_duration_ms: args.job_duration_ms,
             instances,
             seed: args.seed,
-            ..Rules::default()
         },
         faults,
         rate_limit: !args.no_rate_limit,

@@ -59,6 +59,8 @@ pub struct Context {
     pub products: ProductStores,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// What this process last confirmed about each product (in memory).
+    pub checked: crate::product::Checked,
 }
 
 /// The IotProducts of every watched namespace scope (one store per scope).

@@ -321,6 +321,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
         secrets: SecretStores(secret_stores),
         products: ProductStores(product_stores.clone()),
         metrics: metrics.clone(),
+        checked: crate::product::Checked::default(),
     });
 
     // PlatformAccounts: their own changes (not their status writes) and changes of any

@@ -44,6 +44,114 @@ use execute::Outcome;
 use observe::Pending;
 use plan::{Mode, Observed, Recorded};
 
+/// What this process last confirmed about each product, by UID, so that a reconcile that
+/// brings nothing new (a resync before it is due, the operator's own Secret write, the
+/// first sight of an in-sync product after a restart) costs no platform call.
+#[derive(Debug, Default)]
+pub struct Checked(std::sync::Mutex<std::collections::HashMap<String, Confirmation>>);
+
+/// One confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Confirmation {
+    generation: Option<i64>,
+    request: Option<String>,
+    secret: u64,
+    at: std::time::Instant,
+}
+
+/// Whether the status says the product matches its current spec.
+fn status_in_sync(product: &IotProduct) -> bool {
+    let Some(status) = &product.status else { return false };
+    let holds = |t: &str| {
+        status.conditions.iter().any(|c| {
+            c.type_ == t && c.status == "True" && c.observed_generation == product.metadata.generation
+        })
+    };
+    status.observed_generation == product.metadata.generation
+        && status.pending_create.is_none()
+        && status.product_key.is_some()
+        && holds("Ready")
+        && holds("Synced")
+}
+
+/// Whether the product's account is Ready (a broken account sends every product down the
+/// full path, so each reports it).
+fn account_ready(ctx: &Context, product: &IotProduct) -> bool {
+    ctx.accounts.store().get(&kube::runtime::reflector::ObjectRef::new(&account_name(product))).is_some_and(
+        |a| {
+            a.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        },
+    )
+}
+
+/// The fingerprint of the product's Secret as cached, when it is there and owned.
+fn cached_secret(ctx: &Context, product: &IotProduct) -> Option<u64> {
+    let name = product.status.as_ref()?.secret_name.clone()?;
+    let secret =
+        ctx.secrets.get(&kube::runtime::reflector::ObjectRef::new(&name).within(&product.namespace()?))?;
+    let uid = product.uid()?;
+    secret
+        .owner_references()
+        .iter()
+        .any(|o| o.uid == uid)
+        .then(|| secret::data_hash(&secret.data.clone().unwrap_or_default()))
+}
+
+impl Checked {
+    /// When nothing is due: how long until the next platform check.
+    fn defer(&self, ctx: &Context, product: &IotProduct, interval: Duration) -> Option<Duration> {
+        if !status_in_sync(product) || !account_ready(ctx, product) {
+            return None;
+        }
+        let secret = cached_secret(ctx, product)?;
+        let uid = product.uid()?;
+        let request = crate::crd::reconcile_request(&product.metadata);
+        let now = std::time::Instant::now();
+        let mut checked = self.0.lock().expect("checked lock");
+        match checked.get(&uid) {
+            Some(c)
+                if c.generation == product.metadata.generation
+                    && c.request == request
+                    && c.secret == secret =>
+            {
+                (c.at + interval).checked_duration_since(now).filter(|d| !d.is_zero())
+            }
+            Some(_) => None,
+            None => {
+                // First sight since this process started, and the status says in sync: the
+                // first platform check is spread over the resync interval instead of all
+                // products being read at once.
+                let delay = interval.mul_f64(rand::rng().random_range(0.05..1.0));
+                let at = now.checked_sub(interval.saturating_sub(delay)).unwrap_or(now);
+                checked.insert(
+                    uid,
+                    Confirmation { generation: product.metadata.generation, request, secret, at },
+                );
+                Some(delay)
+            }
+        }
+    }
+
+    fn confirm(&self, product: &IotProduct, secret: u64) {
+        let Some(uid) = product.uid() else { return };
+        let confirmation = Confirmation {
+            generation: product.metadata.generation,
+            request: crate::crd::reconcile_request(&product.metadata),
+            secret,
+            at: std::time::Instant::now(),
+        };
+        self.0.lock().expect("checked lock").insert(uid, confirmation);
+    }
+
+    fn forget(&self, product: &IotProduct) {
+        if let Some(uid) = product.uid() {
+            self.0.lock().expect("checked lock").remove(&uid);
+        }
+    }
+}
+
 /// The finalizer that guarantees cleanup on the platform before the resource goes.
 pub const FINALIZER: &str = "iot.productoperator.dev/product-cleanup";
 
@@ -158,6 +266,15 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         report::report_paused(ctx, product).await?;
         return Ok(Requeue::await_change());
     }
+    let interval = crate::crd::resync_override(&product.metadata).unwrap_or(ctx.settings.resync);
+    if mode == Mode::Apply
+        && let Some(wait) = ctx.checked.defer(ctx, product, interval)
+    {
+        return Ok(Requeue::requeue(wait));
+    }
+    if mode == Mode::Delete {
+        ctx.checked.forget(product);
+    }
     let uid = product.uid().unwrap_or_default();
     let desired = match (DesiredProduct::from_resource(product), mode) {
         (Ok(desired), _) => desired.owned_by(&ctx.settings.cluster_id, &uid),
@@ -249,7 +366,13 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         journal: &journal,
         observation_distributed: &recorded.distributed_to,
     };
-    report::report(ctx, product, &facts).await?;
+    let secret = report::report(ctx, product, &facts).await?;
+    let settled =
+        matches!(executed.outcome, Outcome::Completed) && plan.blocked.is_none() && plan.withheld.is_empty();
+    match secret {
+        Some(secret) if settled && mode == Mode::Apply => ctx.checked.confirm(product, secret),
+        _ => ctx.checked.forget(product),
+    }
     match executed.outcome {
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
         Outcome::Journal(e) => Err(Error::Kube(e)),

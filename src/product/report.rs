@@ -481,11 +481,16 @@ async fn delete_old_secret(ctx: &Context, product: &IotProduct, old: &str) -> Re
     Ok(())
 }
 
-/// Reports a reconcile: Events, Secret, status.
+/// Reports a reconcile: Events, Secret, status. Returns the fingerprint of the product's
+/// Secret when it is current (written or confirmed).
 ///
 /// # Errors
 /// A Kubernetes error when a write fails.
-pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> Result<(), kube::Error> {
+pub async fn report(
+    ctx: &Context,
+    product: &IotProduct,
+    facts: &Facts<'_>,
+) -> Result<Option<u64>, kube::Error> {
     let previous = product.status.clone().unwrap_or_default();
     let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
     let state = after(facts);
@@ -566,6 +571,7 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
 
     // The Secret.
     let mut secret_problem = None;
+    let mut secret_hash = None;
     let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere { .. }));
     if facts.mode == Mode::Apply
         && !managed_elsewhere
@@ -578,6 +584,9 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
             instance_id: instance_shown.clone(),
         };
         secret_problem = write_secret(ctx, product, &facts.desired.secret_name, &credentials).await?;
+        if secret_problem.is_none() {
+            secret_hash = Some(secret::data_hash(&secret::data(&credentials)));
+        }
         if let Some(old) = previous.secret_name.as_ref().filter(|old| **old != facts.desired.secret_name) {
             delete_old_secret(ctx, product, old).await?;
         }
@@ -645,7 +654,8 @@ pub async fn report(ctx: &Context, product: &IotProduct, facts: &Facts<'_>) -> R
             &now,
         ),
     };
-    write_status(ctx, product, &status).await
+    write_status(ctx, product, &status).await?;
+    Ok(secret_hash)
 }
 
 /// Reports a problem found before the platform could be asked (an invalid spec, an account

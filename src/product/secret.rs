@@ -67,6 +67,18 @@ pub fn data(credentials: &ProductCredentials) -> BTreeMap<String, ByteString> {
     .collect()
 }
 
+/// A fingerprint of a Secret's data (to notice edits without keeping the values).
+#[must_use]
+pub fn data_hash(data: &BTreeMap<String, ByteString>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for (key, value) in data {
+        key.hash(&mut hasher);
+        value.0.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// The whole Secret, owned by the product.
 #[must_use]
 pub fn build(

@@ -1,0 +1,401 @@
+//! Benchmark (not a test): N IotProducts (published) and M ProductDistributions against the
+//! real control plane, the emulator with the documented QPS limits and a per-request latency,
+//! and the operator (release build). Run through `scripts/bench-scale.sh N M`.
+//!
+//! Measures: apply→all Ready and its ratio to the quota floor (N/50 s), platform calls per
+//! product by action and throttling replies, Kubernetes API writes per product, operator peak
+//! RSS and CPU seconds, distributions apply→Completed, steady-state calls per minute with
+//! nothing changing, and the time for a restarted operator to be in sync (with the platform
+//! writes it made meanwhile, which must be zero).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use iot_product_operator::crd::{IotProduct, ProductDistribution};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use serde_json::{Value, json};
+
+const NS: &str = "bench";
+const WRITES: &[&str] = &[
+    "CreateProduct",
+    "UpdateProduct",
+    "DeleteProduct",
+    "ReleaseProduct",
+    "CancelReleaseProduct",
+    "CreateProductTags",
+    "UpdateProductTags",
+    "DeleteProductTags",
+    "ImportThingModelTsl",
+    "PublishThingModel",
+    "CreateProductDistributeJob",
+    "DeleteDeviceDistributeJob",
+];
+
+struct Args {
+    products: usize,
+    distributions: usize,
+    latency_ms: u64,
+    bin: PathBuf,
+    run_dir: PathBuf,
+}
+
+fn args() -> Args {
+    let a: Vec<String> = std::env::args().collect();
+    Args {
+        products: a.get(1).and_then(|s| s.parse().ok()).unwrap_or(100),
+        distributions: a.get(2).and_then(|s| s.parse().ok()).unwrap_or(10),
+        latency_ms: a.get(3).and_then(|s| s.parse().ok()).unwrap_or(20),
+        bin: std::env::var("IOTOP_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| "target/release/iot-product-operator".into()),
+        run_dir: std::env::var("BENCH_RUN").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir()),
+    }
+}
+
+fn spawn(bin: &PathBuf, args: &[&str], log: &PathBuf) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    Command::new(bin)
+        .args(args)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_line(log: &PathBuf, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{needle} not in {}", log.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn emulator_state(url: &str) -> Value {
+    reqwest::get(format!("{url}/_emulator/state")).await.unwrap().json().await.unwrap()
+}
+
+fn calls(state: &Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (action, outcomes) in state["stats"]["calls"].as_object().into_iter().flatten() {
+        let total: u64 =
+            outcomes.as_object().into_iter().flatten().map(|(_, n)| n.as_u64().unwrap_or(0)).sum();
+        out.insert(action.clone(), total);
+    }
+    out
+}
+
+fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// kube-apiserver's request counters: writes by resource, and all requests.
+async fn apiserver_requests(client: &Client) -> (BTreeMap<String, f64>, f64) {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = client.request_text(request).await.unwrap();
+    let (mut writes, mut all) = (BTreeMap::new(), 0.0);
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        all += value;
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let verb = label("verb");
+        if ["POST", "PATCH", "PUT", "DELETE", "APPLY"].contains(&verb.as_str()) {
+            let subresource = label("subresource");
+            let resource = if subresource.is_empty() {
+                label("resource")
+            } else {
+                format!("{}/{subresource}", label("resource"))
+            };
+            *writes.entry(resource).or_insert(0.0) += value;
+        }
+    }
+    (writes, all)
+}
+
+/// Writes by resource between two readings, without the API server's own lease renewals.
+fn write_diff(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .filter(|(k, _)| k.as_str() != "leases")
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+/// (peak RSS MiB, CPU seconds) of a process.
+fn process_stats(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (hwm / 1024.0, ticks / 100.0)
+}
+
+async fn operator_reconciles(port: u16) -> u64 {
+    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await else { return 0 };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("iotop_reconciles_total{kind=\"IotProduct\""))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum::<f64>() as u64
+}
+
+fn metrics_port(line: &str) -> u16 {
+    line.split("127.0.0.1:")
+        .nth(1)
+        .map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+async fn start_operator(args: &Args, name: &str) -> (Child, u16) {
+    let log = args.run_dir.join(format!("{name}.log"));
+    let child = spawn(
+        &args.bin,
+        &["run", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn,iot_product_operator::metrics=info"],
+        &log,
+    );
+    let line = wait_for_line(&log, "serving /metrics").await;
+    (child, metrics_port(&line))
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let n = args.products;
+    let client = Client::try_default().await.expect("KUBECONFIG");
+
+    // The emulator, with the documented QPS limits and a per-request latency.
+    let emulator_log = args.run_dir.join("emulator.log");
+    let mut emulator = spawn(
+        &args.bin,
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--access-key",
+            "bench:bench-secret:1001",
+            "--instance",
+            "iot-cn-prod0001@cn-shanghai",
+            "--latency-ms",
+            &args.latency_ms.to_string(),
+            "--max-products-per-instance",
+            "100000",
+            "--max-distribution-jobs",
+            "100000",
+            "--job-duration-ms",
+            "1500",
+            "--log-level",
+            "warn",
+        ],
+        &emulator_log,
+    );
+    let line = wait_for_line(&emulator_log, "listening").await;
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+
+    // The account.
+    let kubectl = |stdin: String| {
+        let mut child = Command::new("kubectl")
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    kubectl(format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {NS}}}\nstringData: {{AccessKeyId: bench, AccessKeySecret: bench-secret}}\n---\napiVersion: iot.productoperator.dev/v1alpha1\nkind: PlatformAccount\nmetadata: {{name: default}}\nspec: {{region: cn-shanghai, endpoint: \"{url}\", credentials: {{secretRef: {{name: creds, namespace: {NS}}}}}}}\n"
+    ));
+    let (mut operator, port) = start_operator(&args, "operator").await;
+
+    // A cache of every product, to count the Ready ones without listing.
+    let products: Api<IotProduct> = Api::namespaced(client.clone(), NS);
+    let (reader, writer) = reflector::store();
+    tokio::spawn(
+        watcher(products.clone(), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .for_each(|_| async {}),
+    );
+    let ready = |reader: &reflector::Store<IotProduct>| {
+        reader
+            .state()
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count()
+    };
+
+    let calls_before = calls(&emulator_state(&url).await);
+    let (writes_before, _) = apiserver_requests(&client).await;
+    let start = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let products = products.clone();
+            async move {
+                let product: IotProduct = serde_json::from_value(json!({
+                    "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+                    "metadata": {"name": format!("p{i:05}")},
+                    "spec": {"productName": format!("Bench_{i:05}"), "edition": "Basic", "published": true}
+                }))
+                .unwrap();
+                products.create(&PostParams::default(), &product).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("create products");
+    let applied = start.elapsed();
+    while ready(&reader) < n {
+        assert!(start.elapsed() < Duration::from_secs(3600), "only {} of {n} Ready", ready(&reader));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all_ready = start.elapsed();
+    let floor = n as f64 / 50.0;
+    let (writes_after, _) = apiserver_requests(&client).await;
+    let state = emulator_state(&url).await;
+    let product_calls = diff(&calls(&state), &calls_before);
+    let throttled = state["stats"]["throttled"].as_u64().unwrap_or(0);
+    let total_calls: u64 = product_calls.values().sum();
+
+    // Distributions.
+    let m = args.distributions.min(n);
+    let distributions: Api<ProductDistribution> = Api::namespaced(client.clone(), NS);
+    let dist_start = Instant::now();
+    for i in 0..m {
+        let pd: ProductDistribution = serde_json::from_value(json!({
+            "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+            "metadata": {"name": format!("d{i:05}")},
+            "spec": {"productRef": {"name": format!("p{i:05}")}, "target": {"instanceId": "iot-cn-prod0001", "uid": "1001"}}
+        }))
+        .unwrap();
+        distributions.create(&PostParams::default(), &pd).await.unwrap();
+    }
+    loop {
+        let done = distributions
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|d| d.status.as_ref().and_then(|s| s.state.as_deref()) == Some("Completed"))
+            .count();
+        if done >= m {
+            break;
+        }
+        assert!(dist_start.elapsed() < Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let dist_time = dist_start.elapsed();
+    let (peak_rss, cpu) = process_stats(operator.id());
+
+    // Steady state: one minute with nothing changing.
+    let calls_idle_before = calls(&emulator_state(&url).await);
+    let (idle_writes_before, idle_all_before) = apiserver_requests(&client).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let idle_calls = diff(&calls(&emulator_state(&url).await), &calls_idle_before);
+    let (idle_writes_after, idle_all_after) = apiserver_requests(&client).await;
+
+    // Restart with everything in sync.
+    operator.kill().unwrap();
+    operator.wait().unwrap();
+    let restart_calls_before = calls(&emulator_state(&url).await);
+    let restart_start = Instant::now();
+    let (mut operator, port2) = start_operator(&args, "operator-restarted").await;
+    while operator_reconciles(port2).await < n as u64 {
+        assert!(restart_start.elapsed() < Duration::from_secs(600), "restart did not sync");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let in_sync = restart_start.elapsed();
+    let restart_calls = diff(&calls(&emulator_state(&url).await), &restart_calls_before);
+    let restart_writes: u64 =
+        restart_calls.iter().filter(|(k, _)| WRITES.contains(&k.as_str())).map(|(_, v)| v).sum();
+    let _ = port;
+
+    println!("\n## N = {n} products, M = {m} distributions, emulator latency {} ms", args.latency_ms);
+    println!("| measure | value |\n|---|---|");
+    println!("| create requests sent (32 concurrent) | {:.1} s |", applied.as_secs_f64());
+    println!(
+        "| apply → all Ready | {:.1} s (quota floor {floor:.1} s, ratio {:.2}) |",
+        all_ready.as_secs_f64(),
+        all_ready.as_secs_f64() / floor
+    );
+    println!(
+        "| platform calls per product | {} |",
+        product_calls
+            .iter()
+            .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "| platform calls in all / throttling replies | {total_calls} / {throttled} ({:.3} %) |",
+        100.0 * throttled as f64 / total_calls.max(1) as f64
+    );
+    let writes = write_diff(&writes_after, &writes_before);
+    println!(
+        "| Kubernetes API writes per product (incl. the benchmark's own create) | {:.1}: {} |",
+        writes.values().sum::<f64>() / n as f64,
+        writes.iter().map(|(k, v)| format!("{k} {:.2}", v / n as f64)).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "| {m} distributions apply → Completed | {:.1} s (2 QPS floor {:.1} s + 1.5 s job) |",
+        dist_time.as_secs_f64(),
+        m as f64 / 2.0
+    );
+    println!("| operator peak RSS / CPU seconds | {peak_rss:.1} MiB / {cpu:.1} s |");
+    println!(
+        "| idle minute: platform calls | {} |",
+        if idle_calls.is_empty() { "none".to_string() } else { format!("{idle_calls:?}") }
+    );
+    let idle_writes = write_diff(&idle_writes_after, &idle_writes_before);
+    println!(
+        "| idle minute: API-server requests / writes (the API server's own lease renewals excluded) | {:.0} / {} |",
+        idle_all_after - idle_all_before,
+        if idle_writes.is_empty() { "none".to_string() } else { format!("{idle_writes:?}") }
+    );
+    println!(
+        "| restart → in sync | {:.1} s, platform writes {restart_writes}, reads {:?} |",
+        in_sync.as_secs_f64(),
+        restart_calls
+    );
+    let (rss2, _) = process_stats(operator.id());
+    println!("| restarted operator peak RSS | {rss2:.1} MiB |");
+    operator.kill().ok();
+    operator.wait().ok();
+    emulator.kill().ok();
+    emulator.wait().ok();
+}
