@@ -67,6 +67,17 @@ async fn a_product_is_distributed_by_reference_and_its_thing_model_is_locked_aft
     assert_eq!(status.product_key.as_deref(), Some(key.as_str()));
     assert!(status.job_id.is_some() && status.start_time.is_some() && status.completion_time.is_some());
     assert_eq!(create_calls(&env), 1);
+    // By default the finished job's record is deleted on the platform, freeing its task.
+    eventually("the finished job's record deleted", DEADLINE, || async {
+        let pd = distributions(&env).get("to-prod").await.map_err(|e| e.to_string())?;
+        let deleted = pd.status.and_then(|s| s.job_record_deleted);
+        if deleted == Some(true) && jobs(&env) == 0 {
+            Ok(())
+        } else {
+            Err(format!("{deleted:?}, {} jobs", jobs(&env)))
+        }
+    })
+    .await;
     let copies: Vec<String> = env
         .emulator
         .products()
@@ -103,7 +114,7 @@ async fn a_product_is_distributed_by_key_to_an_account_named_by_its_logon_id() {
         .unwrap();
     distribute(&env, "by-key", json!({"productKey": key, "target": {"instanceId": "iot-cn-prod0001", "logonId": "owner@example.com"}})).await;
     wait_distribution(&env, "by-key", "Completed", "Distributed").await;
-    assert_eq!(jobs(&env), 1);
+    assert_eq!(create_calls(&env), 1);
 }
 
 #[tokio::test]
@@ -156,7 +167,7 @@ async fn a_crash_after_the_job_was_created_leaves_exactly_one_job() {
         ..Faults::default()
     };
     env.emulator.emulator.set_faults(faults);
-    distribute(&env, "crash", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    distribute(&env, "crash", json!({"productRef": {"name": "lamp"}, "jobRecordPolicy": "Keep", "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
     eventually("the lookup failed", DEADLINE, || async {
         if env.emulator.emulator.stats().injected_errors > 0 {
             Ok(())
@@ -195,7 +206,7 @@ async fn a_job_the_platform_interrupts_is_reported_as_failed_with_the_reason() {
 #[tokio::test]
 async fn a_distribution_waits_for_its_product_and_deleting_it_frees_the_task() {
     let env = env("dist-wait").await;
-    distribute(&env, "early", json!({"productRef": {"name": "later"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    distribute(&env, "early", json!({"productRef": {"name": "later"}, "jobRecordPolicy": "Keep", "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
     wait_distribution(&env, "early", "Pending", "ProductNotFound").await;
     apply(&env, "later", json!({"productName": "Lamp_Later"})).await;
     wait_distribution(&env, "early", "Completed", "Distributed").await;

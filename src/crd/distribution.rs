@@ -69,6 +69,14 @@ pub struct ProductDistributionSpec {
 
     /// Where the product goes.
     pub target: DistributionTarget,
+
+    /// What happens to the platform's record of the job once it has ended and its outcome is
+    /// in status: `DeleteWhenDone` (the default) deletes it, freeing one of the account's 10
+    /// distribution tasks for the next distribution; `Keep` leaves it until this resource is
+    /// deleted (the account can then run at most 10 distributions until records are deleted).
+    /// The distributed product stays either way.
+    #[serde(default)]
+    pub job_record_policy: JobRecordPolicy,
 }
 
 /// The target of a distribution: an instance, and the account that owns it named by its
@@ -88,6 +96,16 @@ pub struct DistributionTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub logon_id: Option<String>,
+}
+
+/// What happens to the platform's record of a finished distribution job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub enum JobRecordPolicy {
+    /// Delete the record once the outcome is in status (frees the task for the next one).
+    #[default]
+    DeleteWhenDone,
+    /// Keep the record until the ProductDistribution is deleted.
+    Keep,
 }
 
 /// The distribution job and its state.
@@ -117,6 +135,10 @@ pub struct ProductDistributionStatus {
     /// When the job was seen to end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
+    /// Whether the platform's record of the finished job was deleted (`jobRecordPolicy:
+    /// DeleteWhenDone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_record_deleted: Option<bool>,
     /// The value of the `iot.productoperator.dev/reconcile-requested-at` annotation last
     /// handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -173,7 +173,7 @@ async fn report(
     pd: &ProductDistribution,
     status: ProductDistributionStatus,
     ready: Desired,
-) -> Result<(), kube::Error> {
+) -> Result<ProductDistributionStatus, kube::Error> {
     let synced = Desired::new("Synced", true, "ReconcileSuccess", "the last reconcile did what it could");
     report_with(ctx, pd, status, vec![ready, synced]).await
 }
@@ -183,13 +183,14 @@ async fn report_with(
     pd: &ProductDistribution,
     mut status: ProductDistributionStatus,
     wanted: Vec<Desired>,
-) -> Result<(), kube::Error> {
+) -> Result<ProductDistributionStatus, kube::Error> {
     let now = Time(jiff::Timestamp::now());
     let previous = pd.status.clone().unwrap_or_default();
     status.observed_generation = pd.metadata.generation;
     status.last_handled_reconcile_at = crate::crd::reconcile_request(&pd.metadata);
     status.conditions = conditions::merge(&previous.conditions, wanted, pd.metadata.generation, &now);
-    write_status(ctx, pd, &status, false).await
+    write_status(ctx, pd, &status, false).await?;
+    Ok(status)
 }
 
 /// Marks the product as distributed to `target` (so its thing model is locked).
@@ -285,6 +286,18 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
     }
     let recorded_state = status.state.as_deref().and_then(JobState::parse);
     if recorded_state.is_some_and(JobState::is_terminal) {
+        // The outcome is recorded; what may be left is deleting the job's record (an earlier
+        // attempt failed or the operator stopped in between).
+        if plan::delete_record_now(
+            pd.spec.job_record_policy,
+            recorded_state,
+            status.job_record_deleted == Some(true),
+        ) && let Some(job) = status.job_id.clone()
+        {
+            let account_name = resolve(ctx, pd).map_or_else(|_| fallback_account(pd), |r| r.account);
+            let account = account(ctx, pd, &account_name).await?;
+            return delete_job_record(ctx, pd, &account, &job, status).await;
+        }
         return Ok(Requeue::await_change());
     }
     let resolved = match resolve(ctx, pd) {
@@ -369,7 +382,9 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                 status.state = Some(JobState::Pending.as_str().into());
                 let message = format!(
                     "the account already has {jobs} distribution tasks, the platform's maximum of {MAX_DISTRIBUTION_JOBS}; \
-                     this distribution waits for a free task (delete a finished ProductDistribution to free its task)"
+                     this distribution waits for a free task. Finished distributions with jobRecordPolicy: DeleteWhenDone \
+                     free theirs on their own; delete a finished ProductDistribution with jobRecordPolicy: Keep (or the \
+                     platform's job records made outside Kubernetes) to free one"
                 );
                 report(ctx, pd, status, Desired::new("Ready", false, "DistributionQuotaFull", message))
                     .await?;
@@ -485,7 +500,11 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                         format!("distribution job {job} is {}", state.as_str().to_lowercase()),
                     ),
                 };
-                report(ctx, pd, status, ready).await?;
+                // The outcome is recorded before the job's record may be deleted.
+                let written = report(ctx, pd, status, ready).await?;
+                if plan::delete_record_now(pd.spec.job_record_policy, Some(state), false) {
+                    return delete_job_record(ctx, pd, &account, &job, written).await;
+                }
                 return Ok(if state.is_terminal() {
                     Requeue::await_change()
                 } else {
@@ -496,15 +515,49 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
     }
 }
 
+/// The account named by the spec alone (when the product cannot be resolved any more).
+fn fallback_account(pd: &ProductDistribution) -> String {
+    pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
+}
+
+/// Deletes the platform's record of a finished job (`jobRecordPolicy: DeleteWhenDone`) and
+/// records that in status; a record already gone counts as deleted.
+async fn delete_job_record(
+    ctx: &Context,
+    pd: &ProductDistribution,
+    account: &AccountHandle,
+    job: &str,
+    mut status: ProductDistributionStatus,
+) -> Result<Requeue, Error> {
+    match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.to_string() }).await {
+        Ok(_) => {
+            event(
+                ctx,
+                pd,
+                EventType::Normal,
+                "JobRecordDeleted",
+                format!(
+                    "Deleted the platform's record of finished distribution job {job}, freeing its task \
+                     (jobRecordPolicy: DeleteWhenDone; the distribution itself stays)"
+                ),
+            )
+            .await;
+        }
+        Err(e) if e.class() == ErrorClass::NotFound => {}
+        Err(e) => return platform_failed(ctx, pd, status, e).await,
+    }
+    status.job_record_deleted = Some(true);
+    write_status(ctx, pd, &status, false).await?;
+    Ok(Requeue::await_change())
+}
+
 async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error> {
     let status = pd.status.clone().unwrap_or_default();
     let Some(job) = status.job_id.clone() else { return Ok(Requeue::await_change()) };
-    let account_name = match resolve(ctx, pd) {
-        Ok(resolved) => resolved.account,
-        Err(_) => {
-            pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
-        }
-    };
+    if status.job_record_deleted == Some(true) {
+        return Ok(Requeue::await_change());
+    }
+    let account_name = resolve(ctx, pd).map_or_else(|_| fallback_account(pd), |r| r.account);
     let account = account(ctx, pd, &account_name).await?;
     match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.clone() }).await {
         Ok(_) => {

@@ -3,6 +3,7 @@
 //!
 //! No I/O happens here.
 
+use crate::crd::distribution::JobRecordPolicy;
 use crate::platform::model::{JOB_COMPLETED, JOB_INITIALIZING, JOB_INTERRUPTED, JOB_RUNNING};
 
 /// A job's state as the resource reports it.
@@ -122,6 +123,13 @@ pub fn decide(known: &Known) -> Decision {
     }
 }
 
+/// Whether the platform's record of the job should be deleted now: the job ended, its
+/// outcome is recorded, the policy says so and it was not deleted yet.
+#[must_use]
+pub fn delete_record_now(policy: JobRecordPolicy, recorded_state: Option<JobState>, deleted: bool) -> bool {
+    policy == JobRecordPolicy::DeleteWhenDone && recorded_state.is_some_and(JobState::is_terminal) && !deleted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +183,16 @@ mod tests {
         assert_eq!(JobState::from_platform(2), JobState::Completed);
         assert_eq!(JobState::from_platform(3), JobState::Failed);
         assert_eq!(JobState::parse("Completed"), Some(JobState::Completed));
+    }
+
+    #[test]
+    fn a_finished_jobs_record_is_deleted_once_and_only_under_delete_when_done() {
+        use JobRecordPolicy::{DeleteWhenDone, Keep};
+        assert!(delete_record_now(DeleteWhenDone, Some(JobState::Completed), false));
+        assert!(delete_record_now(DeleteWhenDone, Some(JobState::Failed), false));
+        assert!(!delete_record_now(DeleteWhenDone, Some(JobState::Completed), true), "only once");
+        assert!(!delete_record_now(DeleteWhenDone, Some(JobState::Running), false), "not before the end");
+        assert!(!delete_record_now(DeleteWhenDone, None, false));
+        assert!(!delete_record_now(Keep, Some(JobState::Completed), false));
     }
 }

@@ -109,7 +109,29 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    fn header(&self, name: &str) -> Option<&str> {
+    /// The gateway's view of a request from its parts: the query string and a form-encoded
+    /// body decoded, header names lower-cased.
+    #[must_use]
+    pub fn from_parts(
+        method: &str,
+        query: Option<&str>,
+        headers: impl IntoIterator<Item = (String, String)>,
+        body: Vec<u8>,
+    ) -> Self {
+        let query =
+            query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        let headers: Vec<(String, String)> =
+            headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let is_form = headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
+        let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
+        Self { method: method.to_string(), query, form, headers, body }
+    }
+
+    /// A header's value (names are lower case).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }

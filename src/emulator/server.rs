@@ -379,20 +379,12 @@ impl Emulator {
 
 async fn read_request(request: Request<IncomingBody>) -> Result<(Incoming, String), ApiError> {
     let method = request.method().to_string();
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query = request.uri().query().map(str::to_string);
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
         .collect();
-    let host = headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.clone()).unwrap_or_default();
-    let is_form = headers
-        .iter()
-        .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
     let body = Limited::new(request.into_body(), MAX_BODY)
         .collect()
         .await
@@ -401,8 +393,9 @@ async fn read_request(request: Request<IncomingBody>) -> Result<(Incoming, Strin
         })?
         .to_bytes()
         .to_vec();
-    let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
-    Ok((Incoming { method, query, form, headers, body }, host))
+    let incoming = Incoming::from_parts(&method, query.as_deref(), headers, body);
+    let host = incoming.header("host").unwrap_or_default().to_string();
+    Ok((incoming, host))
 }
 
 fn render(status: u16, id: &str, body: Value, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {

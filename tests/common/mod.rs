@@ -103,6 +103,18 @@ impl ControlPlane {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Restarts kube-apiserver (same port, same etcd), as an upgrade or a crash would.
+    pub fn restart_apiserver(&self) {
+        let status = Command::new("bash")
+            .arg(root().join("scripts/envtest.sh"))
+            .arg("restart-apiserver")
+            .env("ENVTEST_RUN", &self.run_dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run scripts/envtest.sh restart-apiserver");
+        assert!(status.success(), "scripts/envtest.sh restart-apiserver failed");
+    }
+
     /// An admin client for this control plane, bound to the calling test's runtime.
     pub async fn admin_client(&self) -> Client {
         client_for(&self.kubeconfig).await
@@ -171,10 +183,15 @@ pub const ACCOUNT_UID: &str = "1234567890123456";
 impl TestEmulator {
     /// Starts an emulator with an extra instance `iot-cn-prod0001` and quick jobs.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestEmulator::start`], with the rules adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut iot_product_operator::emulator::state::Rules)) -> Self {
         use iot_product_operator::emulator::gateway::AccessKey;
         use iot_product_operator::emulator::state::{Instance, Rules};
         use iot_product_operator::emulator::{Emulator, EmulatorConfig};
-        let config = EmulatorConfig {
+        let mut config = EmulatorConfig {
             access_keys: vec![
                 AccessKey::parse(&format!(
                     "{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_UID}:owner@example.com"
@@ -188,6 +205,7 @@ impl TestEmulator {
             },
             ..EmulatorConfig::default()
         };
+        adjust(&mut config.rules);
         let emulator = Emulator::new(config);
         let addr = iot_product_operator::emulator::server::spawn(
             emulator.clone(),
@@ -272,15 +290,16 @@ impl OperatorProcess {
         if !extra.contains(&"--resync-interval") {
             args.extend(["--resync-interval", "2s"]);
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
-            .args(&args)
-            .args(extra)
-            .env("KUBECONFIG", &plane.kubeconfig)
-            .env("RUST_LOG", "iot_product_operator=debug,info")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the operator");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"));
+        command.args(&args).args(extra).env("KUBECONFIG", &plane.kubeconfig);
+        // `--log-level` in `extra` decides alone; otherwise the operator logs at debug.
+        if extra.contains(&"--log-level") {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", "iot_product_operator=debug,info");
+        }
+        let child =
+            command.stdout(file.try_clone().unwrap()).stderr(file).spawn().expect("start the operator");
         Self { child, log }
     }
 

@@ -1,0 +1,617 @@
+//! The fault campaign: a seeded random schedule of user actions, platform faults, operator
+//! crashes and an API server restart, then a check that nothing was lost or duplicated.
+//!
+//! Against the real kube-apiserver, the emulator (in this process, so its faults can be
+//! switched at any moment) and the operator binary (killed with SIGKILL and restarted).
+//!
+//! - `cargo test --test fault_campaign` — the bounded run `.ci/run` makes (seed fixed).
+//! - `CAMPAIGN_SOAK=1 cargo test --release --test fault_campaign -- --nocapture` — the
+//!   long run: more products, distributions, crashes and a longer schedule.
+//! - `CAMPAIGN_SEED=n` replays another schedule.
+//!
+//! The invariants checked at the end are listed in [`check_invariants`].
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{ControlPlane, OperatorProcess, TestEmulator, control_plane, eventually};
+use iot_product_operator::crd::{IotProduct, ProductDistribution};
+use iot_product_operator::emulator::faults::{ErrorKind, Faults};
+use iot_product_operator::emulator::state::{Product, Snapshot};
+use iot_product_operator::product::desired::OWNER_TAG;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+/// The instance distributions go to.
+const TARGET: &str = "iot-cn-prod0001";
+
+/// The size of a run.
+#[derive(Debug)]
+struct Settings {
+    seed: u64,
+    products: usize,
+    distributions: usize,
+    operator_kills: usize,
+    schedule: Duration,
+    converge: Duration,
+}
+
+fn settings() -> Settings {
+    let seed = std::env::var("CAMPAIGN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_123);
+    if std::env::var("CAMPAIGN_SOAK").is_ok_and(|v| !v.is_empty() && v != "0") {
+        Settings {
+            seed,
+            products: 1000,
+            distributions: 100,
+            operator_kills: 20,
+            schedule: Duration::from_secs(600),
+            converge: Duration::from_secs(900),
+        }
+    } else {
+        Settings {
+            seed,
+            products: 200,
+            distributions: 30,
+            operator_kills: 4,
+            schedule: Duration::from_secs(60),
+            converge: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the user asked for, as the campaign changed it.
+#[derive(Debug, Clone)]
+struct Intent {
+    name: String,
+    description: String,
+    published: bool,
+    orphan: bool,
+    /// A distribution source: never deleted.
+    keeper: bool,
+    created: bool,
+    deleted: bool,
+}
+
+/// What was done and injected, for the report.
+#[derive(Debug, Default)]
+struct Counts {
+    creates: usize,
+    changes: usize,
+    toggles: usize,
+    deletes: usize,
+    distributions: usize,
+    distribution_deletes: usize,
+    fault_profiles: usize,
+    storms: usize,
+    operator_kills: usize,
+    apiserver_restarts: usize,
+    refused_during_restart: usize,
+}
+
+fn product_manifest(ns: &str, i: usize, intent: &Intent) -> IotProduct {
+    serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": format!("p{i:04}"), "namespace": ns},
+        "spec": {
+            "accountRef": {"name": common::account_name(ns)},
+            "productName": intent.name,
+            "description": intent.description,
+            "published": intent.published,
+            "publishedChangePolicy": "RevokeAndRepublish",
+            "deletionPolicy": if intent.orphan { "Orphan" } else { "Delete" },
+        }
+    }))
+    .unwrap()
+}
+
+fn distribution_manifest(ns: &str, d: usize, product: usize) -> ProductDistribution {
+    serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+        "metadata": {"name": format!("d{d:04}"), "namespace": ns},
+        "spec": {
+            "accountRef": {"name": common::account_name(ns)},
+            "productRef": {"name": format!("p{product:04}")},
+            "jobRecordPolicy": if d.is_multiple_of(2) { "DeleteWhenDone" } else { "Keep" },
+            "target": {"instanceId": TARGET, "uid": common::ACCOUNT_UID}
+        }
+    }))
+    .unwrap()
+}
+
+/// A random fault profile: server errors, lost responses after commit, latency.
+fn fault_profile(rng: &mut StdRng) -> Faults {
+    let kinds = [ErrorKind::InternalError, ErrorKind::ServiceUnavailable, ErrorKind::SystemException];
+    let mut faults = Faults {
+        error_kind: kinds[rng.random_range(0..kinds.len())],
+        latency_ms: rng.random_range(0..30),
+        ..Faults::default()
+    };
+    faults.error_rate.insert("*".into(), rng.random_range(0.0..0.15));
+    for action in [
+        "CreateProduct",
+        "ReleaseProduct",
+        "CancelReleaseProduct",
+        "UpdateProduct",
+        "DeleteProduct",
+        "CreateProductTags",
+        "CreateProductDistributeJob",
+    ] {
+        faults.lose_response_rate.insert(action.into(), rng.random_range(0.0..0.15));
+    }
+    faults
+}
+
+/// The campaign's world.
+struct World {
+    plane: &'static ControlPlane,
+    client: Client,
+    ns: String,
+    emulator: TestEmulator,
+    operator: Option<OperatorProcess>,
+    products: Api<IotProduct>,
+    distributions: Api<ProductDistribution>,
+}
+
+impl World {
+    fn start_operator(&mut self) {
+        self.operator = Some(OperatorProcess::start(self.plane, &self.ns, &["--resync-interval", "5s"]));
+    }
+
+    fn logs(&self) -> String {
+        self.operator.as_ref().map(OperatorProcess::logs).unwrap_or_default()
+    }
+}
+
+/// A write the campaign makes; a refusal (the API server restarting) is counted, not fatal.
+fn accepted<T>(result: Result<T, kube::Error>, counts: &mut Counts) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(kube::Error::Api(e)) if e.code == 409 => true,
+        Err(kube::Error::Api(e)) if e.code == 404 => false,
+        Err(_) => {
+            counts.refused_during_restart += 1;
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
+    let settings = settings();
+    eprintln!("fault campaign: {settings:?}");
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = common::test_namespace(&client, "campaign").await;
+    let emulator = TestEmulator::start_with(|rules| {
+        rules.max_distribution_jobs = 10_000;
+        rules.max_products_per_instance = 100_000;
+        rules.seed = settings.seed;
+    })
+    .await;
+    common::create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    let mut world = World {
+        plane,
+        client: client.clone(),
+        ns: ns.clone(),
+        emulator,
+        operator: None,
+        products: Api::namespaced(client.clone(), &ns),
+        distributions: Api::namespaced(client.clone(), &ns),
+    };
+    world.start_operator();
+
+    let mut intents: Vec<Intent> = (0..settings.products)
+        .map(|i| Intent {
+            name: format!("Campaign_{i:04}"),
+            description: "v0".into(),
+            published: rng.random_bool(0.5),
+            orphan: rng.random_bool(0.25),
+            keeper: i < settings.distributions,
+            created: false,
+            deleted: false,
+        })
+        .collect();
+    let mut distributions: BTreeMap<usize, bool> = BTreeMap::new(); // index → deleted
+    let mut counts = Counts::default();
+
+    // The schedule: ticks of 100 ms. Creations in the first 40 %, everything else throughout.
+    let tick = Duration::from_millis(100);
+    let ticks = (settings.schedule.as_millis() / tick.as_millis()) as usize;
+    let kill_ticks: BTreeSet<usize> =
+        (0..settings.operator_kills).map(|_| rng.random_range(ticks / 10..ticks)).collect();
+    let restart_tick = rng.random_range(ticks / 4..ticks * 3 / 4);
+    let creation_ticks = (ticks * 2 / 5).max(1);
+    let per_tick = settings.products.div_ceil(creation_ticks);
+    let mut next_create = 0;
+    let started = Instant::now();
+    for t in 0..ticks {
+        let pace = tokio::time::sleep(tick);
+        // Faults: a new profile every ~5 s, a throttling storm now and then.
+        if t % 50 == 0 {
+            let mut faults = fault_profile(&mut rng);
+            if rng.random_bool(0.3) {
+                let ms = rng.random_range(1000..4000);
+                faults.throttle_until_ms = Some(jiff::Timestamp::now().as_millisecond() + ms);
+                counts.storms += 1;
+            }
+            world.emulator.emulator.set_faults(faults);
+            counts.fault_profiles += 1;
+        }
+        // Operator crashes.
+        if kill_ticks.contains(&t) {
+            if let Some(mut operator) = world.operator.take() {
+                operator.kill();
+            }
+            counts.operator_kills += 1;
+            world.start_operator();
+        }
+        // The API server restarts once.
+        if t == restart_tick {
+            plane.restart_apiserver();
+            counts.apiserver_restarts += 1;
+        }
+        // Creations.
+        if t < creation_ticks {
+            let end = (next_create + per_tick).min(settings.products);
+            for (i, intent) in intents.iter_mut().enumerate().take(end).skip(next_create) {
+                let created =
+                    world.products.create(&PostParams::default(), &product_manifest(&ns, i, intent)).await;
+                if accepted(created, &mut counts) {
+                    intent.created = true;
+                    counts.creates += 1;
+                }
+            }
+            next_create = end;
+        }
+        // Changes, publication toggles and deletions of created products.
+        for _ in 0..2 {
+            let i = rng.random_range(0..settings.products);
+            if !intents[i].created || intents[i].deleted {
+                continue;
+            }
+            let name = format!("p{i:04}");
+            match rng.random_range(0..10) {
+                0..=4 => {
+                    let description = format!("v{}", rng.random_range(1..1000));
+                    let patch = json!({"spec": {"description": description}});
+                    if accepted(
+                        world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await,
+                        &mut counts,
+                    ) {
+                        intents[i].description = description;
+                        counts.changes += 1;
+                    }
+                }
+                5..=7 => {
+                    let published = !intents[i].published;
+                    let patch = json!({"spec": {"published": published}});
+                    if accepted(
+                        world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await,
+                        &mut counts,
+                    ) {
+                        intents[i].published = published;
+                        counts.toggles += 1;
+                    }
+                }
+                _ if !intents[i].keeper => {
+                    let deleted = world.products.delete(&name, &DeleteParams::default()).await;
+                    if accepted(deleted, &mut counts) {
+                        intents[i].deleted = true;
+                        counts.deletes += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Distributions of keepers, and now and then the deletion of one.
+        if t > ticks / 10 && rng.random_bool(0.1) {
+            let d = distributions.len();
+            if d < settings.distributions && intents[d].created {
+                let ok = accepted(
+                    world
+                        .distributions
+                        .create(&PostParams::default(), &distribution_manifest(&ns, d, d))
+                        .await,
+                    &mut counts,
+                );
+                if ok {
+                    distributions.insert(d, false);
+                    counts.distributions += 1;
+                }
+            } else if !distributions.is_empty() && rng.random_bool(0.1) {
+                let d = rng.random_range(0..distributions.len());
+                if !distributions[&d]
+                    && accepted(
+                        world.distributions.delete(&format!("d{d:04}"), &DeleteParams::default()).await,
+                        &mut counts,
+                    )
+                {
+                    distributions.insert(d, true);
+                    counts.distribution_deletes += 1;
+                }
+            }
+        }
+        pace.await;
+    }
+    // Creations or distributions the schedule did not get to (refused during the restart).
+    for (i, intent) in intents.iter_mut().enumerate().filter(|(_, intent)| !intent.created) {
+        let created = world.products.create(&PostParams::default(), &product_manifest(&ns, i, intent)).await;
+        assert!(accepted(created, &mut counts), "create p{i:04} after the schedule");
+        intent.created = true;
+        counts.creates += 1;
+    }
+    for d in distributions.len()..settings.distributions {
+        world.distributions.create(&PostParams::default(), &distribution_manifest(&ns, d, d)).await.unwrap();
+        distributions.insert(d, false);
+        counts.distributions += 1;
+    }
+    let schedule_took = started.elapsed();
+
+    // The platform heals; the operator must converge.
+    world.emulator.emulator.set_faults(Faults::default());
+    let stats = world.emulator.emulator.stats();
+    let converge_start = Instant::now();
+    let live: Vec<usize> = (0..settings.products).filter(|&i| !intents[i].deleted).collect();
+    // The platform product of each orphaned resource, as first seen after the resource was
+    // gone: nothing may touch it afterwards.
+    let orphaned: std::sync::Mutex<BTreeMap<String, Option<Product>>> = std::sync::Mutex::default();
+    eventually("the campaign's resources to converge", settings.converge, || async {
+        let products = world.products.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        let by_name: BTreeMap<String, &IotProduct> =
+            products.items.iter().map(|p| (p.name_any(), p)).collect();
+        let mut waiting = Vec::new();
+        for (i, intent) in intents.iter().enumerate() {
+            let name = format!("p{i:04}");
+            match (by_name.get(&name), intent.deleted) {
+                (Some(_), true) => waiting.push(format!("{name} not yet deleted")),
+                (None, false) => waiting.push(format!("{name} missing")),
+                (Some(p), false) => {
+                    let status = p.status.clone().unwrap_or_default();
+                    let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+                    let current = status.observed_generation == p.metadata.generation;
+                    if !(ready && current && status.published == Some(intent.published)) {
+                        waiting.push(format!("{name}: {:?}", status.reason));
+                    }
+                }
+                (None, true) if intent.orphan => {
+                    orphaned.lock().unwrap().entry(intent.name.clone()).or_insert_with(|| {
+                        world
+                            .emulator
+                            .products()
+                            .into_iter()
+                            .find(|p| p.product_name == intent.name && p.instance_id != TARGET)
+                    });
+                }
+                (None, true) => {}
+            }
+        }
+        let pds = world.distributions.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        for (d, deleted) in &distributions {
+            let name = format!("d{d:04}");
+            match (pds.items.iter().find(|p| p.name_any() == name), deleted) {
+                (Some(_), true) => waiting.push(format!("{name} not yet deleted")),
+                (None, false) => waiting.push(format!("{name} missing")),
+                (Some(pd), false) => {
+                    let state = pd.status.as_ref().and_then(|s| s.state.clone());
+                    if state.as_deref() != Some("Completed") {
+                        waiting.push(format!("{name}: {state:?}"));
+                    }
+                }
+                (None, true) => {}
+            }
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} waiting, e.g. {:?}; operator: {}",
+                waiting.len(),
+                &waiting[..waiting.len().min(5)],
+                common::tail(&world.logs())
+            ))
+        }
+    })
+    .await;
+    let converged = converge_start.elapsed();
+
+    let orphaned = orphaned.into_inner().unwrap();
+    let checked = check_invariants(&world, &intents, &distributions, &live, &orphaned).await;
+    let calls: u64 = stats.calls.values().flat_map(|c| c.values()).sum();
+    eprintln!(
+        "fault campaign (seed {}): {} products ({} live, {} deleted), {} distributions ({} deleted); \
+         {} spec changes, {} publication toggles; schedule {:.0} s; faults: {} injected server errors, \
+         {} lost responses, {} throttled calls ({} storms, {} fault profiles) in {} platform calls; \
+         {} operator kills, {} API server restart, {} writes refused during it; converged {:.1} s after \
+         the schedule; invariants checked: {}",
+        settings.seed,
+        counts.creates,
+        live.len(),
+        counts.deletes,
+        counts.distributions,
+        counts.distribution_deletes,
+        counts.changes,
+        counts.toggles,
+        schedule_took.as_secs_f64(),
+        stats.injected_errors,
+        stats.lost_responses,
+        stats.throttled,
+        counts.storms,
+        counts.fault_profiles,
+        calls,
+        counts.operator_kills,
+        counts.apiserver_restarts,
+        counts.refused_during_restart,
+        converged.as_secs_f64(),
+        checked,
+    );
+    assert!(
+        stats.injected_errors > 0 && stats.lost_responses > 0 && stats.throttled > 0,
+        "faults were injected: {stats:?}"
+    );
+}
+
+/// The invariants, checked against the emulator's state; returns how many checks passed.
+///
+/// 1. Every live resource's key names a product on the platform whose name, description and
+///    publication match the spec, and its Secret holds that key and the product's secret.
+/// 2. No duplicates: at most one platform product carries each resource's owner tag, every
+///    platform product is claimed by a live resource or an orphaned one, names are unique.
+/// 3. Deleted resources with `Delete` are gone from the platform (by name and by tag); those
+///    with `Orphan` left their product on the platform, untouched since the deletion.
+/// 4. Exactly one distribution job per live `ProductDistribution`, the one its status names,
+///    and no job for a product more than once.
+/// 5. No finalizer is stuck: every deleted resource is gone from the API (checked while
+///    converging) and no live one is marked for deletion.
+async fn check_invariants(
+    world: &World,
+    intents: &[Intent],
+    distributions: &BTreeMap<usize, bool>,
+    live: &[usize],
+    orphaned: &BTreeMap<String, Option<Product>>,
+) -> usize {
+    let mut checked = 0;
+    let snapshot: Snapshot = world.emulator.emulator.snapshot();
+    let source: Vec<_> = snapshot.products.iter().filter(|p| p.instance_id != TARGET).collect();
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
+    let mut claimed = BTreeSet::new();
+
+    // 1 and 5.
+    for &i in live {
+        let name = format!("p{i:04}");
+        let product = world.products.get(&name).await.unwrap();
+        assert!(product.metadata.deletion_timestamp.is_none(), "{name} is being deleted");
+        let uid = product.uid().unwrap();
+        let status = product.status.clone().unwrap();
+        let key = status.product_key.clone().unwrap_or_else(|| panic!("{name} has no key"));
+        let on_platform = source
+            .iter()
+            .find(|p| p.product_key == key)
+            .unwrap_or_else(|| panic!("{name}: {key} not on the platform"));
+        let intent = &intents[i];
+        assert_eq!(on_platform.product_name, intent.name, "{name} name");
+        assert_eq!(
+            on_platform.description.as_deref(),
+            Some(intent.description.as_str()),
+            "{name} description"
+        );
+        assert_eq!(on_platform.released, intent.published, "{name} publication");
+        assert_eq!(on_platform.tags.get(OWNER_TAG), Some(&uid), "{name} owner tag");
+        let secret_name = status.secret_name.clone().unwrap_or_else(|| name.clone());
+        let secret = secrets.get(&secret_name).await.unwrap();
+        let data = secret.data.unwrap_or_default();
+        let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(&v.0).into_owned());
+        assert_eq!(text("ProductKey").as_deref(), Some(key.as_str()), "{name} Secret key");
+        assert_eq!(
+            text("ProductSecret").as_deref(),
+            Some(on_platform.product_secret.as_str()),
+            "{name} Secret secret"
+        );
+        assert!(
+            secret.metadata.owner_references.unwrap_or_default().iter().any(|o| o.uid == uid),
+            "{name} Secret owner"
+        );
+        claimed.insert(key);
+        checked += 8;
+    }
+
+    // 3: deleted resources.
+    for (i, intent) in intents.iter().enumerate().filter(|(_, p)| p.deleted) {
+        let named: Vec<_> = source.iter().filter(|p| p.product_name == intent.name).collect();
+        if intent.orphan {
+            // An orphaned product may not exist if the resource was deleted before the
+            // product was created; if it exists, it is the only one and nothing touched it.
+            assert!(named.len() <= 1, "p{i:04}: {} products named {}", named.len(), intent.name);
+            let first_seen = orphaned.get(&intent.name).unwrap_or_else(|| panic!("p{i:04} never seen gone"));
+            assert_eq!(
+                named.first().map(|p| (**p).clone()),
+                first_seen.clone(),
+                "p{i:04} (Orphan): its product was touched after the release"
+            );
+            for p in named {
+                claimed.insert(p.product_key.clone());
+            }
+        } else {
+            assert!(
+                named.is_empty(),
+                "p{i:04} (Delete) still on the platform: {:?}",
+                named.iter().map(|p| &p.product_key).collect::<Vec<_>>()
+            );
+        }
+        checked += 1;
+    }
+
+    // 2: no duplicates, no strays.
+    let mut names = BTreeMap::<&str, usize>::new();
+    let mut owners = BTreeMap::<&str, usize>::new();
+    for p in &source {
+        *names.entry(&p.product_name).or_default() += 1;
+        if let Some(owner) = p.tags.get(OWNER_TAG) {
+            *owners.entry(owner).or_default() += 1;
+        }
+        assert!(
+            claimed.contains(&p.product_key),
+            "stray product {} ({}) on the platform",
+            p.product_key,
+            p.product_name
+        );
+        checked += 1;
+    }
+    assert!(names.values().all(|&n| n == 1), "duplicate names: {names:?}");
+    assert!(owners.values().all(|&n| n == 1), "duplicate owners: {owners:?}");
+    checked += 2;
+
+    // 4: distribution jobs: one job made per distribution (lost answers included), never
+    // two for a product; a live one's job is on the platform (Keep) or its record deleted.
+    let made = world
+        .emulator
+        .emulator
+        .stats()
+        .calls
+        .get("CreateProductDistributeJob")
+        .and_then(|c| c.get("Success").copied())
+        .unwrap_or(0);
+    assert_eq!(
+        made as usize,
+        distributions.len(),
+        "distribution jobs made for {} distributions",
+        distributions.len()
+    );
+    let mut jobs_per_product = BTreeMap::<&str, usize>::new();
+    for job in &snapshot.jobs {
+        *jobs_per_product.entry(&job.product_key).or_default() += 1;
+    }
+    assert!(jobs_per_product.values().all(|&n| n == 1), "a product distributed twice: {jobs_per_product:?}");
+    checked += 2;
+    for d in distributions.iter().filter(|(_, deleted)| !**deleted).map(|(d, _)| *d) {
+        let pd = world.distributions.get(&format!("d{d:04}")).await.unwrap();
+        let status = pd.status.unwrap();
+        let job_id = status.job_id.clone().unwrap_or_else(|| panic!("d{d:04} has no job id"));
+        let job = snapshot.jobs.iter().find(|j| j.job_id == job_id);
+        if d.is_multiple_of(2) {
+            assert!(
+                job.is_none() && status.job_record_deleted == Some(true),
+                "d{d:04}: the finished job's record was not deleted"
+            );
+        } else {
+            let job = job.unwrap_or_else(|| panic!("d{d:04}: job {job_id} not on the platform"));
+            let key =
+                world.products.get(&format!("p{d:04}")).await.unwrap().status.unwrap().product_key.unwrap();
+            assert_eq!(job.product_key, key, "d{d:04} distributed the wrong product");
+            assert_eq!(job.target_instance_id, TARGET);
+        }
+        let copied = snapshot
+            .products
+            .iter()
+            .any(|p| p.instance_id == TARGET && Some(&p.product_key) == status.product_key.as_ref());
+        assert!(copied, "d{d:04}: the product is not in the target instance");
+        checked += 3;
+    }
+    checked
+}
