@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt crds static bench envtest clean-envtest
+.PHONY: help demo test lint fmt crds static bench bench-micro fuzz soak envtest clean-envtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,9 +29,21 @@ crds: ## Regenerate crds/ (and the Helm chart's copy) from the Rust types
 static: ## Build the static release binary the Dockerfile builds
 	bash scripts/build-static.sh
 
-bench: ## Benchmarks: apply-to-Ready and distribution timing, emulator throughput
+BENCH_N ?= 1000
+BENCH_M ?= 20
+BENCH_LATENCY_MS ?= 20
+bench: ## Scale benchmark: BENCH_N products + BENCH_M distributions at the platform's quotas (see BENCHMARKS.md)
+	bash scripts/bench-scale.sh $(BENCH_N) $(BENCH_M) $(BENCH_LATENCY_MS)
+
+bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulator throughput
 	bash scripts/bench-ready.sh
 	bash scripts/bench-emulator.sh
+
+fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 20; `make test` runs this)
+	bash scripts/fuzz.sh
+
+soak: ## The long fault campaign (1000 products, 100 distributions, 20 crashes, 10 minutes)
+	CAMPAIGN_SOAK=1 cargo test --release --locked --test fault_campaign -- --nocapture
 
 envtest: ## Build etcd, kube-apiserver, kubectl and helm from Go modules (cached in target/envtest)
 	@bash scripts/envtest.sh build

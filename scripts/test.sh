@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, integration tests against a real kube-apiserver + etcd
-# (built from Go modules on first use) and the emulator, and the official-SDK conformance.
+# (built from Go modules on first use) and the emulator (the fault campaign and the secrets
+# scan among them), the official-SDK conformance, and a short fuzzing run of every target.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,4 +16,7 @@ if [ -f scripts/conformance.sh ]; then
   echo "== official SDK conformance"
   bash scripts/conformance.sh
 fi
+echo "== fuzzing smoke run (scripts/fuzz.sh; FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
+bash scripts/fuzz.sh
+
 echo "== all tests passed in $((SECONDS - started))s"

@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
     let mut nonces = NonceCache::default();
     if authenticate(&incoming, &keys, &mut nonces, NOW_MS).is_ok() {
         // Accepted once: the same request again is a replay.
-        assert!(authenticate(&incoming, &keys, &mut nonces, NOW_MS).is_err(), "a replayed request was accepted");
+        assert!(
+            authenticate(&incoming, &keys, &mut nonces, NOW_MS).is_err(),
+            "a replayed request was accepted"
+        );
     }
 });

@@ -11,8 +11,17 @@ use libfuzzer_sys::fuzz_target;
 
 const NOW_MS: i64 = 1_704_067_200_000;
 const COMMON: &[&str] = &[
-    "Action", "Version", "Format", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
-    "Timestamp", "RegionId", "SecurityToken", "Signature",
+    "Action",
+    "Version",
+    "Format",
+    "AccessKeyId",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "Timestamp",
+    "RegionId",
+    "SecurityToken",
+    "Signature",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -27,7 +36,11 @@ struct Input {
 }
 
 fn query(pairs: &[(String, String)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn signed(input: &Input, params: &[(String, String)], secret: &str, timestamp: &str) -> Incoming {

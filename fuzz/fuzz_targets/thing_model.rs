@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let digest = model.digest();
     let again = ThingModel::from_value(&model.normal_form()).expect("the normal form parses");
     assert_eq!(again.digest(), digest, "normal form is stable");
-    let imported = ThingModel::parse(&model.import_document("a1FuzzKey01")).expect("the import document parses");
+    let imported =
+        ThingModel::parse(&model.import_document("a1FuzzKey01")).expect("the import document parses");
     assert_eq!(imported.digest(), digest, "import document round-trips");
     let exported = ThingModel::from_value(&model.export("a1FuzzKey01")).expect("the export parses");
     assert_eq!(exported.digest(), digest, "the platform's export round-trips");

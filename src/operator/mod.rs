@@ -23,7 +23,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
@@ -120,6 +120,10 @@ where
     move |result| {
         match result {
             Ok(_) | Err(kube::runtime::controller::Error::ReconcilerFailed(_, _)) => {}
+            // A retry scheduled for an object deleted meanwhile: nothing to do.
+            Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                debug!(kind, %object, "skipped a retry of a deleted object");
+            }
             Err(e) => error!(kind, error = %e, "controller"),
         }
         futures::future::ready(())
