@@ -294,6 +294,13 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             status.job_record_deleted == Some(true),
         ) && let Some(job) = status.job_id.clone()
         {
+            // Only from the latest copy: the cached one may predate the deletion's record.
+            let api: Api<ProductDistribution> =
+                Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+            let fresh = api.get(&pd.name_any()).await?.status.unwrap_or_default();
+            if fresh.job_record_deleted == Some(true) {
+                return Ok(Requeue::await_change());
+            }
             let account_name = resolve(ctx, pd).map_or_else(|_| fallback_account(pd), |r| r.account);
             let account = account(ctx, pd, &account_name).await?;
             return delete_job_record(ctx, pd, &account, &job, status).await;

@@ -8,7 +8,7 @@
 use crate::crd::product::AdoptionPolicy;
 use crate::platform::model::{
     CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl,
-    PublishThingModel, ReleaseProduct, UpdateProduct, UpdateProductTags,
+    ListProductTags, PublishThingModel, ReleaseProduct, UpdateProduct, UpdateProductTags,
 };
 use crate::platform::{ErrorClass, IotPlatform, PlatformError};
 
@@ -241,7 +241,10 @@ async fn resolve_name_conflict(
         }
         Err(error) => return Outcome::Failed { action: Action::Create, error },
     };
-    let ours = earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
+    let made_by_earlier_attempt =
+        earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
+    let ours =
+        made_by_earlier_attempt || carries_our_marks(platform, instance, desired, &found.product_key).await;
     if ours || desired.adoption == AdoptionPolicy::ByName {
         if let Err(e) = journal.record_key(&found.product_key).await {
             return Outcome::Journal(e);
@@ -249,4 +252,25 @@ async fn resolve_name_conflict(
         return Outcome::Adopted { product_key: found.product_key };
     }
     Outcome::NameConflict { product_key: found.product_key }
+}
+
+/// Whether the product carries this resource's ownership marks (cluster and resource uid):
+/// it was made by this resource, whatever its status says now. A failed lookup counts as no.
+async fn carries_our_marks(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    desired: &DesiredProduct,
+    product_key: &str,
+) -> bool {
+    if desired.ownership.is_empty() {
+        return false;
+    }
+    let request = ListProductTags {
+        iot_instance_id: instance.map(str::to_string),
+        product_key: product_key.to_string(),
+    };
+    let Ok(response) = platform.call(&request).await else { return false };
+    let tags: std::collections::BTreeMap<String, String> =
+        response.data.unwrap_or_default().product_tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+    desired.ownership.iter().all(|(k, v)| tags.get(k) == Some(v))
 }

@@ -356,6 +356,15 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         earlier_attempt,
     )
     .await;
+    // The create intent could not be recorded (most often: this copy of the resource is
+    // stale). Nothing happened on the platform, and a status computed from a stale copy
+    // could erase what a newer one recorded: retry from the latest copy instead.
+    let executed = match executed {
+        execute::Executed { outcome: Outcome::Journal(e), product_key: None, .. } => {
+            return Err(Error::Kube(e));
+        }
+        executed => executed,
+    };
     let facts = report::Facts {
         mode,
         desired: &desired,
