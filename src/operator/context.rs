@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::accounts::Accounts;
@@ -50,7 +49,7 @@ pub struct Context {
     /// Account handles.
     pub accounts: Accounts,
     /// Events.
-    pub recorder: Recorder,
+    pub recorder: super::events::EventPublisher,
     /// Failure backoff per object.
     pub backoff: Backoff,
     /// Secrets the operator manages (label-selected), per namespace scope.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod backoff;
 pub mod conditions;
 pub mod context;
+pub mod events;
 pub mod leader;
 
 use std::collections::hash_map::DefaultHasher;
@@ -19,7 +20,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -330,7 +331,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
         client: client.clone(),
         settings: settings.clone(),
         accounts: Accounts::new(client.clone(), account_reader.clone(), args.qps_share, Some(observer)),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::EventPublisher::new(client.clone(), reporter),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: SecretStores(secret_stores),
         products: ProductStores(product_stores.clone()),
