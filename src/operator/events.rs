@@ -40,11 +40,9 @@ impl EventPublisher {
         }
         let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
         let now = jiff::Timestamp::now();
-        let name = format!(
-            "{}.{:x}",
-            regarding.name.as_deref().unwrap_or("object"),
-            now.as_nanosecond() as u64 ^ rand::random::<u64>()
-        );
+        // `<object>.<random hex>`, within the 253 characters a name may have.
+        let object: String = regarding.name.as_deref().unwrap_or("object").chars().take(200).collect();
+        let name = format!("{object}.{:x}", now.as_nanosecond() as u64 ^ rand::random::<u64>());
         let k8s_event = K8sEvent {
             metadata: ObjectMeta {
                 name: Some(name),
