@@ -527,8 +527,28 @@ fn fallback_account(pd: &ProductDistribution) -> String {
     pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
 }
 
+/// Deletes the platform's record of distribution job `job` and says so in an Event ending
+/// with `why`; a record already gone counts as deleted.
+async fn delete_platform_record(
+    ctx: &Context,
+    pd: &ProductDistribution,
+    account: &AccountHandle,
+    job: &str,
+    why: &str,
+) -> Result<(), PlatformError> {
+    match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.to_string() }).await {
+        Ok(_) => {
+            let note = format!("Deleted the platform's record of distribution job {job} ({why})");
+            event(ctx, pd, EventType::Normal, "JobRecordDeleted", note).await;
+            Ok(())
+        }
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes the platform's record of a finished job (`jobRecordPolicy: DeleteWhenDone`) and
-/// records that in status; a record already gone counts as deleted.
+/// records that in status.
 async fn delete_job_record(
     ctx: &Context,
     pd: &ProductDistribution,
@@ -536,22 +556,10 @@ async fn delete_job_record(
     job: &str,
     mut status: ProductDistributionStatus,
 ) -> Result<Requeue, Error> {
-    match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.to_string() }).await {
-        Ok(_) => {
-            event(
-                ctx,
-                pd,
-                EventType::Normal,
-                "JobRecordDeleted",
-                format!(
-                    "Deleted the platform's record of finished distribution job {job}, freeing its task \
-                     (jobRecordPolicy: DeleteWhenDone; the distribution itself stays)"
-                ),
-            )
-            .await;
-        }
-        Err(e) if e.class() == ErrorClass::NotFound => {}
-        Err(e) => return platform_failed(ctx, pd, status, e).await,
+    let why =
+        "it finished, which frees its task; jobRecordPolicy: DeleteWhenDone; the distribution itself stays";
+    if let Err(e) = delete_platform_record(ctx, pd, account, job, why).await {
+        return platform_failed(ctx, pd, status, e).await;
     }
     status.job_record_deleted = Some(true);
     write_status(ctx, pd, &status, false).await?;
@@ -566,21 +574,8 @@ async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Err
     }
     let account_name = resolve(ctx, pd).map_or_else(|_| fallback_account(pd), |r| r.account);
     let account = account(ctx, pd, &account_name).await?;
-    match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.clone() }).await {
-        Ok(_) => {
-            event(
-                ctx,
-                pd,
-                EventType::Normal,
-                "JobRecordDeleted",
-                format!(
-                    "Deleted the platform's record of distribution job {job} (the distribution itself stays)"
-                ),
-            )
-            .await;
-            Ok(Requeue::await_change())
-        }
-        Err(e) if e.class() == ErrorClass::NotFound => Ok(Requeue::await_change()),
+    match delete_platform_record(ctx, pd, &account, &job, "the distribution itself stays").await {
+        Ok(()) => Ok(Requeue::await_change()),
         Err(e) => platform_failed(ctx, pd, status, e).await,
     }
 }
