@@ -9,10 +9,14 @@
 #   thing_model       any text → TSL validation; an accepted model round-trips through its
 #                     normal form, import document and the platform's export
 #
-#   scripts/fuzz.sh                                 every target, FUZZ_SECONDS (20) each: what `make test` runs
+#   scripts/fuzz.sh                                 every target, FUZZ_SECONDS (20) each, random seed,
+#                                                   growing corpus: exploration (`make fuzz`)
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh thing_model   the long run of one target
+#   FUZZ_SEED=N FUZZ_FRESH_CORPUS=1 scripts/fuzz.sh the reproducible smoke run `make test` does:
+#                                                   fixed seed, committed seeds only
 # Corpora grow in target/fuzz-corpus/<target>; seeds are in fuzz/seeds/<target>; crashes are
-# kept in fuzz/artifacts/<target> (reproduce: cargo fuzz run <target> <file>).
+# kept in fuzz/artifacts/<target> (reproduce: cargo fuzz run <target> <file>). A crash found
+# is fixed with a unit test and its input added to fuzz/seeds/<target>.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-20}"
@@ -39,12 +43,19 @@ if ! cargo "${toolchain[@]}" fuzz build "${flags[@]}" >target/fuzz-build.log 2>&
   tail -40 target/fuzz-build.log
   exit 1
 fi
+seed_flag=()
+[ -z "${FUZZ_SEED:-}" ] || seed_flag=(-seed="$FUZZ_SEED")
 for target in "${targets[@]}"; do
-  corpus="target/fuzz-corpus/$target"
+  if [ -n "${FUZZ_FRESH_CORPUS:-}" ]; then
+    corpus="target/fuzz-smoke-corpus/$target"
+    rm -rf "$corpus"
+  else
+    corpus="target/fuzz-corpus/$target"
+  fi
   mkdir -p "$corpus" "fuzz/seeds/$target"
   log="target/fuzz-$target.log"
   if ! cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- \
-    -max_total_time="$SECONDS_EACH" -print_final_stats=1 >"$log" 2>&1; then
+    -max_total_time="$SECONDS_EACH" "${seed_flag[@]}" -print_final_stats=1 >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz target $target FAILED (log: $log)" >&2
     exit 1

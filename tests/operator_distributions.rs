@@ -227,3 +227,107 @@ async fn a_distribution_waits_for_its_product_and_deleting_it_frees_the_task() {
     // The distribution itself is not undone.
     assert!(env.emulator.products().iter().any(|p| p.instance_id == "iot-cn-prod0001"));
 }
+
+/// The operator's context built in the test process, reading accounts from the API server:
+/// lets a test hand the reconciler a copy of its choosing.
+async fn in_process_context(env: &Env) -> std::sync::Arc<iot_product_operator::operator::context::Context> {
+    use iot_product_operator::crd::PlatformAccount;
+    use iot_product_operator::operator::{
+        accounts::Accounts, backoff::Backoff, context::Context, context::Settings, events::EventPublisher,
+    };
+    use kube::runtime::{events::Reporter, reflector, watcher};
+    let (accounts, mut writer) = reflector::store::<PlatformAccount>();
+    let account = Api::<PlatformAccount>::all(env.client.clone())
+        .get(&common::account_name(&env.ns))
+        .await
+        .expect("the test's PlatformAccount");
+    writer.apply_watcher_event(&watcher::Event::Apply(account));
+    let settings = Settings::default();
+    let reporter = Reporter { controller: "in-process-test".into(), instance: None };
+    std::sync::Arc::new(Context {
+        client: env.client.clone(),
+        accounts: Accounts::new(env.client.clone(), accounts, 1.0, None),
+        recorder: EventPublisher::new(env.client.clone(), reporter),
+        backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
+        secrets: Default::default(),
+        products: Default::default(),
+        metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
+        checked: Default::default(),
+        settings,
+    })
+}
+
+#[tokio::test]
+async fn a_stale_copy_of_a_finished_distribution_does_not_turn_it_failed() {
+    // Found by the fault campaign: a cached copy from before the outcome was recorded polls the
+    // job, whose record DeleteWhenDone has just deleted; the "job vanished" verdict must come
+    // from the latest copy only.
+    let env = env("dist-stale").await;
+    let key = env
+        .emulator
+        .client()
+        .call(&CreateProduct { product_name: "Stale_01".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap()
+        .product_key
+        .unwrap();
+    distribute(
+        &env,
+        "stale",
+        json!({"productKey": key, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}}),
+    )
+    .await;
+    wait_distribution(&env, "stale", "Completed", "Distributed").await;
+    let finished = eventually("job record deleted", DEADLINE, || async {
+        let pd = distributions(&env).get("stale").await.map_err(|e| e.to_string())?;
+        match pd.status.as_ref().and_then(|s| s.job_record_deleted) {
+            Some(true) => Ok(pd),
+            other => Err(format!("jobRecordDeleted {other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(jobs(&env), 0, "the job's record is deleted");
+
+    // The copy a lagging cache could still hold: the job running, nothing deleted yet.
+    let mut stale = finished;
+    let status = stale.status.as_mut().unwrap();
+    status.state = Some("Running".into());
+    status.job_record_deleted = None;
+    let ctx = in_process_context(&env).await;
+    iot_product_operator::distribution::reconcile(std::sync::Arc::new(stale), ctx)
+        .await
+        .expect("the reconcile of a stale copy succeeds");
+
+    let after = distributions(&env).get("stale").await.unwrap();
+    let status = after.status.unwrap();
+    assert_eq!(status.state.as_deref(), Some("Completed"), "{:?}", status.conditions);
+    assert_eq!(status.job_record_deleted, Some(true));
+    assert!(!events(&env, "stale").await.iter().any(|(reason, _)| reason == "JobMissing"));
+}
+
+#[tokio::test]
+async fn an_account_outside_the_operators_selector_is_not_used() {
+    // Accounts missing from the operator's cache are read from the API server, with the
+    // operator's --account-selector: an existing but unselected account stays unknown.
+    use iot_product_operator::crd::PlatformAccount;
+    let env = env("dist-unselected").await;
+    let name = format!("unselected-{}", env.ns);
+    let mut account =
+        Api::<PlatformAccount>::all(env.client.clone()).get(&common::account_name(&env.ns)).await.unwrap();
+    account.metadata = kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() };
+    account.status = None;
+    Api::<PlatformAccount>::all(env.client.clone()).create(&PostParams::default(), &account).await.unwrap();
+    distribute(&env, "unselected", json!({"accountRef": {"name": name}, "productKey": "a1NoSuchKey", "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    let pd = eventually("AccountNotFound", DEADLINE, || async {
+        let pd = distributions(&env).get("unselected").await.map_err(|e| e.to_string())?;
+        let reason = pd
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.reason.clone());
+        if reason.as_deref() == Some("AccountNotFound") { Ok(pd) } else { Err(format!("{reason:?}")) }
+    })
+    .await;
+    assert!(pd.status.unwrap().conditions[0].message.contains(&name));
+    Api::<PlatformAccount>::all(env.client.clone()).delete(&name, &DeleteParams::default()).await.unwrap();
+}

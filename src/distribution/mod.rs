@@ -445,6 +445,17 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
                 let job_info = match platform.call(&QueryDeviceDistributeJob { job_id: job.clone() }).await {
                     Ok(response) => response.data.unwrap_or_default(),
                     Err(e) if e.class() == ErrorClass::NotFound => {
+                        // A cached copy older than this resource's own record of the outcome
+                        // (written just before DeleteWhenDone deleted the job's record) must
+                        // not turn a completed distribution into a failed one: only the
+                        // latest copy decides that the job vanished.
+                        let api: Api<ProductDistribution> =
+                            Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+                        let fresh = api.get(&pd.name_any()).await?.status.unwrap_or_default();
+                        if fresh.state.as_deref().and_then(JobState::parse).is_some_and(JobState::is_terminal)
+                        {
+                            return Ok(Requeue::await_change());
+                        }
                         status.state = Some(JobState::Failed.as_str().into());
                         status.completion_time = Some(Time(jiff::Timestamp::now()));
                         let message = format!(
@@ -580,6 +591,17 @@ async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Err
     }
 }
 
+/// Whether the distribution's outcome is recorded (its job completed or failed): nothing an
+/// account change could move on.
+#[must_use]
+pub fn is_finished(pd: &ProductDistribution) -> bool {
+    pd.status
+        .as_ref()
+        .and_then(|s| s.state.as_deref())
+        .and_then(JobState::parse)
+        .is_some_and(JobState::is_terminal)
+}
+
 /// Retries a failed distribution reconcile with per-object backoff.
 #[must_use]
 pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Context>) -> Requeue {
@@ -588,6 +610,9 @@ pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Contex
         Error::Platform(e) if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth) => {
             Duration::from_secs(60)
         }
+        // Reading the account failed (the API server): retried on the backoff alone.
+        Error::Account(crate::operator::accounts::AccountError::ReadAccount { .. }) => Duration::ZERO,
+        // The user has to fix something; the account's watch brings the fix sooner.
         Error::Account(_) => Duration::from_secs(30),
         _ => Duration::ZERO,
     };

@@ -809,7 +809,7 @@ impl State {
             .sort_by(|a, b| b.gmt_create.cmp(&a.gmt_create).then_with(|| b.product_key.cmp(&a.product_key)));
         let total = matching.len();
         let size = op.page_size as usize;
-        let start = (op.current_page as usize - 1).saturating_mul(size);
+        let start = page_offset(op.current_page, size);
         let page = matching
             .into_iter()
             .skip(start)
@@ -929,7 +929,7 @@ impl State {
                     p.tags.get(&t.tag_key).is_some_and(|v| t.tag_value.is_empty() || *v == t.tag_value)
                 })
             })
-            .skip(((page - 1) * size) as usize)
+            .skip(page_offset(page, size as usize))
             .take(size as usize)
             .map(|p| m::TaggedProduct {
                 product_key: p.product_key.clone(),
@@ -1161,7 +1161,7 @@ impl State {
             Some(token) if !token.is_empty() => token
                 .parse::<usize>()
                 .map_err(|_| ApiError::business("iot.common.InvalidPageParams", "NextToken is not valid."))?,
-            _ => (op.current_page.unwrap_or(1).max(1) as usize - 1) * size,
+            _ => page_offset(op.current_page.unwrap_or(1), size),
         };
         let items: Vec<m::DistributeJob> =
             matching.iter().skip(start).take(size).map(|j| job_view(j)).collect();
@@ -1205,11 +1205,17 @@ impl State {
             .collect();
         let total = items.len() as i32;
         let size = op.page_size as usize;
-        let page = items.into_iter().skip((op.current_page as usize - 1) * size).take(size).collect();
+        let page = items.into_iter().skip(page_offset(op.current_page, size)).take(size).collect();
         Ok(body(&m::ListDistributedProductResponse {
             data: Some(m::DistributedPage { total, info: m::DistributedItems { items: page } }),
         }))
     }
+}
+
+/// Where page `page` (1-based; anything below 1 counts as the first) of `size` items starts,
+/// saturating rather than overflowing for absurd page numbers (which then return nothing).
+fn page_offset(page: i32, size: usize) -> usize {
+    (page.max(1) as usize - 1).saturating_mul(size)
 }
 
 fn job_not_found() -> ApiError {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
@@ -51,6 +51,15 @@ pub enum AccountError {
         "PlatformAccount {0:?} does not exist; create it (or set spec.accountRef.name to an existing one)"
     )]
     NotFound(String),
+    /// The account could not be read from the API server.
+    #[error("cannot read PlatformAccount {account:?}: {source}")]
+    ReadAccount {
+        /// Account.
+        account: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// Its credentials Secret does not exist.
     #[error("the credentials Secret {namespace}/{name} of PlatformAccount {account:?} does not exist")]
     SecretNotFound {
@@ -90,6 +99,7 @@ impl AccountError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "AccountNotFound",
+            Self::ReadAccount { .. } => "AccountUnreadable",
             Self::SecretNotFound { .. } => "CredentialsSecretNotFound",
             Self::SecretKeyMissing { .. } => "CredentialsKeyMissing",
             Self::ReadSecret { .. } => "CredentialsUnreadable",
@@ -105,6 +115,7 @@ pub struct Accounts {
     limiters: LimiterRegistry,
     observer: Option<Arc<dyn CallObserver>>,
     handles: Mutex<HashMap<String, Arc<AccountHandle>>>,
+    selector: Option<String>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -136,7 +147,16 @@ impl Accounts {
             limiters: LimiterRegistry::new(qps_share),
             observer,
             handles: Mutex::default(),
+            selector: None,
         }
+    }
+
+    /// Only accounts matching this label selector are used (the operator's
+    /// `--account-selector`; the store is filled by a watch with the same selector).
+    #[must_use]
+    pub fn with_selector(mut self, selector: Option<String>) -> Self {
+        self.selector = selector;
+        self
     }
 
     /// The account store.
@@ -150,14 +170,34 @@ impl Accounts {
     /// # Errors
     /// [`AccountError`] when the account, its Secret or a key is missing.
     pub async fn get(&self, name: &str) -> Result<Arc<AccountHandle>, AccountError> {
-        let account =
-            self.store.get(&ObjectRef::new(name)).ok_or_else(|| AccountError::NotFound(name.to_string()))?;
+        let account = match self.store.get(&ObjectRef::new(name)) {
+            Some(account) => account,
+            None => Arc::new(self.read_live(name).await?),
+        };
         if let Some(handle) = self.handles.lock().expect("accounts lock").get(name)
             && handle.built_from.0 == account.resource_version().unwrap_or_default()
         {
             return Ok(handle.clone());
         }
         self.build(&account).await
+    }
+
+    /// Reads an account the cache does not hold (yet): one applied a moment ago, or any while
+    /// the cache is still filling after a start, must not be reported missing. Honours the
+    /// account selector.
+    async fn read_live(&self, name: &str) -> Result<PlatformAccount, AccountError> {
+        let mut params = ListParams::default().fields(&format!("metadata.name={name}"));
+        if let Some(selector) = &self.selector {
+            params = params.labels(selector);
+        }
+        Api::<PlatformAccount>::all(self.client.clone())
+            .list(&params)
+            .await
+            .map_err(|source| AccountError::ReadAccount { account: name.to_string(), source })?
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(|| AccountError::NotFound(name.to_string()))
     }
 
     /// Rebuilds the handle of `account` from its current Secret (called when either changes).

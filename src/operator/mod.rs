@@ -174,7 +174,7 @@ fn scope_controllers(
     .modify(strip_managed_fields)
     .reflect(secret_writer)
     .touched_objects();
-    let account_changes = watcher(Api::<PlatformAccount>::all(client.clone()), account_watch)
+    let product_account_changes = watcher(Api::<PlatformAccount>::all(client.clone()), account_watch.clone())
         .default_backoff()
         .touched_objects()
         .predicate_filter(account_relevance, PredicateConfig::default());
@@ -185,7 +185,7 @@ fn scope_controllers(
             .touched_objects();
     let products = Controller::for_stream(product_stream, product_reader.clone())
         .owns_stream(secret_stream)
-        .watches_stream(account_changes, move |account: PlatformAccount| {
+        .watches_stream(product_account_changes, move |account: PlatformAccount| {
             let name = account.name_any();
             products_for_accounts
                 .state()
@@ -217,8 +217,15 @@ fn scope_controllers(
         .for_each(log_result::<IotProduct, product::Error>("IotProduct"))
         .boxed();
 
-    // ProductDistributions: their own changes and their product's.
+    // ProductDistributions: their own changes, their product's, and (for those not finished)
+    // their account's spec or readiness (a distribution applied together with its account
+    // may be seen first).
     let (distribution_reader, distribution_writer) = reflector::store::<ProductDistribution>();
+    let unfinished_distributions = distribution_reader.clone();
+    let account_changes = watcher(Api::<PlatformAccount>::all(client.clone()), account_watch)
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(account_relevance, PredicateConfig::default());
     let distribution_stream =
         watcher(scoped::<ProductDistribution>(client, namespace), watcher::Config::default())
             .default_backoff()
@@ -243,6 +250,14 @@ fn scope_controllers(
                     .collect::<Vec<_>>()
             },
         )
+        .watches_stream(account_changes, move |_account: PlatformAccount| {
+            unfinished_distributions
+                .state()
+                .iter()
+                .filter(|d| !distribution::is_finished(d))
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {
@@ -330,7 +345,8 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
-        accounts: Accounts::new(client.clone(), account_reader.clone(), args.qps_share, Some(observer)),
+        accounts: Accounts::new(client.clone(), account_reader.clone(), args.qps_share, Some(observer))
+            .with_selector(args.account_selector.clone()),
         recorder: events::EventPublisher::new(client.clone(), reporter),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: SecretStores(secret_stores),

@@ -406,6 +406,8 @@ pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) 
         {
             Duration::from_secs(60)
         }
+        // Reading the account failed (the API server): retried on the backoff alone.
+        Error::Account(crate::operator::accounts::AccountError::ReadAccount { .. }) => Duration::ZERO,
         Error::InvalidSpec(_) | Error::Account(_) | Error::DeletionBlocked(_) => Duration::from_secs(60),
         _ => Duration::ZERO,
     };

@@ -374,3 +374,34 @@ fn missing_and_mistyped_parameters_are_gateway_errors() {
     let unknown = call(&mut s, &ctx(), "NoSuchAction", &[]).unwrap_err();
     assert_eq!(unknown.http_status, 404);
 }
+
+#[test]
+fn a_page_far_beyond_the_end_is_empty_rather_than_a_crash() {
+    // Found by the platform_calls fuzz target: (page - 1) * size overflowed for a huge page.
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    call(
+        &mut s,
+        &ctx(),
+        "CreateProductTags",
+        &[("ProductKey", &key), ("ProductTag.1.TagKey", "team"), ("ProductTag.1.TagValue", "a")],
+    )
+    .unwrap();
+    let huge = i32::MAX.to_string();
+    let by_tags = call(
+        &mut s,
+        &ctx(),
+        "ListProductByTags",
+        &[("ProductTag.1.TagKey", "team"), ("CurrentPage", &huge), ("PageSize", "50")],
+    )
+    .unwrap();
+    assert_eq!(by_tags["ProductInfos"]["ProductInfo"], json!([]));
+    let products =
+        call(&mut s, &ctx(), "QueryProductList", &[("CurrentPage", &huge), ("PageSize", "200")]).unwrap();
+    assert_eq!(products["Data"]["Total"], 1);
+    assert_eq!(products["Data"]["List"]["ProductInfo"], json!([]));
+    for action in ["ListDeviceDistributeJob", "ListDistributedProduct"] {
+        let answer = call(&mut s, &ctx(), action, &[("CurrentPage", &huge), ("PageSize", "200")]);
+        assert!(answer.is_ok(), "{action}: {answer:?}");
+    }
+}
