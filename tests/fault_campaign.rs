@@ -406,8 +406,11 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                 (None, false) => waiting.push(format!("{name} missing")),
                 (Some(pd), false) => {
                     let state = pd.status.as_ref().and_then(|s| s.state.clone());
+                    let record_deleted = pd.status.as_ref().and_then(|s| s.job_record_deleted) == Some(true);
                     if state.as_deref() != Some("Completed") {
                         waiting.push(format!("{name}: {state:?}"));
+                    } else if !keeps_job_record(*d) && !record_deleted {
+                        waiting.push(format!("{name}: job record not yet deleted"));
                     }
                 }
                 (None, true) => {}
@@ -472,7 +475,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
 /// 3. Deleted resources with `Delete` are gone from the platform (by name and by tag); those
 ///    with `Orphan` left their product on the platform, untouched since the deletion.
 /// 4. Exactly one distribution job per live `ProductDistribution`, the one its status names,
-///    and no job for a product more than once.
+///    no job for a product more than once (the platform's history of jobs, deleted records
+///    included), and no job record left but those of live `Keep` distributions.
 /// 5. No finalizer is stuck: every deleted resource is gone from the API (checked while
 ///    converging) and no live one is marked for deletion.
 async fn check_invariants(
@@ -573,8 +577,9 @@ async fn check_invariants(
     assert!(owners.values().all(|&n| n == 1), "duplicate owners: {owners:?}");
     checked += 2;
 
-    // 4: distribution jobs: one job made per distribution (lost answers included), never
-    // two for a product; a live one's job is on the platform (Keep) or its record deleted.
+    // 4: distribution jobs: never two for a product (each distribution has its own product),
+    // one per live distribution (lost answers included; a distribution deleted early may have
+    // made none), and none left on the platform but those of live `Keep` distributions.
     let made = world
         .emulator
         .emulator
@@ -583,22 +588,27 @@ async fn check_invariants(
         .get("CreateProductDistributeJob")
         .and_then(|c| c.get("Success").copied())
         .unwrap_or(0);
-    assert_eq!(
-        made as usize,
-        distributions.len(),
-        "distribution jobs made for {} distributions",
-        distributions.len()
-    );
+    let history = &snapshot.job_history;
+    assert_eq!(made as usize, history.len(), "every job made is in the platform's history");
     let mut jobs_per_product = BTreeMap::<&str, usize>::new();
-    for job in &snapshot.jobs {
-        *jobs_per_product.entry(&job.product_key).or_default() += 1;
+    for (_, product_key) in history {
+        *jobs_per_product.entry(product_key).or_default() += 1;
     }
     assert!(jobs_per_product.values().all(|&n| n == 1), "a product distributed twice: {jobs_per_product:?}");
-    checked += 2;
+    let live_distributions = distributions.values().filter(|deleted| !**deleted).count();
+    assert!(
+        (live_distributions..=distributions.len()).contains(&history.len()),
+        "{} jobs made for {live_distributions} live and {} deleted distributions",
+        history.len(),
+        distributions.len() - live_distributions
+    );
+    let mut kept_jobs = BTreeSet::new();
+    checked += 3;
     for d in distributions.iter().filter(|(_, deleted)| !**deleted).map(|(d, _)| *d) {
         let pd = world.distributions.get(&format!("d{d:04}")).await.unwrap();
         let status = pd.status.unwrap();
         let job_id = status.job_id.clone().unwrap_or_else(|| panic!("d{d:04} has no job id"));
+        assert!(history.iter().any(|(id, _)| *id == job_id), "d{d:04}: job {job_id} was never made");
         let job = snapshot.jobs.iter().find(|j| j.job_id == job_id);
         if !keeps_job_record(d) {
             assert!(
@@ -611,13 +621,17 @@ async fn check_invariants(
                 world.products.get(&format!("p{d:04}")).await.unwrap().status.unwrap().product_key.unwrap();
             assert_eq!(job.product_key, key, "d{d:04} distributed the wrong product");
             assert_eq!(job.target_instance_id, TARGET);
+            kept_jobs.insert(job_id.clone());
         }
         let copied = snapshot
             .products
             .iter()
             .any(|p| p.instance_id == TARGET && Some(&p.product_key) == status.product_key.as_ref());
         assert!(copied, "d{d:04}: the product is not in the target instance");
-        checked += 3;
+        checked += 4;
     }
+    let left: Vec<_> = snapshot.jobs.iter().filter(|j| !kept_jobs.contains(&j.job_id)).collect();
+    assert!(left.is_empty(), "job records left behind by deleted or finished distributions: {left:?}");
+    checked += 1;
     checked
 }

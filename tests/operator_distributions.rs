@@ -192,6 +192,47 @@ async fn a_crash_after_the_job_was_created_leaves_exactly_one_job() {
 }
 
 #[tokio::test]
+async fn deleting_a_distribution_whose_create_answer_was_lost_deletes_the_job_it_made() {
+    let mut env = env("dist-lostdel").await;
+    apply(&env, "lamp", json!({"productName": "Lamp_LostDel"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    // The job is created but the answer lost, the lookup that would find it fails, and the
+    // operator stops: the resource knows only that a create was started.
+    let faults = Faults {
+        lose_next: [("CreateProductDistributeJob".to_string(), 1)].into(),
+        fail_after: [("ListDeviceDistributeJob".to_string(), 1)].into(),
+        ..Faults::default()
+    };
+    env.emulator.emulator.set_faults(faults);
+    distribute(&env, "lost", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    eventually("the lookup failed", DEADLINE, || async {
+        if env.emulator.emulator.stats().injected_errors > 0 {
+            Ok(())
+        } else {
+            Err(tail(&env.operator.logs()))
+        }
+    })
+    .await;
+    env.operator.kill();
+    let status = distributions(&env).get("lost").await.unwrap().status.unwrap_or_default();
+    assert!(status.create_started_time.is_some() && status.job_id.is_none(), "{status:?}");
+    assert_eq!(jobs(&env), 1, "the lost create made a job");
+    env.emulator.emulator.set_faults(Faults::default());
+    distributions(&env).delete("lost", &DeleteParams::default()).await.unwrap();
+    env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);
+    eventually("resource gone", DEADLINE, || async {
+        distributions(&env)
+            .get_opt("lost")
+            .await
+            .map_err(|e| e.to_string())?
+            .map_or(Ok(()), |_| Err("still there".into()))
+    })
+    .await;
+    assert_eq!(jobs(&env), 0, "the job the lost create made is not left taking a task");
+    assert_eq!(create_calls(&env), 1);
+}
+
+#[tokio::test]
 async fn a_job_the_platform_interrupts_is_reported_as_failed_with_the_reason() {
     let env = env("dist-fail").await;
     apply(&env, "lamp", json!({"productName": "Lamp_DistFail"})).await;

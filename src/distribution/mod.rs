@@ -338,25 +338,10 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             Decision::Done => return Ok(Requeue::await_change()),
             Decision::LookForLostJob => {
                 let since = status.create_started_time.as_ref().map_or(0, |t| t.0.as_millisecond());
-                let request = ListDeviceDistributeJob {
-                    page_size: 200,
-                    product_key: Some(resolved.key.clone()),
-                    ..Default::default()
-                };
-                let jobs = match platform.call(&request).await {
-                    Ok(response) => response.data.unwrap_or_default().job_info.items,
+                known.found_job = match find_lost_job(platform, &resolved.key, since, &target).await {
+                    Ok(found) => found,
                     Err(e) => return platform_failed(ctx, pd, status, e).await,
                 };
-                known.found_job = jobs
-                    .iter()
-                    .filter(|j| j.gmt_create >= since - CLOCK_SKEW_MS)
-                    .find(|j| {
-                        j.target_instance_configs
-                            .target_instance_configs
-                            .iter()
-                            .any(|t| t.target_instance_id == target)
-                    })
-                    .map(|j| j.job_id.clone());
                 if known.found_job.is_none() {
                     known.create_started = false;
                 }
@@ -533,6 +518,29 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
     }
 }
 
+/// The job distributing `product_key` to `target` created at or after `since_ms` (less the
+/// allowed clock skew): the one a create whose answer was lost made, if it did.
+async fn find_lost_job(
+    platform: &dyn crate::platform::IotPlatform,
+    product_key: &str,
+    since_ms: i64,
+    target: &str,
+) -> Result<Option<String>, PlatformError> {
+    let request = ListDeviceDistributeJob {
+        page_size: 200,
+        product_key: Some(product_key.to_string()),
+        ..Default::default()
+    };
+    let jobs = platform.call(&request).await?.data.unwrap_or_default().job_info.items;
+    Ok(jobs
+        .iter()
+        .filter(|j| j.gmt_create >= since_ms - CLOCK_SKEW_MS)
+        .find(|j| {
+            j.target_instance_configs.target_instance_configs.iter().any(|t| t.target_instance_id == target)
+        })
+        .map(|j| j.job_id.clone()))
+}
+
 /// The account named by the spec alone (when the product cannot be resolved any more).
 fn fallback_account(pd: &ProductDistribution) -> String {
     pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
@@ -577,14 +585,39 @@ async fn delete_job_record(
     Ok(Requeue::await_change())
 }
 
+/// Deletes the platform's record of the resource's job, if it has one: the job recorded in
+/// status, or one a create whose answer was lost made (so that no task is left behind).
 async fn cleanup(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error> {
-    let status = pd.status.clone().unwrap_or_default();
-    let Some(job) = status.job_id.clone() else { return Ok(Requeue::await_change()) };
+    let mut status = pd.status.clone().unwrap_or_default();
+    if status.job_id.is_none() {
+        // The cached copy may predate the job's record in status.
+        let api: Api<ProductDistribution> =
+            Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+        if let Some(fresh) = api.get_opt(&pd.name_any()).await? {
+            status = fresh.status.unwrap_or_default();
+        }
+    }
     if status.job_record_deleted == Some(true) {
+        return Ok(Requeue::await_change());
+    }
+    let lost_create = status.create_started_time.as_ref().zip(status.product_key.as_ref());
+    if status.job_id.is_none() && lost_create.is_none() {
         return Ok(Requeue::await_change());
     }
     let account_name = resolve(ctx, pd).map_or_else(|_| fallback_account(pd), |r| r.account);
     let account = account(ctx, pd, &account_name).await?;
+    let job = match (status.job_id.clone(), lost_create) {
+        (Some(job), _) => job,
+        (None, Some((started, key))) => {
+            let target = &pd.spec.target.instance_id;
+            match find_lost_job(account.platform.as_ref(), key, started.0.as_millisecond(), target).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return Ok(Requeue::await_change()),
+                Err(e) => return platform_failed(ctx, pd, status, e).await,
+            }
+        }
+        (None, None) => return Ok(Requeue::await_change()),
+    };
     match delete_platform_record(ctx, pd, &account, &job, "the distribution itself stays").await {
         Ok(()) => Ok(Requeue::await_change()),
         Err(e) => platform_failed(ctx, pd, status, e).await,

@@ -233,6 +233,8 @@ pub struct State {
     rules: Rules,
     products: BTreeMap<(String, String), Product>,
     jobs: BTreeMap<String, Job>,
+    /// Every distribution job ever created (id, product key), deleted ones included.
+    job_history: Vec<(String, String)>,
     rng: StdRng,
 }
 
@@ -245,6 +247,9 @@ pub struct Snapshot {
     pub jobs: Vec<Job>,
     /// Enterprise instances.
     pub instances: Vec<Instance>,
+    /// Every distribution job ever created, as (job id, product key), oldest first: deleted
+    /// job records included.
+    pub job_history: Vec<(String, String)>,
 }
 
 fn is_han(c: char) -> bool {
@@ -329,7 +334,7 @@ impl State {
     #[must_use]
     pub fn new(rules: Rules) -> Self {
         let rng = StdRng::seed_from_u64(rules.seed);
-        Self { rules, products: BTreeMap::new(), jobs: BTreeMap::new(), rng }
+        Self { rules, products: BTreeMap::new(), jobs: BTreeMap::new(), job_history: Vec::new(), rng }
     }
 
     /// The rules in force.
@@ -345,6 +350,7 @@ impl State {
             rules: self.rules.clone(),
             products: self.products.clone(),
             jobs: self.jobs.clone(),
+            job_history: Vec::new(),
             rng: self.rng.clone(),
         };
         copy.advance_jobs(now_ms);
@@ -352,6 +358,7 @@ impl State {
             products: copy.products.into_values().collect(),
             jobs: copy.jobs.into_values().collect(),
             instances: self.rules.instances.clone(),
+            job_history: self.job_history.clone(),
         }
     }
 
@@ -1139,6 +1146,7 @@ impl State {
             status: m::JOB_INITIALIZING,
             will_fail: ctx.fail_distribution,
         };
+        self.job_history.push((job_id.clone(), job.product_key.clone()));
         self.jobs.insert(job_id.clone(), job);
         Ok(body(&m::CreateProductDistributeJobResponse { job_id: Some(job_id) }))
     }
