@@ -39,7 +39,7 @@ bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulat
 	bash scripts/bench-ready.sh
 	bash scripts/bench-emulator.sh
 
-fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 20; `make test` runs this)
+fuzz: ## Explore every target for FUZZ_SECONDS each (default 20; random seed, growing corpus; `make test` runs a fixed-seed smoke run)
 	bash scripts/fuzz.sh
 
 soak: ## The long fault campaign (1000 products, 100 distributions, 20 crashes, 10 minutes)
