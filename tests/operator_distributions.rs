@@ -51,6 +51,46 @@ fn jobs(env: &Env) -> usize {
     env.emulator.emulator.snapshot().jobs.len()
 }
 
+/// Creates a product directly on the platform (no IotProduct); returns its key.
+async fn platform_product(env: &Env, name: &str) -> String {
+    let request = CreateProduct { product_name: name.into(), node_type: 0, ..CreateProduct::default() };
+    env.emulator.client().call(&request).await.unwrap().product_key.unwrap()
+}
+
+/// Distributes IotProduct `lamp` as `name` while the create's answer is lost and the lookup
+/// that would find the job fails, then SIGKILLs the operator: the resource knows only that
+/// a create was started. Faults are off afterwards.
+async fn distribute_losing_the_answer_then_stop(env: &mut Env, name: &str, policy: &str) {
+    let faults = Faults {
+        lose_next: [("CreateProductDistributeJob".to_string(), 1)].into(),
+        fail_after: [("ListDeviceDistributeJob".to_string(), 1)].into(),
+        ..Faults::default()
+    };
+    env.emulator.emulator.set_faults(faults);
+    distribute(env, name, json!({"productRef": {"name": "lamp"}, "jobRecordPolicy": policy, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    eventually("the lookup failed", DEADLINE, || async {
+        if env.emulator.emulator.stats().injected_errors > 0 {
+            Ok(())
+        } else {
+            Err(tail(&env.operator.logs()))
+        }
+    })
+    .await;
+    env.operator.kill();
+    let status = distributions(env).get(name).await.unwrap().status.unwrap_or_default();
+    assert!(status.create_started_time.is_some() && status.job_id.is_none(), "{status:?}");
+    env.emulator.emulator.set_faults(Faults::default());
+}
+
+/// Waits until ProductDistribution `name` is gone from the API (its finalizer done).
+async fn wait_gone(env: &Env, name: &str) {
+    eventually(&format!("{name} gone"), DEADLINE, || async {
+        let found = distributions(env).get_opt(name).await.map_err(|e| e.to_string())?;
+        found.map_or(Ok(()), |_| Err("still there".to_string()))
+    })
+    .await;
+}
+
 fn create_calls(env: &Env) -> u64 {
     env.emulator.emulator.stats().calls.get("CreateProductDistributeJob").map_or(0, |c| c.values().sum())
 }
@@ -104,14 +144,7 @@ async fn a_product_is_distributed_by_reference_and_its_thing_model_is_locked_aft
 #[tokio::test]
 async fn a_product_is_distributed_by_key_to_an_account_named_by_its_logon_id() {
     let env = env("dist-key").await;
-    let key = env
-        .emulator
-        .client()
-        .call(&CreateProduct { product_name: "ByKey_01".into(), node_type: 0, ..CreateProduct::default() })
-        .await
-        .unwrap()
-        .product_key
-        .unwrap();
+    let key = platform_product(&env, "ByKey_01").await;
     distribute(&env, "by-key", json!({"productKey": key, "target": {"instanceId": "iot-cn-prod0001", "logonId": "owner@example.com"}})).await;
     wait_distribution(&env, "by-key", "Completed", "Distributed").await;
     assert_eq!(create_calls(&env), 1);
@@ -160,26 +193,7 @@ async fn a_crash_after_the_job_was_created_leaves_exactly_one_job() {
     let mut env = env("dist-crash").await;
     apply(&env, "lamp", json!({"productName": "Lamp_DistCrash"})).await;
     wait_condition(&env, "lamp", "Ready", "True", None).await;
-    // The job is created but the answer lost; the lookup that would find it fails.
-    let faults = Faults {
-        lose_next: [("CreateProductDistributeJob".to_string(), 1)].into(),
-        fail_after: [("ListDeviceDistributeJob".to_string(), 1)].into(),
-        ..Faults::default()
-    };
-    env.emulator.emulator.set_faults(faults);
-    distribute(&env, "crash", json!({"productRef": {"name": "lamp"}, "jobRecordPolicy": "Keep", "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
-    eventually("the lookup failed", DEADLINE, || async {
-        if env.emulator.emulator.stats().injected_errors > 0 {
-            Ok(())
-        } else {
-            Err(tail(&env.operator.logs()))
-        }
-    })
-    .await;
-    env.operator.kill();
-    let status = distributions(&env).get("crash").await.unwrap().status.unwrap_or_default();
-    assert!(status.create_started_time.is_some() && status.job_id.is_none(), "{status:?}");
-    env.emulator.emulator.set_faults(Faults::default());
+    distribute_losing_the_answer_then_stop(&mut env, "crash", "Keep").await;
     env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);
     let pd = wait_distribution(&env, "crash", "Completed", "Distributed").await;
     assert_eq!(jobs(&env), 1);
@@ -196,38 +210,11 @@ async fn deleting_a_distribution_whose_create_answer_was_lost_deletes_the_job_it
     let mut env = env("dist-lostdel").await;
     apply(&env, "lamp", json!({"productName": "Lamp_LostDel"})).await;
     wait_condition(&env, "lamp", "Ready", "True", None).await;
-    // The job is created but the answer lost, the lookup that would find it fails, and the
-    // operator stops: the resource knows only that a create was started.
-    let faults = Faults {
-        lose_next: [("CreateProductDistributeJob".to_string(), 1)].into(),
-        fail_after: [("ListDeviceDistributeJob".to_string(), 1)].into(),
-        ..Faults::default()
-    };
-    env.emulator.emulator.set_faults(faults);
-    distribute(&env, "lost", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
-    eventually("the lookup failed", DEADLINE, || async {
-        if env.emulator.emulator.stats().injected_errors > 0 {
-            Ok(())
-        } else {
-            Err(tail(&env.operator.logs()))
-        }
-    })
-    .await;
-    env.operator.kill();
-    let status = distributions(&env).get("lost").await.unwrap().status.unwrap_or_default();
-    assert!(status.create_started_time.is_some() && status.job_id.is_none(), "{status:?}");
+    distribute_losing_the_answer_then_stop(&mut env, "lost", "DeleteWhenDone").await;
     assert_eq!(jobs(&env), 1, "the lost create made a job");
-    env.emulator.emulator.set_faults(Faults::default());
     distributions(&env).delete("lost", &DeleteParams::default()).await.unwrap();
     env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);
-    eventually("resource gone", DEADLINE, || async {
-        distributions(&env)
-            .get_opt("lost")
-            .await
-            .map_err(|e| e.to_string())?
-            .map_or(Ok(()), |_| Err("still there".into()))
-    })
-    .await;
+    wait_gone(&env, "lost").await;
     assert_eq!(jobs(&env), 0, "the job the lost create made is not left taking a task");
     assert_eq!(create_calls(&env), 1);
 }
@@ -257,14 +244,7 @@ async fn a_distribution_waits_for_its_product_and_deleting_it_frees_the_task() {
         if jobs(&env) == 0 { Ok(()) } else { Err("still there".to_string()) }
     })
     .await;
-    eventually("resource gone", DEADLINE, || async {
-        distributions(&env)
-            .get_opt("early")
-            .await
-            .map_err(|e| e.to_string())?
-            .map_or(Ok(()), |_| Err("still there".into()))
-    })
-    .await;
+    wait_gone(&env, "early").await;
     // The distribution itself is not undone.
     assert!(env.emulator.products().iter().any(|p| p.instance_id == "iot-cn-prod0001"));
 }
@@ -304,14 +284,7 @@ async fn a_stale_copy_of_a_finished_distribution_does_not_turn_it_failed() {
     // job, whose record DeleteWhenDone has just deleted; the "job vanished" verdict must come
     // from the latest copy only.
     let env = env("dist-stale").await;
-    let key = env
-        .emulator
-        .client()
-        .call(&CreateProduct { product_name: "Stale_01".into(), node_type: 0, ..CreateProduct::default() })
-        .await
-        .unwrap()
-        .product_key
-        .unwrap();
+    let key = platform_product(&env, "Stale_01").await;
     distribute(
         &env,
         "stale",

@@ -48,6 +48,15 @@ fn create(state: &mut State, name: &str) -> String {
     out["ProductKey"].as_str().unwrap().to_string()
 }
 
+/// A state holding one product, "Lamp", tagged team=a; returns the state and its key.
+fn a_lamp_tagged_team_a() -> (State, String) {
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    let tag = [("ProductKey", key.as_str()), ("ProductTag.1.TagKey", "team"), ("ProductTag.1.TagValue", "a")];
+    call(&mut s, &ctx(), "CreateProductTags", &tag).unwrap();
+    (s, key)
+}
+
 fn code(result: Result<Value, ApiError>) -> String {
     result.expect_err("refused").code
 }
@@ -288,15 +297,7 @@ fn distribution_is_served_only_at_the_shanghai_endpoint_and_within_one_account()
 
 #[test]
 fn tags_are_validated_and_update_needs_existing_keys() {
-    let mut s = State::new(rules());
-    let key = create(&mut s, "Lamp");
-    call(
-        &mut s,
-        &ctx(),
-        "CreateProductTags",
-        &[("ProductKey", &key), ("ProductTag.1.TagKey", "team"), ("ProductTag.1.TagValue", "a")],
-    )
-    .unwrap();
+    let (mut s, key) = a_lamp_tagged_team_a();
     let bad = call(
         &mut s,
         &ctx(),
@@ -378,15 +379,7 @@ fn missing_and_mistyped_parameters_are_gateway_errors() {
 #[test]
 fn a_page_far_beyond_the_end_is_empty_rather_than_a_crash() {
     // Found by the platform_calls fuzz target: (page - 1) * size overflowed for a huge page.
-    let mut s = State::new(rules());
-    let key = create(&mut s, "Lamp");
-    call(
-        &mut s,
-        &ctx(),
-        "CreateProductTags",
-        &[("ProductKey", &key), ("ProductTag.1.TagKey", "team"), ("ProductTag.1.TagValue", "a")],
-    )
-    .unwrap();
+    let (mut s, _) = a_lamp_tagged_team_a();
     let huge = i32::MAX.to_string();
     let by_tags = call(
         &mut s,
