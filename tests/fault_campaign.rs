@@ -164,6 +164,18 @@ struct World {
     distributions: Api<ProductDistribution>,
 }
 
+impl Drop for World {
+    /// A failed campaign leaves the operator's log (since its last start) for reading.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-campaign-operator.log");
+            if std::fs::write(&path, self.logs()).is_ok() {
+                eprintln!("the operator's log is in {}", path.display());
+            }
+        }
+    }
+}
+
 impl World {
     fn start_operator(&mut self) {
         self.operator = Some(OperatorProcess::start(self.plane, &self.ns, &["--resync-interval", "5s"]));
@@ -383,7 +395,15 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                     let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
                     let current = status.observed_generation == p.metadata.generation;
                     if !(ready && current && status.published == Some(intent.published)) {
-                        waiting.push(format!("{name}: {:?}", status.reason));
+                        waiting.push(format!(
+                            "{name}: {:?} generation {:?} observed {:?}, published: spec {} status {:?} intent {}",
+                            status.reason,
+                            p.metadata.generation,
+                            status.observed_generation,
+                            p.spec.published,
+                            status.published,
+                            intent.published
+                        ));
                     }
                 }
                 (None, true) if intent.orphan => {
