@@ -1,7 +1,9 @@
 //! A per-account, per-operation rate limiter at the platform's documented QPS.
 //!
 //! Every call waits here before it is sent, so the operator stays under the quota that
-//! all users of the account share instead of being throttled into errors.
+//! all users of the account share instead of being throttled into errors. Waiters are
+//! served in arrival order: under a saturated quota (thousands of products resyncing) a
+//! call that arrived first is never overtaken, so no product starves.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -15,21 +17,30 @@ use super::quota;
 /// The QPS used for an operation missing from the documented table.
 const UNKNOWN_OPERATION_QPS: u32 = 5;
 
+/// The limiter of one operation and the queue of its waiters.
+#[derive(Debug)]
+struct OperationLimiter {
+    rate: DefaultDirectRateLimiter,
+    /// Held by the one caller waiting for the next slot; tokio's mutex hands it on in
+    /// arrival order (governor alone lets a newcomer take a slot a sleeping waiter was due).
+    turn: tokio::sync::Mutex<()>,
+}
+
 /// Rate limiters for one account, one per operation.
 #[derive(Debug)]
 pub struct AccountLimiter {
-    limiters: HashMap<&'static str, DefaultDirectRateLimiter>,
-    fallback: DefaultDirectRateLimiter,
+    limiters: HashMap<&'static str, OperationLimiter>,
+    fallback: OperationLimiter,
 }
 
 /// Builds the limiter of one operation: `qps × share` requests per second, with a burst of
 /// a quarter second's worth (at least one), so traffic stays smooth.
-fn limiter(qps: u32, share: f64) -> DefaultDirectRateLimiter {
+fn limiter(qps: u32, share: f64) -> OperationLimiter {
     let rate = (f64::from(qps) * share).max(0.1);
     let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
     let quota =
         Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
-    RateLimiter::direct(quota)
+    OperationLimiter { rate: RateLimiter::direct(quota), turn: tokio::sync::Mutex::new(()) }
 }
 
 impl AccountLimiter {
@@ -48,11 +59,15 @@ impl AccountLimiter {
     /// Waits until `action` may be called; returns how long it waited.
     pub async fn acquire(&self, action: &str) -> Duration {
         let limiter = self.limiters.get(action).unwrap_or(&self.fallback);
-        if limiter.check().is_ok() {
+        // Nobody waiting and a slot free: go at once.
+        if let Ok(_turn) = limiter.turn.try_lock()
+            && limiter.rate.check().is_ok()
+        {
             return Duration::ZERO;
         }
         let start = tokio::time::Instant::now();
-        limiter.until_ready().await;
+        let _turn = limiter.turn.lock().await;
+        limiter.rate.until_ready().await;
         start.elapsed()
     }
 }
@@ -103,6 +118,29 @@ mod tests {
         let limiter = AccountLimiter::new(1.0);
         limiter.acquire("CreateProductDistributeJob").await;
         assert_eq!(limiter.acquire("QueryProduct").await, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn waiters_are_served_in_arrival_order() {
+        // QueryProduct: 50 QPS, a burst of 13. Once the burst is spent, 25 callers queue; each records when it
+        // got through. Without the queue, waiters that sleep until the same instant race.
+        let limiter = Arc::new(AccountLimiter::new(1.0));
+        while limiter.acquire("QueryProduct").await == Duration::ZERO {}
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let mut callers = Vec::new();
+        for caller in 0..25 {
+            let (limiter, served) = (limiter.clone(), served.clone());
+            callers.push(tokio::spawn(async move {
+                limiter.acquire("QueryProduct").await;
+                served.lock().unwrap().push(caller);
+            }));
+            tokio::task::yield_now().await;
+        }
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let served = served.lock().unwrap().clone();
+        assert_eq!(served, (0..25).collect::<Vec<_>>());
     }
 
     #[test]
