@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    DEADLINE, Env, OperatorProcess, apply, condition, control_plane, env, events, eventually, patch_spec,
-    tail, wait_condition,
+    DEADLINE, Env, OperatorProcess, apply, condition, control_plane, env, events, eventually,
+    in_process_context, patch_spec, tail, wait_condition,
 };
 use iot_product_operator::crd::ProductDistribution;
 use iot_product_operator::emulator::faults::Faults;
@@ -251,33 +251,6 @@ async fn a_distribution_waits_for_its_product_and_deleting_it_frees_the_task() {
 
 /// The operator's context built in the test process, reading accounts from the API server:
 /// lets a test hand the reconciler a copy of its choosing.
-async fn in_process_context(env: &Env) -> std::sync::Arc<iot_product_operator::operator::context::Context> {
-    use iot_product_operator::crd::PlatformAccount;
-    use iot_product_operator::operator::{
-        accounts::Accounts, backoff::Backoff, context::Context, context::Settings, events::EventPublisher,
-    };
-    use kube::runtime::{events::Reporter, reflector, watcher};
-    let (accounts, mut writer) = reflector::store::<PlatformAccount>();
-    let account = Api::<PlatformAccount>::all(env.client.clone())
-        .get(&common::account_name(&env.ns))
-        .await
-        .expect("the test's PlatformAccount");
-    writer.apply_watcher_event(&watcher::Event::Apply(account));
-    let settings = Settings::default();
-    let reporter = Reporter { controller: "in-process-test".into(), instance: None };
-    std::sync::Arc::new(Context {
-        client: env.client.clone(),
-        accounts: Accounts::new(env.client.clone(), accounts, 1.0, None),
-        recorder: EventPublisher::new(env.client.clone(), reporter),
-        backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
-        secrets: Default::default(),
-        products: Default::default(),
-        metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
-        checked: Default::default(),
-        settings,
-    })
-}
-
 #[tokio::test]
 async fn a_stale_copy_of_a_finished_distribution_does_not_turn_it_failed() {
     // Found by the fault campaign: a cached copy from before the outcome was recorded polls the

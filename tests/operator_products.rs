@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{
     DEADLINE, Env, OperatorProcess, TestEmulator, account_name, apply, condition, control_plane,
-    create_account, env, events, eventually, patch_spec, secret_data, tail, test_namespace, wait_condition,
+    create_account, env, events, eventually, in_process_context, patch_spec, secret_data, tail,
+    test_namespace, wait_condition,
 };
 use iot_product_operator::crd::PlatformAccount;
 use iot_product_operator::emulator::faults::Faults;
@@ -153,6 +154,30 @@ async fn the_thing_model_is_imported_and_published_and_follows_changes() {
     let p = &env.emulator.products()[0];
     assert_eq!(p.versions.len(), 2);
     assert!(p.versions[0].tsl.to_string().contains("Brightness"));
+}
+
+#[tokio::test]
+async fn a_stale_copy_of_a_product_does_not_publish_its_thing_model_again() {
+    // Found by CI: a reconcile from a cached copy older than the status that recorded the publish
+    // saw the imported draft, no published model in status, and published a second version.
+    let env = env("tsl-stale").await;
+    apply(
+        &env,
+        "lamp",
+        json!({"productName": "Lamp_Stale", "thingModel": {"tsl": TSL_V1, "versionDescription": "first"}}),
+    )
+    .await;
+    let product = wait_condition(&env, "lamp", "Ready", "True", None).await;
+    assert_eq!(env.emulator.products()[0].versions.len(), 1);
+    let mut stale = product;
+    stale.status.as_mut().unwrap().thing_model = None;
+    let ctx = in_process_context(&env).await;
+    iot_product_operator::product::reconcile(std::sync::Arc::new(stale), ctx)
+        .await
+        .expect("the reconcile of a stale copy succeeds");
+    assert_eq!(env.emulator.products()[0].versions.len(), 1, "no second version published");
+    let status = env.products.get("lamp").await.unwrap().status.unwrap();
+    assert!(status.thing_model.is_some(), "the published model is recorded again: {status:?}");
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use tracing::debug;
 
 use crate::crd::product::AdoptionPolicy;
 use crate::platform::model::{
-    GetThingModelTsl, ListProductTags, ProductDetails, ProductSummary, QueryProduct, QueryProductList,
+    GetThingModelTsl, GetThingModelTslPublished, ListProductTags, ProductDetails, ProductSummary,
+    QueryProduct, QueryProductList,
 };
 use crate::platform::{ErrorClass, IotPlatform, PlatformError};
 use crate::tsl::ThingModel;
@@ -130,15 +131,48 @@ async fn details_of(
     {
         let request = GetThingModelTsl {
             iot_instance_id: instance.map(str::to_string),
-            product_key: key,
+            product_key: key.clone(),
             ..Default::default()
         };
         let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
-        // A draft the operator cannot parse differs from any desired model.
-        thing_model_digest =
-            Some(ThingModel::parse(&text).map_or_else(|_| String::from("unparseable"), |m| m.digest()));
+        thing_model_digest = Some(digest_of(&text));
     }
-    Ok(ObservedProduct { details, tags, thing_model_digest })
+    let mut published_thing_model_digest = None;
+    if let (Some(model), Some(draft)) = (&desired.thing_model, &thing_model_digest)
+        && *draft == model.digest
+        && recorded.published_thing_model.as_deref() != Some(model.digest.as_str())
+    {
+        published_thing_model_digest = latest_published_digest(platform, instance, &key).await?;
+    }
+    Ok(ObservedProduct { details, tags, thing_model_digest, published_thing_model_digest })
+}
+
+/// The digest of a thing model as the platform returned it; one the operator cannot parse
+/// differs from any desired model.
+fn digest_of(text: &str) -> String {
+    ThingModel::parse(text).map_or_else(|_| String::from("unparseable"), |m| m.digest())
+}
+
+/// The digest of the product's latest published thing model. `None` when the platform shows
+/// none, or refuses to say for a reason retrying would not change: publishing again is then
+/// the safe answer (an extra version, never a lost change).
+async fn latest_published_digest(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+) -> Result<Option<String>, PlatformError> {
+    let request = GetThingModelTslPublished {
+        iot_instance_id: instance.map(str::to_string),
+        product_key: key.to_string(),
+        ..Default::default()
+    };
+    match platform.call(&request).await {
+        Ok(response) => Ok(Some(digest_of(&response.data.unwrap_or_default().tsl_str))),
+        Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::Auth) => {
+            Err(e)
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// Observes the product of this resource.

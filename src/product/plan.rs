@@ -39,6 +39,20 @@ pub struct ObservedProduct {
     pub tags: BTreeMap<String, String>,
     /// Digest of its draft thing model, when read.
     pub thing_model_digest: Option<String>,
+    /// Digest of its latest published thing model, when read: only when the draft matches the
+    /// spec but status does not record that model as published (the answer of a publish may have
+    /// been lost, or this reconcile started from a cached copy older than the publish).
+    pub published_thing_model_digest: Option<String>,
+}
+
+impl ObservedProduct {
+    /// Whether the thing model with this digest is the latest published one, as far as known
+    /// from the platform or from what the operator recorded.
+    #[must_use]
+    pub fn thing_model_published(&self, digest: &str, recorded: &Recorded) -> bool {
+        recorded.published_thing_model.as_deref() == Some(digest)
+            || self.published_thing_model_digest.as_deref() == Some(digest)
+    }
 }
 
 impl ObservedProduct {
@@ -276,13 +290,13 @@ fn tag_actions(
 /// Thing-model actions, or the reason they cannot happen.
 fn thing_model_actions(
     desired: &DesiredProduct,
-    observed_digest: Option<&str>,
+    product: &ObservedProduct,
     recorded: &Recorded,
 ) -> Result<Vec<Action>, Blocked> {
     let Some(model) = &desired.thing_model else { return Ok(Vec::new()) };
-    let actions = match observed_digest {
+    let actions = match product.thing_model_digest.as_deref() {
         Some(digest) if digest == model.digest => {
-            if recorded.published_thing_model.as_deref() == Some(model.digest.as_str()) {
+            if product.thing_model_published(&model.digest, recorded) {
                 Vec::new()
             } else {
                 vec![Action::PublishThingModel]
@@ -353,7 +367,7 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
         }
     }
     let mut blocked = None;
-    match thing_model_actions(desired, product.thing_model_digest.as_deref(), recorded) {
+    match thing_model_actions(desired, product, recorded) {
         Ok(actions) => {
             if !actions.is_empty() && actions.contains(&Action::ImportThingModel) {
                 locked_fields.push("spec.thingModel");

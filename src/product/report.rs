@@ -609,7 +609,10 @@ pub async fn report(
     };
     let thing_model = match &facts.desired.thing_model {
         None => None,
-        Some(model) if facts.executed.done.contains(&Action::PublishThingModel) => {
+        Some(model)
+            if facts.executed.done.contains(&Action::PublishThingModel)
+                || observed_published_thing_model(facts.observation, &model.digest) =>
+        {
             Some(ThingModelStatus { digest: model.digest.clone(), version: None })
         }
         Some(_) => previous.thing_model.clone(),
@@ -711,4 +714,9 @@ pub async fn report_paused(ctx: &Context, product: &IotProduct) -> Result<(), ku
         ..previous
     };
     write_status(ctx, product, &status).await
+}
+
+/// Whether observing found this thing model to be the platform's latest published one.
+fn observed_published_thing_model(observation: &Observation, digest: &str) -> bool {
+    matches!(&observation.observed, Observed::Exists(p) if p.published_thing_model_digest.as_deref() == Some(digest))
 }

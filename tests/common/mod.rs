@@ -429,3 +429,35 @@ pub async fn events(env: &Env, name: &str) -> Vec<(String, String)> {
         .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
         .collect()
 }
+
+/// An operator context in the test process, for handing a reconciler a chosen copy of an
+/// object (for example a stale one a lagging cache could still hold); its account cache holds
+/// the test's PlatformAccount.
+pub async fn in_process_context(
+    env: &Env,
+) -> std::sync::Arc<iot_product_operator::operator::context::Context> {
+    use iot_product_operator::crd::PlatformAccount;
+    use iot_product_operator::operator::{
+        accounts::Accounts, backoff::Backoff, context::Context, context::Settings, events::EventPublisher,
+    };
+    use kube::runtime::{events::Reporter, reflector, watcher};
+    let (accounts, mut writer) = reflector::store::<PlatformAccount>();
+    let account = Api::<PlatformAccount>::all(env.client.clone())
+        .get(&account_name(&env.ns))
+        .await
+        .expect("the test's PlatformAccount");
+    writer.apply_watcher_event(&watcher::Event::Apply(account));
+    let settings = Settings::default();
+    let reporter = Reporter { controller: "in-process-test".into(), instance: None };
+    std::sync::Arc::new(Context {
+        client: env.client.clone(),
+        accounts: Accounts::new(env.client.clone(), accounts, 1.0, None),
+        recorder: EventPublisher::new(env.client.clone(), reporter),
+        backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
+        secrets: Default::default(),
+        products: Default::default(),
+        metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
+        checked: Default::default(),
+        settings,
+    })
+}

@@ -33,6 +33,7 @@ fn exists(published: bool) -> ObservedProduct {
         },
         tags: BTreeMap::new(),
         thing_model_digest: None,
+        published_thing_model_digest: None,
     }
 }
 
@@ -155,6 +156,26 @@ fn a_changed_thing_model_is_imported_and_published() {
 fn an_imported_but_unpublished_thing_model_is_published() {
     let mut o = exists(false);
     o.thing_model_digest = Some(tsl_digest());
+    let p = apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &recorded());
+    assert_eq!(p.actions, vec![Action::PublishThingModel]);
+}
+
+#[test]
+fn a_thing_model_the_platform_shows_published_is_not_published_again() {
+    // Status does not record the publish (a cached copy older than it, or a lost answer), but
+    // the platform's latest published version is the desired model.
+    let mut o = exists(false);
+    o.thing_model_digest = Some(tsl_digest());
+    o.published_thing_model_digest = Some(tsl_digest());
+    let p = apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &recorded());
+    assert_eq!(p.actions, Vec::<Action>::new());
+}
+
+#[test]
+fn an_older_published_thing_model_is_published_again() {
+    let mut o = exists(false);
+    o.thing_model_digest = Some(tsl_digest());
+    o.published_thing_model_digest = Some("old".into());
     let p = apply(&desired(serde_json::json!({"thingModel": {"tsl": TSL}})), &observed(o), &recorded());
     assert_eq!(p.actions, vec![Action::PublishThingModel]);
 }
