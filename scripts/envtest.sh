@@ -269,6 +269,9 @@ stop_one() { # only a process this script started: pid file + matching command l
 stop() {
   stop_one kube-apiserver
   stop_one etcd
+  # Whatever else still runs from this run directory (its pki and data paths are on the
+  # command line), e.g. a server whose pid file a failed restart overwrote.
+  pkill -KILL -f -- "$RUN/(pki|etcd-data)" 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -102,7 +102,8 @@ pub struct RunArgs {
     /// detection), for example `10m` or `30s`.
     #[arg(long, default_value = "10m", env = "IOTOP_RESYNC_INTERVAL")]
     pub resync_interval: humantime::Duration,
-    /// How many IotProducts are reconciled at the same time.
+    /// How many IotProducts are reconciled at the same time (in the whole process; waiting
+    /// reconciles are admitted in arrival order); 0 for no bound.
     #[arg(long, default_value_t = 64, env = "IOTOP_CONCURRENCY")]
     pub concurrency: u16,
     /// The share of each documented per-account QPS quota the operator uses (the rest is

@@ -3,6 +3,7 @@
 //! metrics and health endpoints, until SIGTERM / Ctrl-C.
 
 pub mod accounts;
+pub mod admission;
 pub mod backoff;
 pub mod conditions;
 pub mod context;
@@ -33,6 +34,7 @@ use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::{account, distribution, product};
 
 use accounts::Accounts;
+use admission::Admission;
 use backoff::Backoff;
 use context::{Context, ProductStores, SecretStores, Settings};
 
@@ -152,7 +154,7 @@ fn scope_controllers(
     scope: Scope,
     ctx: Arc<Context>,
     account_watch: watcher::Config,
-    concurrency: u16,
+    admission: &Admission,
     shutdown: &Shutdown,
 ) -> Vec<BoxFuture<'static, ()>> {
     let Scope { namespace, product_reader, product_writer, secret_writer } = scope;
@@ -183,6 +185,7 @@ fn scope_controllers(
         watcher(scoped::<ProductDistribution>(client, namespace), watcher::Config::default())
             .default_backoff()
             .touched_objects();
+    let product_admission = admission.clone();
     let products = Controller::for_stream(product_stream, product_reader.clone())
         .owns_stream(secret_stream)
         .watches_stream(product_account_changes, move |account: PlatformAccount| {
@@ -198,18 +201,25 @@ fn scope_controllers(
             let namespace = pd.namespace().unwrap_or_default();
             pd.spec.product_ref.map(|r| ObjectRef::new(&r.name).within(&namespace))
         })
-        .with_config(ControllerConfig::default().concurrency(concurrency))
+        // No kube-runtime limit: the admission bounds concurrency and serves in arrival order.
+        .with_config(ControllerConfig::default())
         .graceful_shutdown_on(shutdown.signal())
         .run(
-            |object, ctx: Arc<Context>| async move {
-                let start = Instant::now();
-                let result = product::reconcile(object, ctx.clone()).await;
-                ctx.metrics.reconciled(
-                    "IotProduct",
-                    result.as_ref().map_or_else(product::Error::category, |_| "Success"),
-                    start.elapsed(),
-                );
-                result
+            move |object, ctx: Arc<Context>| {
+                let admission = product_admission.clone();
+                async move {
+                    let _slot = admission.admit().await;
+                    // The wait may have been long: reconcile the latest cached copy.
+                    let object = ctx.products.get(&ObjectRef::from_obj(object.as_ref())).unwrap_or(object);
+                    let start = Instant::now();
+                    let result = product::reconcile(object, ctx.clone()).await;
+                    ctx.metrics.reconciled(
+                        "IotProduct",
+                        result.as_ref().map_or_else(product::Error::category, |_| "Success"),
+                        start.elapsed(),
+                    );
+                    result
+                }
             },
             product::error_policy,
             ctx.clone(),
@@ -404,6 +414,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
             .for_each(log_result::<PlatformAccount, account::Error>("PlatformAccount"))
             .boxed(),
     ];
+    let admission = Admission::new(args.concurrency);
     for (((namespace, product_reader), product_writer), secret_writer) in
         scopes.iter().cloned().zip(product_stores).zip(product_writers).zip(secret_writers)
     {
@@ -412,7 +423,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
             Scope { namespace, product_reader, product_writer, secret_writer },
             ctx.clone(),
             account_watch.clone(),
-            args.concurrency,
+            &admission,
             &shutdown,
         ));
     }
