@@ -212,7 +212,9 @@ fn scope_controllers(
                     // The wait may have been long: reconcile the latest cached copy.
                     let object = ctx.products.get(&ObjectRef::from_obj(object.as_ref())).unwrap_or(object);
                     let start = Instant::now();
-                    let result = product::reconcile(object, ctx.clone()).await;
+                    // Boxed so that a reconcile waiting for its slot stays small (the
+                    // reconcile's own state is allocated only once it runs).
+                    let result = Box::pin(product::reconcile(object, ctx.clone())).await;
                     ctx.metrics.reconciled(
                         "IotProduct",
                         result.as_ref().map_or_else(product::Error::category, |_| "Success"),
