@@ -69,6 +69,7 @@ pub struct Metrics {
     throttled: Family<ActionLabels, Counter>,
     limiter_wait: Family<ActionLabels, Histogram>,
     managed: Family<KindLabels, Gauge>,
+    reconciles_waiting: Gauge,
     leader: Gauge,
     ready: AtomicBool,
 }
@@ -114,6 +115,12 @@ impl Metrics {
         );
         let managed = Family::<KindLabels, Gauge>::default();
         registry.register("managed_objects", "Objects watched, by kind", managed.clone());
+        let reconciles_waiting = Gauge::default();
+        registry.register(
+            "reconciles_waiting",
+            "IotProduct reconciles waiting for a slot (--concurrency); above zero for long when there is more work than the platform's quotas allow",
+            reconciles_waiting.clone(),
+        );
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica holds the leader lease", leader.clone());
         Self {
@@ -124,6 +131,7 @@ impl Metrics {
             throttled,
             limiter_wait,
             managed,
+            reconciles_waiting,
             leader,
             ready: AtomicBool::new(false),
         }
@@ -138,6 +146,12 @@ impl Metrics {
     /// Sets the number of objects of `kind`.
     pub fn set_managed(&self, kind: &'static str, count: usize) {
         self.managed.get_or_create(&KindLabels { kind }).set(count as i64);
+    }
+
+    /// The gauge of reconciles waiting for a slot, for the admission to keep.
+    #[must_use]
+    pub fn reconciles_waiting(&self) -> Gauge {
+        self.reconciles_waiting.clone()
     }
 
     /// Sets whether this replica leads.

@@ -565,6 +565,7 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies()
         leader.contains(r#"iotop_platform_calls_total{action="CreateProduct",code="Success"} 1"#),
         "{leader}"
     );
+    assert!(leader.contains("iotop_reconciles_waiting 0"), "nothing waits once the work is done:\n{leader}");
 
     // The leader dies; the standby takes over within the lease duration and finishes work.
     first.kill();

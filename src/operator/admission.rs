@@ -12,12 +12,14 @@
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A bound on concurrent reconciles that admits waiters in the order they arrived.
 #[derive(Debug, Clone)]
 pub struct Admission {
     slots: Arc<Semaphore>,
+    waiting: Gauge,
 }
 
 /// A reconcile's slot, given back when dropped.
@@ -25,16 +27,34 @@ pub struct Admission {
 pub struct Slot(#[allow(dead_code, reason = "held for its Drop")] OwnedSemaphorePermit);
 
 impl Admission {
-    /// At most `limit` reconciles at a time; 0 means no bound.
+    /// At most `limit` reconciles at a time; 0 means no bound. `waiting` counts the callers
+    /// waiting for a slot.
     #[must_use]
-    pub fn new(limit: u16) -> Self {
+    pub fn new(limit: u16, waiting: Gauge) -> Self {
         let permits = if limit == 0 { Semaphore::MAX_PERMITS } else { usize::from(limit) };
-        Self { slots: Arc::new(Semaphore::new(permits)) }
+        Self { slots: Arc::new(Semaphore::new(permits)), waiting }
     }
 
     /// Waits for a slot; callers are served in the order they called.
     pub async fn admit(&self) -> Slot {
+        let _waiting = Waiting::new(&self.waiting);
         Slot(self.slots.clone().acquire_owned().await.expect("the admission semaphore is never closed"))
+    }
+}
+
+/// One waiting caller in the gauge, also when the wait is abandoned (its future dropped).
+struct Waiting<'a>(&'a Gauge);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -44,7 +64,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_are_admitted_in_arrival_order() {
-        let admission = Admission::new(1);
+        let admission = Admission::new(1, Gauge::default());
         let first = admission.admit().await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut waiters = Vec::new();
@@ -73,7 +93,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_limit_of_zero_admits_everyone_at_once() {
-        let admission = Admission::new(0);
+        let admission = Admission::new(0, Gauge::default());
         let mut slots = Vec::new();
         for _ in 0..10_000 {
             slots.push(admission.admit().await);
@@ -83,12 +103,27 @@ mod tests {
 
     #[tokio::test]
     async fn the_limit_bounds_concurrent_slots() {
-        let admission = Admission::new(2);
+        let waiting = Gauge::default();
+        let admission = Admission::new(2, waiting.clone());
         let _a = admission.admit().await;
-        let _b = admission.admit().await;
-        assert!(
-            tokio::time::timeout(std::time::Duration::ZERO, admission.admit()).await.is_err(),
-            "a third slot is not given while two are held"
-        );
+        let b = admission.admit().await;
+        assert_eq!(waiting.get(), 0);
+        let third = admission.clone();
+        let mut third = tokio::spawn(async move { third.admit().await });
+        tokio::task::yield_now().await;
+        assert!(!third.is_finished(), "a third slot is not given while two are held");
+        assert_eq!(waiting.get(), 1, "the waiting caller is counted");
+        drop(b);
+        let _c = (&mut third).await.unwrap();
+        assert_eq!(waiting.get(), 0, "the admitted caller no longer counts as waiting");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_is_no_longer_counted() {
+        let waiting = Gauge::default();
+        let admission = Admission::new(1, waiting.clone());
+        let _held = admission.admit().await;
+        assert!(tokio::time::timeout(std::time::Duration::ZERO, admission.admit()).await.is_err());
+        assert_eq!(waiting.get(), 0);
     }
 }

@@ -416,7 +416,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
             .for_each(log_result::<PlatformAccount, account::Error>("PlatformAccount"))
             .boxed(),
     ];
-    let admission = Admission::new(args.concurrency);
+    let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());
     for (((namespace, product_reader), product_writer), secret_writer) in
         scopes.iter().cloned().zip(product_stores).zip(product_writers).zip(secret_writers)
     {
