@@ -17,7 +17,7 @@ test: ## Run every test (installs what it needs: control plane, Python SDKs)
 
 lint: ## cargo fmt --check and clippy with -D warnings
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -41,6 +41,7 @@ struct Args {
     distributions: usize,
     latency_ms: u64,
     bin: PathBuf,
+    emulator_bin: PathBuf,
     run_dir: PathBuf,
 }
 
@@ -53,6 +54,9 @@ fn args() -> Args {
         bin: std::env::var("IOTOP_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| "target/release/iot-product-operator".into()),
+        emulator_bin: std::env::var("IOTOP_EMULATOR_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| "target/release/iot-platform-emulator".into()),
         run_dir: std::env::var("BENCH_RUN").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir()),
     }
 }
@@ -194,9 +198,8 @@ async fn main() {
     // The emulator, with the documented QPS limits and a per-request latency.
     let emulator_log = args.run_dir.join("emulator.log");
     let mut emulator = spawn(
-        &args.bin,
+        &args.emulator_bin,
         &[
-            "emulator",
             "--listen",
             "127.0.0.1:0",
             "--access-key",

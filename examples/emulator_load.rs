@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use iot_platform::http::{Endpoints, HttpPlatform, http_client};
+use iot_platform::model::{CreateProduct, QueryProduct};
+use iot_platform::ratelimit::AccountLimiter;
+use iot_platform::sign::{RpcRequest, SigningContext, acs3, rpc_v1};
+use iot_platform::{Credentials, IotPlatform};
 use iot_product_operator::crd::account::SignatureVersion;
-use iot_product_operator::platform::http::{Endpoints, HttpPlatform, http_client};
-use iot_product_operator::platform::model::{CreateProduct, QueryProduct};
-use iot_product_operator::platform::ratelimit::AccountLimiter;
-use iot_product_operator::platform::sign::{RpcRequest, SigningContext, acs3, rpc_v1};
-use iot_product_operator::platform::{Credentials, IotPlatform};
 
 fn signing_cost() {
     let creds = Credentials::new("LTAI5tBenchKey", "bench-secret", None);

@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_TO_RUN="${1:-10}"
-cargo build --release --quiet --locked --bin iot-product-operator --example emulator_load
+cargo build --release --quiet --locked -p iot-platform-emulator --bin iot-platform-emulator
+cargo build --release --quiet --locked --example emulator_load
 log=$(mktemp)
-taskset -c 0 target/release/iot-product-operator emulator --listen 127.0.0.1:0 --no-rate-limit \
+taskset -c 0 target/release/iot-platform-emulator --listen 127.0.0.1:0 --no-rate-limit \
   --access-key bench:bench-secret --log-level warn >"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT

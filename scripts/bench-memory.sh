@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N="${1:-100}"
 export ENVTEST_RUN="$PWD/target/envtest/bench-memory"
+cargo build --release --quiet --locked -p iot-platform-emulator --bin iot-platform-emulator
 cargo build --release --quiet --locked --bin iot-product-operator
 eval "$(bash scripts/envtest.sh start 2>/dev/null)"
 pids=()
@@ -11,7 +12,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; bash scripts/envtest.sh stop' EXIT
 kubectl apply --server-side -k crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 log="$ENVTEST_RUN/emulator.log"
-target/release/iot-product-operator emulator --listen 127.0.0.1:0 --access-key bench:bench-secret:1001 --log-level warn >"$log" 2>&1 &
+target/release/iot-platform-emulator --listen 127.0.0.1:0 --access-key bench:bench-secret:1001 --log-level warn >"$log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening "$log" && break; sleep 0.05; done
 url=$(sed -nE 's/.*(http:\/\/[^ ]+).*/\1/p' "$log" | head -1)

@@ -9,5 +9,5 @@ if [ ! -x "$VENV/bin/pytest" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     'alibabacloud-iot20180120==5.1.0' 'aliyun-python-sdk-iot==8.59.0' 'aliyun-python-sdk-core==2.16.1' 'pytest==8.3.4'
 fi
-cargo build --quiet --locked
-IOTOP_BIN="$PWD/target/debug/iot-product-operator" "$VENV/bin/pytest" -q tests/conformance "$@"
+cargo build --quiet --locked -p iot-platform-emulator --bin iot-platform-emulator
+IOTOP_EMULATOR_BIN="$PWD/target/debug/iot-platform-emulator" "$VENV/bin/pytest" -q tests/conformance "$@"

@@ -12,6 +12,7 @@ ROOT=$PWD
 export ENVTEST_RUN="$ROOT/target/envtest/demo"
 EMULATOR_PORT="${EMULATOR_PORT:-18080}"
 BIN="$ROOT/target/debug/iot-product-operator"
+EMULATOR_BIN="$ROOT/target/debug/iot-platform-emulator"
 PIDS=()
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -27,8 +28,8 @@ cleanup() {
   bash scripts/envtest.sh stop
 }
 
-step "building the operator"
-cargo build --quiet --locked
+step "building the operator and the emulator"
+cargo build --quiet --locked --workspace --bins
 
 if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $EMULATOR_PORT)) != 0)"; then
   echo "port $EMULATOR_PORT is in use (another demo still running?); stop it or set EMULATOR_PORT and edit config/samples/platformaccount.yaml" >&2
@@ -44,7 +45,7 @@ kubectl apply --server-side -k crds/
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 step "starting the IoT Platform emulator on 127.0.0.1:$EMULATOR_PORT"
-"$BIN" emulator --listen "127.0.0.1:$EMULATOR_PORT" \
+"$EMULATOR_BIN" --listen "127.0.0.1:$EMULATOR_PORT" \
   --access-key LTAI5tDemoAccessKeyId:demo-access-key-secret-not-real:1234567890123456:owner@example.com \
   --instance iot-cn-prod0001@cn-shanghai --log-level warn >"$ENVTEST_RUN/emulator.log" 2>&1 &
 PIDS+=($!)

@@ -10,7 +10,7 @@ echo "== building the test control plane (cached under target/envtest)"
 bash scripts/envtest.sh build
 
 echo "== cargo test (unit + integration)"
-cargo test --all-targets --locked
+cargo test --workspace --all-targets --locked
 
 if [ -f scripts/conformance.sh ]; then
   echo "== official SDK conformance"

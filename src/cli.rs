@@ -32,8 +32,6 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the operator: reconcile PlatformAccounts, IotProducts and ProductDistributions.
     Run(RunArgs),
-    /// Run the IoT Platform emulator: the platform's API on the wire, state in memory.
-    Emulator(EmulatorArgs),
 }
 
 /// Arguments of `crds`.
@@ -43,56 +41,6 @@ pub struct CrdsArgs {
     /// printing a multi-document stream.
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-/// Arguments of `emulator`.
-#[derive(Debug, clap::Args)]
-pub struct EmulatorArgs {
-    /// Address to serve the API of `--region` on.
-    #[arg(long, default_value = "127.0.0.1:18080")]
-    pub listen: SocketAddr,
-    /// The region served at `--listen` (requests whose Host is `iot.<region>.aliyuncs.com`
-    /// are served as that region instead).
-    #[arg(long, default_value = "cn-shanghai")]
-    pub region: String,
-    /// Serve another region at another address, as `REGION=ADDR` (repeatable).
-    #[arg(long = "region-listen", value_name = "REGION=ADDR")]
-    pub region_listen: Vec<String>,
-    /// An accepted AccessKey, as `ID:SECRET[:UID[:LOGON[:TOKEN]]]` (repeatable; at least one).
-    #[arg(long = "access-key", value_name = "ID:SECRET[:UID[:LOGON[:TOKEN]]]", required = true)]
-    pub access_keys: Vec<String>,
-    /// An Enterprise instance, as `ID@REGION` (repeatable). Each region also has its public
-    /// instance (for example `iotx-oxssharez200` in cn-shanghai).
-    #[arg(long = "instance", value_name = "ID@REGION")]
-    pub instances: Vec<String>,
-    /// Do not enforce the documented QPS limits.
-    #[arg(long)]
-    pub no_rate_limit: bool,
-    /// Multiply every documented QPS limit by this factor.
-    #[arg(long, default_value_t = 1.0)]
-    pub qps_scale: f64,
-    /// Let published products be updated and deleted (the API pages document only the
-    /// thing-model lock; by default the emulator enforces the full lock).
-    #[arg(long)]
-    pub allow_published_changes: bool,
-    /// Products per instance.
-    #[arg(long, default_value_t = 1000)]
-    pub max_products_per_instance: usize,
-    /// Distribution jobs per account (the platform's limit is 10).
-    #[arg(long, default_value_t = 10)]
-    pub max_distribution_jobs: usize,
-    /// How long a distribution job runs, milliseconds.
-    #[arg(long, default_value_t = 1500)]
-    pub job_duration_ms: i64,
-    /// Latency added to every call, milliseconds.
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Faults at start, as a JSON file in the format of `GET /_emulator/faults`.
-    #[arg(long)]
-    pub faults_file: Option<PathBuf>,
-    /// Seed of keys and fault decisions.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
 }
 
 /// Arguments of `run`.

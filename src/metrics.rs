@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::platform::{CallObserver, ErrorClass, PlatformError};
+use iot_platform::{CallObserver, ErrorClass, PlatformError};
 
 /// Labels of reconcile counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

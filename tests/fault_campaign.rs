@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::{ControlPlane, OperatorProcess, TestEmulator, control_plane, eventually};
+use iot_platform_emulator::faults::{ErrorKind, Faults};
+use iot_platform_emulator::state::{Product, Snapshot};
 use iot_product_operator::crd::{IotProduct, ProductDistribution};
-use iot_product_operator::emulator::faults::{ErrorKind, Faults};
-use iot_product_operator::emulator::state::{Product, Snapshot};
 use iot_product_operator::product::desired::OWNER_TAG;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};

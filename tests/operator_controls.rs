@@ -8,8 +8,8 @@ use common::{
     DEADLINE, Env, apply, condition, control_plane, env, env_with, eventually, patch_spec, tail,
     wait_condition,
 };
+use iot_platform::model::{CreateProduct, DeleteProduct};
 use iot_product_operator::crd::{IotProduct, PlatformAccount};
-use iot_product_operator::platform::model::{CreateProduct, DeleteProduct};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;

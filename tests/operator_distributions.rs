@@ -6,11 +6,9 @@ use common::{
     DEADLINE, Env, OperatorProcess, apply, condition, control_plane, env, events, eventually,
     in_process_context, patch_spec, tail, wait_condition,
 };
+use iot_platform::model::{CreateProduct, CreateProductDistributeJob, DeleteDeviceDistributeJob};
+use iot_platform_emulator::faults::Faults;
 use iot_product_operator::crd::ProductDistribution;
-use iot_product_operator::emulator::faults::Faults;
-use iot_product_operator::platform::model::{
-    CreateProduct, CreateProductDistributeJob, DeleteDeviceDistributeJob,
-};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 

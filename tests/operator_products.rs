@@ -10,12 +10,10 @@ use common::{
     create_account, env, events, eventually, in_process_context, patch_spec, secret_data, tail,
     test_namespace, wait_condition,
 };
+use iot_platform::model::{CreateProduct, CreateProductTags, DeleteProduct, ListProductTags};
+use iot_platform::wire::Tag;
+use iot_platform_emulator::faults::Faults;
 use iot_product_operator::crd::PlatformAccount;
-use iot_product_operator::emulator::faults::Faults;
-use iot_product_operator::platform::model::{
-    CreateProduct, CreateProductTags, DeleteProduct, ListProductTags,
-};
-use iot_product_operator::platform::wire::Tag;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};

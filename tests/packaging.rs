@@ -86,6 +86,36 @@ fn the_charts_crds_are_the_generated_crds() {
     }
 }
 
+/// The crates a package's production build links (normal dependencies, transitively).
+fn production_dependencies(package: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["tree", "--locked", "--offline", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .current_dir(root())
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_operator_cannot_import_the_emulator() {
+    let operator = production_dependencies("iot-product-operator");
+    assert!(operator.iter().any(|c| c == "iot-platform"), "the operator uses the platform client: {operator:?}");
+    assert!(
+        !operator.iter().any(|c| c == "iot-platform-emulator"),
+        "the operator's production build links the emulator"
+    );
+    let platform = production_dependencies("iot-platform");
+    assert!(
+        !platform.iter().any(|c| c == "iot-platform-emulator" || c == "iot-product-operator" || c == "kube"),
+        "the platform client depends on neither the emulator nor Kubernetes: {platform:?}"
+    );
+}
+
 fn yaml_rules(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
     let value: Value = serde_yaml::from_str(&text).unwrap();
@@ -320,7 +350,7 @@ async fn life(
         )
         .await
         .map_err(|e| e.to_string())?;
-    let mut faults = iot_product_operator::emulator::faults::Faults::default();
+    let mut faults = iot_platform_emulator::faults::Faults::default();
     faults.lose_next.insert("CreateProduct".into(), 1);
     emulator.emulator.set_faults(faults);
     let tsl = r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;

@@ -5,17 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use iot_platform::http::{Endpoints, HttpPlatform, http_client};
+use iot_platform::model::*;
+use iot_platform::ratelimit::AccountLimiter;
+use iot_platform::wire::Tag;
+use iot_platform::{Credentials, ErrorClass, IotPlatform, PlatformError};
+use iot_platform_emulator::faults::Faults;
+use iot_platform_emulator::gateway::AccessKey;
+use iot_platform_emulator::server::spawn;
+use iot_platform_emulator::state::{Instance, Rules};
+use iot_platform_emulator::{Emulator, EmulatorConfig};
 use iot_product_operator::crd::account::SignatureVersion;
-use iot_product_operator::emulator::faults::Faults;
-use iot_product_operator::emulator::gateway::AccessKey;
-use iot_product_operator::emulator::server::spawn;
-use iot_product_operator::emulator::state::{Instance, Rules};
-use iot_product_operator::emulator::{Emulator, EmulatorConfig};
-use iot_product_operator::platform::http::{Endpoints, HttpPlatform, http_client};
-use iot_product_operator::platform::model::*;
-use iot_product_operator::platform::ratelimit::AccountLimiter;
-use iot_product_operator::platform::wire::Tag;
-use iot_product_operator::platform::{Credentials, ErrorClass, IotPlatform, PlatformError};
 
 const UID: &str = "1234567890123456";
 

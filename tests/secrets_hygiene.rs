@@ -34,8 +34,8 @@ impl EmulatorProcess {
     async fn start(run_dir: &Path, ns: &str) -> Self {
         let log = run_dir.join(format!("emulator-{ns}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
-            .args(["emulator", "--listen", "127.0.0.1:0", "--instance", "iot-cn-prod0001@cn-shanghai"])
+        let child = Command::new(common::emulator_binary())
+            .args(["--listen", "127.0.0.1:0", "--instance", "iot-cn-prod0001@cn-shanghai"])
             .args(["--job-duration-ms", "300", "--log-level", "debug", "--access-key"])
             .arg(format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_UID}:owner@example.com"))
             .env_remove("RUST_LOG")

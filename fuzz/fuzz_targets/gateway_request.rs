@@ -3,7 +3,7 @@
 //! `METHOD QUERY\nname: value\n…\n\nBODY`.
 #![no_main]
 
-use iot_product_operator::emulator::gateway::{AccessKey, Incoming, NonceCache, authenticate};
+use iot_platform_emulator::gateway::{AccessKey, Incoming, NonceCache, authenticate};
 use libfuzzer_sys::fuzz_target;
 
 /// 2024-01-01T00:00:00Z: the clock the seeds were signed with.

@@ -4,8 +4,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use iot_product_operator::emulator::state::{CallContext, Instance, Rules, State};
-use iot_product_operator::platform::wire::Params;
+use iot_platform_emulator::state::{CallContext, Instance, Rules, State};
+use iot_platform::wire::Params;
 use libfuzzer_sys::fuzz_target;
 
 const ACTIONS: &[&str] = &[

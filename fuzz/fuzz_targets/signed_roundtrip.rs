@@ -4,9 +4,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use iot_product_operator::emulator::gateway::{AccessKey, Incoming, NonceCache, authenticate};
-use iot_product_operator::platform::Credentials;
-use iot_product_operator::platform::sign::{RpcRequest, SigningContext, acs3, percent_encode, rpc_v1};
+use iot_platform_emulator::gateway::{AccessKey, Incoming, NonceCache, authenticate};
+use iot_platform::Credentials;
+use iot_platform::sign::{RpcRequest, SigningContext, acs3, percent_encode, rpc_v1};
 use libfuzzer_sys::fuzz_target;
 
 const NOW_MS: i64 = 1_704_067_200_000;

@@ -2,7 +2,7 @@
 //! normal form, import document and platform export all parse back to the same model.
 #![no_main]
 
-use iot_product_operator::tsl::ThingModel;
+use iot_platform::tsl::ThingModel;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

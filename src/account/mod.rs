@@ -22,9 +22,9 @@ use tracing::instrument;
 use crate::crd::account::{PlatformAccount, PlatformAccountStatus};
 use crate::operator::conditions::{self, Desired};
 use crate::operator::context::{Context, FIELD_MANAGER};
-use crate::platform::model::QueryProductList;
 use crate::product::account_name;
 use crate::product::report::{error_message, error_reason};
+use iot_platform::model::QueryProductList;
 
 /// The finalizer that keeps an account while products use it.
 pub const ACCOUNT_FINALIZER: &str = "iot.productoperator.dev/account-in-use";

@@ -133,6 +133,15 @@ pub enum SignatureVersion {
     V1,
 }
 
+impl From<SignatureVersion> for iot_platform::sign::SignatureVersion {
+    fn from(version: SignatureVersion) -> Self {
+        match version {
+            SignatureVersion::V3 => Self::V3,
+            SignatureVersion::V1 => Self::V1,
+        }
+    }
+}
+
 /// Whether the account's credentials work, and who uses it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -23,16 +23,16 @@ use tracing::{instrument, warn};
 
 use crate::crd::distribution::{ProductDistribution, ProductDistributionStatus};
 use crate::crd::{DEFAULT_ACCOUNT, IotProduct};
-use crate::emulator::state::public_instance;
 use crate::operator::accounts::{AccountError, AccountHandle};
 use crate::operator::conditions::{self, Desired};
 use crate::operator::context::{Context, FIELD_MANAGER};
-use crate::platform::model::{
+use crate::product::report::{error_message, error_reason};
+use iot_platform::model::{
     CreateProductDistributeJob, DeleteDeviceDistributeJob, ListDeviceDistributeJob, QueryDeviceDistributeJob,
 };
-use crate::platform::quota::MAX_DISTRIBUTION_JOBS;
-use crate::platform::{ErrorClass, PlatformError};
-use crate::product::report::{error_message, error_reason};
+use iot_platform::quota::MAX_DISTRIBUTION_JOBS;
+use iot_platform::region::public_instance;
+use iot_platform::{ErrorClass, PlatformError};
 
 use plan::{Decision, JobState, Known};
 
@@ -521,7 +521,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
 /// The job distributing `product_key` to `target` created at or after `since_ms` (less the
 /// allowed clock skew): the one a create whose answer was lost made, if it did.
 async fn find_lost_job(
-    platform: &dyn crate::platform::IotPlatform,
+    platform: &dyn iot_platform::IotPlatform,
     product_key: &str,
     since_ms: i64,
     target: &str,

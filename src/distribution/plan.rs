@@ -4,7 +4,7 @@
 //! No I/O happens here.
 
 use crate::crd::distribution::JobRecordPolicy;
-use crate::platform::model::{JOB_COMPLETED, JOB_INITIALIZING, JOB_INTERRUPTED, JOB_RUNNING};
+use iot_platform::model::{JOB_COMPLETED, JOB_INITIALIZING, JOB_INTERRUPTED, JOB_RUNNING};
 
 /// A job's state as the resource reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use crate::crd::account::PlatformAccount;
-use crate::platform::http::{Endpoints, HttpPlatform, http_client};
-use crate::platform::ratelimit::LimiterRegistry;
-use crate::platform::{CallObserver, Credentials, IotPlatform};
+use iot_platform::http::{Endpoints, HttpPlatform, http_client};
+use iot_platform::ratelimit::LimiterRegistry;
+use iot_platform::{CallObserver, Credentials, IotPlatform};
 
 /// Everything needed to call the platform for one account.
 pub struct AccountHandle {

@@ -97,6 +97,22 @@ fn spec_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
 /// A shutdown trigger that can be handed to several controllers.
 #[derive(Clone)]
 struct Shutdown(tokio::sync::watch::Receiver<bool>);
@@ -316,7 +332,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     let shutdown = Shutdown(shutdown_rx);
     let signal_tx = shutdown_tx.clone();
     tokio::spawn(async move {
-        crate::emulator::run::shutdown_signal().await;
+        shutdown_signal().await;
         info!("shutting down");
         let _ = signal_tx.send(true);
     });
@@ -353,7 +369,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
     }
     let reporter =
         Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
-    let observer: Arc<dyn crate::platform::CallObserver> = metrics.clone();
+    let observer: Arc<dyn iot_platform::CallObserver> = metrics.clone();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),

@@ -10,8 +10,8 @@ use crate::crd::product::{
     AdoptionPolicy, AuthType, DataFormat, DeletionPolicy, Edition, IotProduct, ManagementPolicy, NetType,
     NodeType, OutOfBandDeletion, ProtocolType, PublishedChangePolicy, ValidationLevel,
 };
-use crate::platform::model::{CreateProduct, ProductDetails};
-use crate::tsl::ThingModel;
+use iot_platform::model::{CreateProduct, ProductDetails};
+use iot_platform::tsl::ThingModel;
 
 /// The product tag naming the resource (its UID) that manages a product.
 pub const OWNER_TAG: &str = "iotop.owner";

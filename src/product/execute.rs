@@ -6,11 +6,11 @@
 //! new ProductKey is recorded before anything else happens.
 
 use crate::crd::product::AdoptionPolicy;
-use crate::platform::model::{
+use iot_platform::model::{
     CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl,
     ListProductTags, PublishThingModel, ReleaseProduct, UpdateProduct, UpdateProductTags,
 };
-use crate::platform::{ErrorClass, IotPlatform, PlatformError};
+use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::observe::{CLOCK_SKEW_MS, find_by_name};

@@ -37,7 +37,7 @@ use crate::crd::product::DeletionPolicy;
 use crate::crd::{DEFAULT_ACCOUNT, IotProduct};
 use crate::operator::accounts::AccountError;
 use crate::operator::context::Context;
-use crate::platform::{ErrorClass, PlatformError};
+use iot_platform::{ErrorClass, PlatformError};
 
 use desired::{DesiredProduct, InvalidSpec};
 use execute::Outcome;

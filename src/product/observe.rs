@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use tracing::debug;
 
 use crate::crd::product::AdoptionPolicy;
-use crate::platform::model::{
+use iot_platform::model::{
     GetThingModelTsl, GetThingModelTslPublished, ListProductTags, ProductDetails, ProductSummary,
     QueryProduct, QueryProductList,
 };
-use crate::platform::{ErrorClass, IotPlatform, PlatformError};
-use crate::tsl::ThingModel;
+use iot_platform::tsl::ThingModel;
+use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::plan::{Mode, Observed, ObservedProduct, Recorded};

@@ -14,8 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::product::{DeletionPolicy, ManagementPolicy, OutOfBandDeletion, PublishedChangePolicy};
-use crate::platform::model::{ProductDetails, RELEASE_STATUS};
-use crate::platform::wire::Tag;
+use iot_platform::model::{ProductDetails, RELEASE_STATUS};
+use iot_platform::wire::Tag;
 
 use super::desired::{CLUSTER_TAG, DesiredProduct, Mismatch, OWNER_TAG};
 

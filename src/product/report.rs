@@ -18,11 +18,11 @@ use tracing::{info, warn};
 
 use crate::crd::IotProduct;
 use crate::crd::product::{IotProductStatus, PendingCreate, ThingModelStatus};
-use crate::emulator::state::public_instance;
 use crate::operator::accounts::AccountHandle;
 use crate::operator::conditions::{self, Desired};
 use crate::operator::context::{Context, FIELD_MANAGER};
-use crate::platform::{ErrorClass, PlatformError};
+use iot_platform::region::public_instance;
+use iot_platform::{ErrorClass, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::execute::{CreateJournal, Executed, Outcome};
@@ -218,7 +218,7 @@ fn action_event(
     }
 }
 
-fn tag_keys(tags: &[crate::platform::wire::Tag]) -> String {
+fn tag_keys(tags: &[iot_platform::wire::Tag]) -> String {
     tags.iter().map(|t| t.tag_key.as_str()).collect::<Vec<_>>().join(", ")
 }
 

@@ -33,6 +33,36 @@ pub struct ControlPlane {
 
 static PLANE: OnceLock<ControlPlane> = OnceLock::new();
 
+/// The `iot-platform-emulator` binary (a crate of its own, so Cargo gives this package no
+/// `CARGO_BIN_EXE_` for it): built once per test process, in this test's profile, beside the
+/// test executable's profile directory.
+pub fn emulator_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test executable");
+        // target/<profile>/deps/<test>-<hash>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "--locked",
+            "-p",
+            "iot-platform-emulator",
+            "--bin",
+            "iot-platform-emulator",
+        ]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.current_dir(root()).status().expect("run cargo build for the emulator");
+        assert!(status.success(), "cannot build the iot-platform-emulator binary");
+        profile_dir.join("iot-platform-emulator")
+    })
+}
+
 /// The project root.
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -168,7 +198,7 @@ where
 /// An emulator served in this test process on 127.0.0.1:0, with one account.
 pub struct TestEmulator {
     /// The emulator (for its state and faults).
-    pub emulator: std::sync::Arc<iot_product_operator::emulator::Emulator>,
+    pub emulator: std::sync::Arc<iot_platform_emulator::Emulator>,
     /// Its URL.
     pub url: String,
 }
@@ -187,10 +217,10 @@ impl TestEmulator {
     }
 
     /// Like [`TestEmulator::start`], with the rules adjusted by `adjust`.
-    pub async fn start_with(adjust: impl FnOnce(&mut iot_product_operator::emulator::state::Rules)) -> Self {
-        use iot_product_operator::emulator::gateway::AccessKey;
-        use iot_product_operator::emulator::state::{Instance, Rules};
-        use iot_product_operator::emulator::{Emulator, EmulatorConfig};
+    pub async fn start_with(adjust: impl FnOnce(&mut iot_platform_emulator::state::Rules)) -> Self {
+        use iot_platform_emulator::gateway::AccessKey;
+        use iot_platform_emulator::state::{Instance, Rules};
+        use iot_platform_emulator::{Emulator, EmulatorConfig};
         let mut config = EmulatorConfig {
             access_keys: vec![
                 AccessKey::parse(&format!(
@@ -207,7 +237,7 @@ impl TestEmulator {
         };
         adjust(&mut config.rules);
         let emulator = Emulator::new(config);
-        let addr = iot_product_operator::emulator::server::spawn(
+        let addr = iot_platform_emulator::server::spawn(
             emulator.clone(),
             "127.0.0.1:0".parse().unwrap(),
             "cn-shanghai",
@@ -218,19 +248,19 @@ impl TestEmulator {
     }
 
     /// The products on the emulated platform.
-    pub fn products(&self) -> Vec<iot_product_operator::emulator::state::Product> {
+    pub fn products(&self) -> Vec<iot_platform_emulator::state::Product> {
         self.emulator.snapshot().products
     }
 
     /// A client of the emulated platform (for out-of-band changes).
-    pub fn client(&self) -> std::sync::Arc<dyn iot_product_operator::platform::IotPlatform> {
-        use iot_product_operator::platform::http::{Endpoints, HttpPlatform, http_client};
+    pub fn client(&self) -> std::sync::Arc<dyn iot_platform::IotPlatform> {
+        use iot_platform::http::{Endpoints, HttpPlatform, http_client};
         std::sync::Arc::new(HttpPlatform::new(
             http_client(),
             Endpoints::new("cn-shanghai", Some(&self.url), None),
-            iot_product_operator::platform::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET, None),
+            iot_platform::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET, None),
             iot_product_operator::crd::account::SignatureVersion::V3,
-            std::sync::Arc::new(iot_product_operator::platform::ratelimit::AccountLimiter::new(1.0)),
+            std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(1.0)),
         ))
     }
 }

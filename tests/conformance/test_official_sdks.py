@@ -38,9 +38,9 @@ TSL = json.dumps({
 @pytest.fixture
 def emulator():
     """A fresh emulator per test: each test has the account's QPS budget to itself."""
-    binary = os.environ["IOTOP_BIN"]
+    binary = os.environ["IOTOP_EMULATOR_BIN"]
     proc = subprocess.Popen(
-        [binary, "emulator", "--listen", "127.0.0.1:0", "--access-key", f"{AK_ID}:{AK_SECRET}:{UID}:{LOGON}",
+        [binary, "--listen", "127.0.0.1:0", "--access-key", f"{AK_ID}:{AK_SECRET}:{UID}:{LOGON}",
          "--instance", f"{TARGET_INSTANCE}@cn-shanghai", "--job-duration-ms", "300", "--log-level", "warn"],
         stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

@@ -1,4 +1,4 @@
-"""The signature test vectors under tests/fixtures/signing, recomputed by the official SDKs'
+"""The signature test vectors under crates/platform/tests/fixtures/signing, recomputed by the official SDKs'
 own signers. The Rust unit tests check our signer against the same files, so a vector that
 passes both is agreed on by us and by Alibaba Cloud's code.
 """
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "signing"
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "crates" / "platform" / "tests" / "fixtures" / "signing"
 
 
 def cases(scheme):

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::crd::product::{IotProduct, IotProductSpec};
-use crate::platform::model::DEVELOPMENT_STATUS;
-use crate::tsl::ThingModel;
+use iot_platform::model::DEVELOPMENT_STATUS;
+use iot_platform::tsl::ThingModel;
 
 const TSL: &str =
     r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;

@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{RpcRequest, SigningContext, percent_encode};
-use crate::platform::credentials::Credentials;
+use crate::credentials::Credentials;
 
 /// The algorithm name, the first word of the `Authorization` header.
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";

@@ -29,7 +29,7 @@ use super::faults::{ErrorKind, FaultInjector, Faults};
 use super::gateway::{self, AccessKey, Incoming, NonceCache};
 use super::state::{ApiError, CallContext, Rules, Snapshot, State};
 use super::xml;
-use crate::platform::quota;
+use iot_platform::quota;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;

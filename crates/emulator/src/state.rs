@@ -17,11 +17,12 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::platform::error::emulator_codes;
-use crate::platform::model::{self as m, Operation};
-use crate::platform::quota;
-use crate::platform::wire::{ParamError, Params, Tag};
-use crate::tsl::ThingModel;
+use iot_platform::error::emulator_codes;
+use iot_platform::model::{self as m, Operation};
+use iot_platform::quota;
+use iot_platform::region::public_instance;
+use iot_platform::tsl::ThingModel;
+use iot_platform::wire::{ParamError, Params, Tag};
 
 /// An error answer: HTTP status, code, message, and extra body fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,23 +120,6 @@ impl Default for Rules {
         }
     }
 }
-
-/// The public instance id of a region (as the docs list them).
-#[must_use]
-pub fn public_instance(region: &str) -> String {
-    match region {
-        "cn-shanghai" => "iotx-oxssharez200".into(),
-        "ap-northeast-1" => "iotx-oxssharez300".into(),
-        "ap-southeast-1" => "iotx-oxssharez400".into(),
-        "us-west-1" => "iotx-oxssharez500".into(),
-        "us-east-1" => "iotx-oxssharez600".into(),
-        "eu-central-1" => "iotx-oxssharez700".into(),
-        other => format!("iotx-oxsshare-{other}"),
-    }
-}
-
-const PUBLIC_REGIONS: &[&str] =
-    &["cn-shanghai", "ap-northeast-1", "ap-southeast-1", "us-west-1", "us-east-1", "eu-central-1"];
 
 /// A product as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -398,7 +382,7 @@ impl State {
         if let Some(instance) = self.rules.instances.iter().find(|i| i.id == id) {
             return Some(instance.region.clone());
         }
-        PUBLIC_REGIONS.iter().find(|r| public_instance(r) == id).map(|r| (*r).to_string())
+        iot_platform::region::public_instance_region(id).map(str::to_string)
     }
 
     fn product_mut(

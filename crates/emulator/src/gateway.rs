@@ -8,9 +8,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::platform::http::API_VERSION;
-use crate::platform::sign::{acs3, parse_timestamp, rpc_v1};
-use crate::platform::wire::Params;
+use iot_platform::http::API_VERSION;
+use iot_platform::sign::{acs3, parse_timestamp, rpc_v1};
+use iot_platform::wire::Params;
 
 use super::state::ApiError;
 
@@ -369,8 +369,8 @@ fn authenticate_v3(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::Credentials;
-    use crate::platform::sign::{RpcRequest, SigningContext, format_timestamp};
+    use iot_platform::Credentials;
+    use iot_platform::sign::{RpcRequest, SigningContext, format_timestamp};
 
     const NOW: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
 

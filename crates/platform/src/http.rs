@@ -16,9 +16,8 @@ use super::model::Envelope;
 use super::quota;
 use super::ratelimit::AccountLimiter;
 use super::retry::RetryPolicy;
-use super::sign::{RpcRequest, SigningContext, acs3, percent_encode, rpc_v1};
+use super::sign::{RpcRequest, SignatureVersion, SigningContext, acs3, percent_encode, rpc_v1};
 use super::{CallObserver, Credentials, IotPlatform, RawCall};
-use crate::crd::account::SignatureVersion;
 
 /// The API version of every call.
 pub const API_VERSION: &str = "2018-01-20";
@@ -131,14 +130,14 @@ impl HttpPlatform {
         http: reqwest::Client,
         endpoints: Endpoints,
         credentials: Credentials,
-        signature: SignatureVersion,
+        signature: impl Into<SignatureVersion>,
         limiter: Arc<AccountLimiter>,
     ) -> Self {
         Self {
             http,
             endpoints,
             credentials,
-            signature,
+            signature: signature.into(),
             limiter,
             retry: RetryPolicy::default(),
             observer: None,
@@ -328,7 +327,7 @@ impl IotPlatform for HttpPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::error::ErrorClass;
+    use crate::error::ErrorClass;
 
     #[test]
     fn endpoints_follow_the_region_and_send_distribution_to_shanghai() {

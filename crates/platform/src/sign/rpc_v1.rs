@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use super::{RpcRequest, SigningContext, percent_encode};
-use crate::platform::credentials::Credentials;
+use crate::credentials::Credentials;
 
 /// The value of `SignatureMethod`.
 pub const SIGNATURE_METHOD: &str = "HMAC-SHA1";

@@ -16,6 +16,16 @@ mod vectors;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+/// Which scheme a client signs its requests with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SignatureVersion {
+    /// ACS3-HMAC-SHA256, header based (the default, as Alibaba Cloud recommends).
+    #[default]
+    V3,
+    /// The RPC signature version 1.0, HMAC-SHA1 over the canonical query.
+    V1,
+}
+
 /// Everything RFC 3986 does not list as unreserved (`A-Z a-z 0-9 - _ . ~`) is encoded.
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 

@@ -1,8 +1,23 @@
-//! The IoT Platform client: credentials, request signing, typed operations and errors,
-//! the rate limiter and retries.
+//! # iot-platform
 //!
-//! The reconcilers depend on the [`IotPlatform`] trait; [`http::HttpPlatform`] is the real
-//! implementation (tests run it against the emulator on 127.0.0.1).
+//! A client of the Alibaba Cloud IoT Platform API (version 2018-01-20), shared by the
+//! operator and the emulator. Callers depend on the [`IotPlatform`] trait;
+//! [`http::HttpPlatform`] is the real implementation (tests run it against the emulator on
+//! 127.0.0.1).
+//!
+//! - [`credentials`]: an AccessKey (and STS token), redacted in `Debug`.
+//! - [`sign`]: both request signature schemes, as pure functions.
+//! - [`wire`]: parameter encoding and decoding as the gateway sees it.
+//! - [`model`]: the typed operations and their responses.
+//! - [`error`]: typed, classified platform errors (and the codes the emulator made up).
+//! - [`quota`]: the documented per-account QPS of each operation.
+//! - [`ratelimit`]: the per-account, per-operation limiter.
+//! - [`retry`]: which failures are retried, and how long to wait.
+//! - [`http`]: the HTTP transport: endpoints, signing, limiting, retrying.
+//! - [`region`]: region facts (each region's public instance).
+//! - [`tsl`]: the thing model (TSL) as the platform defines it: parsing and digests.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
 
 pub mod credentials;
 pub mod error;
@@ -10,8 +25,10 @@ pub mod http;
 pub mod model;
 pub mod quota;
 pub mod ratelimit;
+pub mod region;
 pub mod retry;
 pub mod sign;
+pub mod tsl;
 pub mod wire;
 
 use std::time::Duration;

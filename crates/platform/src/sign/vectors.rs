@@ -1,6 +1,6 @@
 //! The published worked examples and official-SDK signatures, one test per case.
 //!
-//! Each case is a folder `tests/fixtures/signing/<scheme>/<case>/` holding `request.json`
+//! Each case is a folder `crates/platform/tests/fixtures/signing/<scheme>/<case>/` holding `request.json`
 //! and one file per stage that is known for it (`canonical`, `string-to-sign`,
 //! `hashed-canonical-request`, `signature`, `authorization`); every stage present is checked.
 
