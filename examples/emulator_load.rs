@@ -16,7 +16,7 @@ use iot_platform::model::{CreateProduct, QueryProduct};
 use iot_platform::ratelimit::AccountLimiter;
 use iot_platform::sign::{RpcRequest, SigningContext, acs3, rpc_v1};
 use iot_platform::{Credentials, IotPlatform};
-use iot_product_operator::crd::account::SignatureVersion;
+use iot_product_operator::crd::platform_account::SignatureVersion;
 
 fn signing_cost() {
     let creds = Credentials::new("LTAI5tBenchKey", "bench-secret", None);

@@ -1,15 +1,31 @@
 //! # iot-product-operator
 //!
 //! A Kubernetes operator that manages Alibaba Cloud IoT Platform *products* declaratively.
+//! The platform client is the crate [`iot_platform`]; the emulator is a crate of its own
+//! that this one cannot depend on.
+//!
+//! Every reconciler has one shape:
 //!
 //! ```text
-//! watch ─► reconcile: finalizer ─► observe ─► desired ─► plan (pure) ─► execute ─► report
-//!                                    │                                   │            │
-//!                           platform reads                 platform writes    status (SSA), Events, Secret
+//! desired (no I/O) ─► observe (reads) ─► plan (pure) ─► execute (writes) ─► report (status, Events, Secret)
 //! ```
 //!
-//! - [`crd`]: the custom resources (`PlatformAccount`, `IotProduct`, `ProductDistribution`).
+//! The module graph, top to bottom (a module imports only those below it):
+//!
+//! ```text
+//! main ─► run ─► product, distribution, platform_account ─► reconcile ─► crd, metrics ─► iot_platform
+//! ```
+//!
 //! - [`cli`]: the command line of the `iot-product-operator` binary.
+//! - [`run`]: the `run` subcommand: watches, controllers, leader election, shutdown.
+//! - [`product`]: the `IotProduct` reconciler.
+//! - [`distribution`]: the `ProductDistribution` reconciler.
+//! - [`platform_account`]: the `PlatformAccount` reconciler (credentials checked, Secret protected).
+//! - [`reconcile`]: what the reconcilers share: context, account clients, conditions, Events,
+//!   backoff, admission, finalizers, status writes.
+//! - [`crd`]: the custom resources (`PlatformAccount`, `IotProduct`, `ProductDistribution`).
+//! - [`metrics`]: Prometheus metrics and the health endpoints.
+//! - [`telemetry`]: log output (text or JSON).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![allow(
@@ -17,11 +33,12 @@
     reason = "kube's repeated `printcolumn(...)` helper attributes are not duplicates"
 )]
 
-pub mod account;
 pub mod cli;
 pub mod crd;
 pub mod distribution;
 pub mod metrics;
-pub mod operator;
+pub mod platform_account;
 pub mod product;
+pub mod reconcile;
+pub mod run;
 pub mod telemetry;

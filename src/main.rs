@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use iot_product_operator::cli::{Cli, Command, CrdsArgs};
 use iot_product_operator::crd::render;
-use iot_product_operator::{operator, telemetry};
+use iot_product_operator::{run, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     telemetry::init(cli.log_format, &cli.log_level);
     let result = match cli.command {
         Command::Crds(args) => write_crds(&args),
-        Command::Run(args) => operator::run(&args).await,
+        Command::Run(args) => run::run(&args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

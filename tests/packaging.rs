@@ -90,7 +90,19 @@ fn the_charts_crds_are_the_generated_crds() {
 fn production_dependencies(package: &str) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "--locked", "--offline", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .current_dir(root())
         .output()
         .expect("run cargo tree");
@@ -104,7 +116,10 @@ fn production_dependencies(package: &str) -> Vec<String> {
 #[test]
 fn the_operator_cannot_import_the_emulator() {
     let operator = production_dependencies("iot-product-operator");
-    assert!(operator.iter().any(|c| c == "iot-platform"), "the operator uses the platform client: {operator:?}");
+    assert!(
+        operator.iter().any(|c| c == "iot-platform"),
+        "the operator uses the platform client: {operator:?}"
+    );
     assert!(
         !operator.iter().any(|c| c == "iot-platform-emulator"),
         "the operator's production build links the emulator"

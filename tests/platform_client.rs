@@ -15,7 +15,7 @@ use iot_platform_emulator::gateway::AccessKey;
 use iot_platform_emulator::server::spawn;
 use iot_platform_emulator::state::{Instance, Rules};
 use iot_platform_emulator::{Emulator, EmulatorConfig};
-use iot_product_operator::crd::account::SignatureVersion;
+use iot_product_operator::crd::platform_account::SignatureVersion;
 
 const UID: &str = "1234567890123456";
 

@@ -7,16 +7,16 @@
 //!
 //! No I/O happens here.
 
-pub mod account;
 pub mod distribution;
+pub mod platform_account;
 pub mod product;
 pub mod render;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use account::{PlatformAccount, PlatformAccountSpec, PlatformAccountStatus};
 pub use distribution::{ProductDistribution, ProductDistributionSpec, ProductDistributionStatus};
+pub use platform_account::{PlatformAccount, PlatformAccountSpec, PlatformAccountStatus};
 pub use product::{IotProduct, IotProductSpec, IotProductStatus};
 
 /// The API group of every resource this operator serves.

@@ -470,3 +470,11 @@ pub struct PendingCreate {
     /// When the create was started.
     pub since: Time,
 }
+
+impl IotProduct {
+    /// The name of the `PlatformAccount` the product uses (`default` when none is named).
+    #[must_use]
+    pub fn account_name(&self) -> String {
+        self.spec.account_ref.as_ref().map_or_else(|| super::DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
+    }
+}

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -23,10 +22,12 @@ use tracing::{instrument, warn};
 
 use crate::crd::distribution::{ProductDistribution, ProductDistributionStatus};
 use crate::crd::{DEFAULT_ACCOUNT, IotProduct};
-use crate::operator::accounts::{AccountError, AccountHandle};
-use crate::operator::conditions::{self, Desired};
-use crate::operator::context::{Context, FIELD_MANAGER};
-use crate::product::report::{error_message, error_reason};
+use crate::reconcile::account_clients::{AccountError, AccountHandle};
+use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::context::Context;
+use crate::reconcile::finalizer::{self, FinalizerError};
+use crate::reconcile::platform_errors::{error_message, error_reason};
+use crate::reconcile::status;
 use iot_platform::model::{
     CreateProductDistributeJob, DeleteDeviceDistributeJob, ListDeviceDistributeJob, QueryDeviceDistributeJob,
 };
@@ -51,17 +52,17 @@ const WAIT: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A platform call failed.
-    #[error("{0}")]
-    Platform(PlatformError),
+    #[error("a platform call failed")]
+    Platform(#[source] PlatformError),
     /// The account cannot be used.
-    #[error("{0}")]
-    Account(AccountError),
+    #[error("the account cannot be used")]
+    Account(#[source] AccountError),
     /// A Kubernetes API call failed.
-    #[error("Kubernetes API error: {0}")]
+    #[error("a Kubernetes API call failed")]
     Kube(#[from] kube::Error),
     /// The finalizer could not be handled.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
+    #[error("the finalizer could not be handled")]
+    Finalizer(#[from] FinalizerError),
 }
 
 /// The product being distributed, resolved.
@@ -82,7 +83,7 @@ fn resolve(ctx: &Context, pd: &ProductDistribution) -> Result<Resolved, (String,
                 && p.status.as_ref().and_then(|s| s.product_key.as_deref()) == Some(key.as_str())
         });
         let account = spec.account_ref.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
-            product.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| crate::product::account_name(p))
+            product.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| p.account_name())
         });
         let source_instance = spec
             .source_instance_id
@@ -112,8 +113,7 @@ fn resolve(ctx: &Context, pd: &ProductDistribution) -> Result<Resolved, (String,
             format!("IotProduct {name} has no product yet (not Ready); the distribution waits for it"),
         ));
     };
-    let account =
-        spec.account_ref.as_ref().map_or_else(|| crate::product::account_name(&product), |a| a.name.clone());
+    let account = spec.account_ref.as_ref().map_or_else(|| product.account_name(), |a| a.name.clone());
     let source_instance = spec.source_instance_id.clone().or(status.instance_id).unwrap_or_default();
     Ok(Resolved { key, source_instance, account, product: Some(product) })
 }
@@ -131,18 +131,6 @@ async fn event(ctx: &Context, pd: &ProductDistribution, type_: EventType, reason
     }
 }
 
-fn apply_body(status: &ProductDistributionStatus, resource_version: Option<&str>) -> serde_json::Value {
-    let mut body = json!({
-        "apiVersion": ProductDistribution::api_version(&()),
-        "kind": ProductDistribution::kind(&()),
-        "status": status,
-    });
-    if let Some(rv) = resource_version {
-        body["metadata"] = json!({"resourceVersion": rv});
-    }
-    body
-}
-
 async fn write_status(
     ctx: &Context,
     pd: &ProductDistribution,
@@ -155,15 +143,9 @@ async fn write_status(
     if !precondition && pd.status.as_ref() == Some(status) {
         return Ok(());
     }
-    let rv = pd.resource_version();
-    Api::<ProductDistribution>::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default())
-        .patch_status(
-            &pd.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(apply_body(status, if precondition { rv.as_deref() } else { None })),
-        )
-        .await?;
-    Ok(())
+    let rv = pd.resource_version().filter(|_| precondition);
+    let api = Api::<ProductDistribution>::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+    status::apply(&api, &pd.name_any(), status, rv.as_deref()).await
 }
 
 /// Sets Ready (and Synced: true unless a call failed or the resource is paused) and writes
@@ -200,20 +182,12 @@ async fn mark_product(ctx: &Context, product: &IotProduct, entry: String) -> Res
         return Ok(());
     }
     list.push(entry);
-    let body = json!({
-        "apiVersion": IotProduct::api_version(&()),
-        "kind": IotProduct::kind(&()),
-        "metadata": {"resourceVersion": product.resource_version()},
-        "status": {"distributedTo": list},
-    });
-    Api::<IotProduct>::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default())
-        .patch_status(
-            &product.name_any(),
-            &PatchParams::apply(DISTRIBUTED_FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await?;
-    Ok(())
+    let body = status::apply_body::<IotProduct, _>(
+        &json!({"distributedTo": list}),
+        product.resource_version().as_deref(),
+    );
+    let api = Api::<IotProduct>::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    status::apply_as(&api, &product.name_any(), DISTRIBUTED_FIELD_MANAGER, body).await
 }
 
 /// Reconciles one `ProductDistribution`.
@@ -224,25 +198,16 @@ async fn mark_product(ctx: &Context, product: &IotProduct, entry: String) -> Res
 pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<ProductDistribution> =
         Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
-    let uid = pd.uid().unwrap_or_default();
-    let result = finalizer(&api, FINALIZER, pd, |event| async {
-        match event {
-            Finalizer::Apply(pd) => apply(&pd, &ctx).await,
-            Finalizer::Cleanup(pd) => cleanup(&pd, &ctx).await,
-        }
-    })
+    let ctx = ctx.as_ref();
+    finalizer::run(
+        &api,
+        FINALIZER,
+        pd,
+        &ctx.backoff,
+        |pd| async move { apply(&pd, ctx).await },
+        |pd| async move { cleanup(&pd, ctx).await },
+    )
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        kube::runtime::finalizer::Error::AddFinalizer(e)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
-        other => Error::Finalizer(other.to_string()),
-    });
-    if result.is_ok() {
-        ctx.backoff.reset(&uid);
-    }
-    result
 }
 
 async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<Arc<AccountHandle>, Error> {
@@ -644,12 +609,12 @@ pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Contex
             Duration::from_secs(60)
         }
         // Reading the account failed (the API server): retried on the backoff alone.
-        Error::Account(crate::operator::accounts::AccountError::ReadAccount { .. }) => Duration::ZERO,
+        Error::Account(crate::reconcile::account_clients::AccountError::ReadAccount { .. }) => Duration::ZERO,
         // The user has to fix something; the account's watch brings the fix sooner.
         Error::Account(_) => Duration::from_secs(30),
         _ => Duration::ZERO,
     };
-    warn!(namespace = %pd.namespace().unwrap_or_default(), name = %pd.name_any(), %error,
+    warn!(namespace = %pd.namespace().unwrap_or_default(), name = %pd.name_any(), error = %crate::reconcile::error_chain(error),
         retry_in_ms = delay.max(floor).as_millis() as u64, "distribution reconcile failed");
     Requeue::requeue(delay.max(floor))
 }

@@ -18,6 +18,7 @@
 
 pub mod desired;
 pub mod execute;
+pub mod fast_path;
 pub mod observe;
 pub mod plan;
 pub mod report;
@@ -29,128 +30,21 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use rand::Rng as _;
 use tracing::{info, instrument};
 
+use crate::crd::IotProduct;
 use crate::crd::product::DeletionPolicy;
-use crate::crd::{DEFAULT_ACCOUNT, IotProduct};
-use crate::operator::accounts::AccountError;
-use crate::operator::context::Context;
+use crate::reconcile::account_clients::AccountError;
+use crate::reconcile::context::Context;
+use crate::reconcile::finalizer::{self, FinalizerError};
+use crate::reconcile::platform_errors::{error_message, error_reason};
 use iot_platform::{ErrorClass, PlatformError};
 
 use desired::{DesiredProduct, InvalidSpec};
 use execute::Outcome;
 use observe::Pending;
 use plan::{Mode, Observed, Recorded};
-
-/// What this process last confirmed about each product, by UID, so that a reconcile that
-/// brings nothing new (a resync before it is due, the operator's own Secret write, the
-/// first sight of an in-sync product after a restart) costs no platform call.
-#[derive(Debug, Default)]
-pub struct Checked(std::sync::Mutex<std::collections::HashMap<String, Confirmation>>);
-
-/// One confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Confirmation {
-    generation: Option<i64>,
-    request: Option<String>,
-    secret: u64,
-    at: std::time::Instant,
-}
-
-/// Whether the status says the product matches its current spec.
-fn status_in_sync(product: &IotProduct) -> bool {
-    let Some(status) = &product.status else { return false };
-    let holds = |t: &str| {
-        status.conditions.iter().any(|c| {
-            c.type_ == t && c.status == "True" && c.observed_generation == product.metadata.generation
-        })
-    };
-    status.observed_generation == product.metadata.generation
-        && status.pending_create.is_none()
-        && status.product_key.is_some()
-        && holds("Ready")
-        && holds("Synced")
-}
-
-/// Whether the product's account is Ready (a broken account sends every product down the
-/// full path, so each reports it).
-fn account_ready(ctx: &Context, product: &IotProduct) -> bool {
-    ctx.accounts.store().get(&kube::runtime::reflector::ObjectRef::new(&account_name(product))).is_some_and(
-        |a| {
-            a.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        },
-    )
-}
-
-/// The fingerprint of the product's Secret as cached, when it is there and owned.
-fn cached_secret(ctx: &Context, product: &IotProduct) -> Option<u64> {
-    let name = product.status.as_ref()?.secret_name.clone()?;
-    let secret =
-        ctx.secrets.get(&kube::runtime::reflector::ObjectRef::new(&name).within(&product.namespace()?))?;
-    let uid = product.uid()?;
-    secret
-        .owner_references()
-        .iter()
-        .any(|o| o.uid == uid)
-        .then(|| secret::data_hash(&secret.data.clone().unwrap_or_default()))
-}
-
-impl Checked {
-    /// When nothing is due: how long until the next platform check.
-    fn defer(&self, ctx: &Context, product: &IotProduct, interval: Duration) -> Option<Duration> {
-        if !status_in_sync(product) || !account_ready(ctx, product) {
-            return None;
-        }
-        let secret = cached_secret(ctx, product)?;
-        let uid = product.uid()?;
-        let request = crate::crd::reconcile_request(&product.metadata);
-        let now = std::time::Instant::now();
-        let mut checked = self.0.lock().expect("checked lock");
-        match checked.get(&uid) {
-            Some(c)
-                if c.generation == product.metadata.generation
-                    && c.request == request
-                    && c.secret == secret =>
-            {
-                (c.at + interval).checked_duration_since(now).filter(|d| !d.is_zero())
-            }
-            Some(_) => None,
-            None => {
-                // First sight since this process started, and the status says in sync: the
-                // first platform check is spread over the resync interval instead of all
-                // products being read at once.
-                let delay = interval.mul_f64(rand::rng().random_range(0.05..1.0));
-                let at = now.checked_sub(interval.saturating_sub(delay)).unwrap_or(now);
-                checked.insert(
-                    uid,
-                    Confirmation { generation: product.metadata.generation, request, secret, at },
-                );
-                Some(delay)
-            }
-        }
-    }
-
-    fn confirm(&self, product: &IotProduct, secret: u64) {
-        let Some(uid) = product.uid() else { return };
-        let confirmation = Confirmation {
-            generation: product.metadata.generation,
-            request: crate::crd::reconcile_request(&product.metadata),
-            secret,
-            at: std::time::Instant::now(),
-        };
-        self.0.lock().expect("checked lock").insert(uid, confirmation);
-    }
-
-    fn forget(&self, product: &IotProduct) {
-        if let Some(uid) = product.uid() {
-            self.0.lock().expect("checked lock").remove(&uid);
-        }
-    }
-}
 
 /// The finalizer that guarantees cleanup on the platform before the resource goes.
 pub const FINALIZER: &str = "iot.productoperator.dev/product-cleanup";
@@ -159,23 +53,23 @@ pub const FINALIZER: &str = "iot.productoperator.dev/product-cleanup";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A platform call failed.
-    #[error("{0}")]
-    Platform(PlatformError),
+    #[error("a platform call failed")]
+    Platform(#[source] PlatformError),
     /// The account cannot be used.
-    #[error("{0}")]
-    Account(AccountError),
+    #[error("the account cannot be used")]
+    Account(#[source] AccountError),
     /// A Kubernetes API call failed.
-    #[error("Kubernetes API error: {0}")]
+    #[error("a Kubernetes API call failed")]
     Kube(#[from] kube::Error),
     /// The spec is invalid in a way the schema cannot check.
-    #[error("{0}")]
-    InvalidSpec(InvalidSpec),
+    #[error("the spec is invalid")]
+    InvalidSpec(#[source] InvalidSpec),
     /// Deletion must wait (a published product without the revoke policy).
     #[error("deletion waits: {0}")]
     DeletionBlocked(String),
-    /// The finalizer could not be added or removed.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
+    /// The finalizer could not be handled.
+    #[error("the finalizer could not be handled")]
+    Finalizer(#[from] FinalizerError),
 }
 
 impl Error {
@@ -191,12 +85,6 @@ impl Error {
             Self::Finalizer(_) => "Finalizer",
         }
     }
-}
-
-/// The account a product uses.
-#[must_use]
-pub fn account_name(product: &IotProduct) -> String {
-    product.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone())
 }
 
 fn recorded(product: &IotProduct) -> Recorded {
@@ -229,25 +117,16 @@ fn resync(ctx: &Context, product: &IotProduct) -> Duration {
 #[instrument(skip_all, fields(namespace = %product.namespace().unwrap_or_default(), name = %product.name_any()))]
 pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<IotProduct> = Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
-    let uid = product.uid().unwrap_or_default();
-    let result = finalizer(&api, FINALIZER, product, |event| async {
-        match event {
-            Finalizer::Apply(p) => reconcile_product(&p, &ctx, Mode::Apply).await,
-            Finalizer::Cleanup(p) => reconcile_product(&p, &ctx, Mode::Delete).await,
-        }
-    })
+    let ctx = ctx.as_ref();
+    finalizer::run(
+        &api,
+        FINALIZER,
+        product,
+        &ctx.backoff,
+        |p| async move { reconcile_product(&p, ctx, Mode::Apply).await },
+        |p| async move { reconcile_product(&p, ctx, Mode::Delete).await },
+    )
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        kube::runtime::finalizer::Error::AddFinalizer(e)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
-        other => Error::Finalizer(other.to_string()),
-    });
-    if result.is_ok() {
-        ctx.backoff.reset(&uid);
-    }
-    result
 }
 
 async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Result<Requeue, Error> {
@@ -268,12 +147,12 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     }
     let interval = crate::crd::resync_override(&product.metadata).unwrap_or(ctx.settings.resync);
     if mode == Mode::Apply
-        && let Some(wait) = ctx.checked.defer(ctx, product, interval)
+        && let Some(wait) = fast_path::defer(ctx, product, interval)
     {
         return Ok(Requeue::requeue(wait));
     }
     if mode == Mode::Delete {
-        ctx.checked.forget(product);
+        fast_path::forget(&ctx.checked, product);
     }
     let uid = product.uid().unwrap_or_default();
     let desired = match (DesiredProduct::from_resource(product), mode) {
@@ -297,7 +176,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         info!("deletion policy Orphan: the product stays on the platform");
         return Ok(Requeue::await_change());
     }
-    let account = match ctx.accounts.get(&account_name(product)).await {
+    let account = match ctx.accounts.get(&product.account_name()).await {
         Ok(account) => account,
         Err(e)
             if mode == Mode::Delete
@@ -334,7 +213,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     {
         Ok(observation) => observation,
         Err(e) => {
-            report::report_problem(ctx, product, report::error_reason(&e), report::error_message(&e)).await?;
+            report::report_problem(ctx, product, error_reason(&e), error_message(&e)).await?;
             return Err(Error::Platform(e));
         }
     };
@@ -379,8 +258,8 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     let settled =
         matches!(executed.outcome, Outcome::Completed) && plan.blocked.is_none() && plan.withheld.is_empty();
     match secret {
-        Some(secret) if settled && mode == Mode::Apply => ctx.checked.confirm(product, secret),
-        _ => ctx.checked.forget(product),
+        Some(secret) if settled && mode == Mode::Apply => fast_path::confirm(&ctx.checked, product, secret),
+        _ => fast_path::forget(&ctx.checked, product),
     }
     match executed.outcome {
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
@@ -407,13 +286,13 @@ pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) 
             Duration::from_secs(60)
         }
         // Reading the account failed (the API server): retried on the backoff alone.
-        Error::Account(crate::operator::accounts::AccountError::ReadAccount { .. }) => Duration::ZERO,
+        Error::Account(crate::reconcile::account_clients::AccountError::ReadAccount { .. }) => Duration::ZERO,
         Error::InvalidSpec(_) | Error::Account(_) | Error::DeletionBlocked(_) => Duration::from_secs(60),
         _ => Duration::ZERO,
     };
     tracing::warn!(
         namespace = %product.namespace().unwrap_or_default(), name = %product.name_any(),
-        category = error.category(), %error, retry_in_ms = delay.max(floor).as_millis() as u64,
+        category = error.category(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.max(floor).as_millis() as u64,
         "reconcile failed"
     );
     Requeue::requeue(delay.max(floor))

@@ -13,16 +13,16 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::crd::IotProduct;
 use crate::crd::product::{IotProductStatus, PendingCreate, ThingModelStatus};
-use crate::operator::accounts::AccountHandle;
-use crate::operator::conditions::{self, Desired};
-use crate::operator::context::{Context, FIELD_MANAGER};
+use crate::reconcile::account_clients::AccountHandle;
+use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::context::Context;
+use crate::reconcile::platform_errors::{error_message, error_reason};
+use crate::reconcile::status::{self, FIELD_MANAGER};
 use iot_platform::region::public_instance;
-use iot_platform::{ErrorClass, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::execute::{CreateJournal, Executed, Outcome};
@@ -40,15 +40,7 @@ fn api(ctx: &Context, product: &IotProduct) -> Api<IotProduct> {
 fn apply_body(status: &IotProductStatus, resource_version: Option<&str>) -> serde_json::Value {
     let mut status = status.clone();
     status.distributed_to.clear();
-    let mut body = json!({
-        "apiVersion": IotProduct::api_version(&()),
-        "kind": IotProduct::kind(&()),
-        "status": status,
-    });
-    if let Some(rv) = resource_version {
-        body["metadata"] = json!({"resourceVersion": rv});
-    }
-    body
+    status::apply_body::<IotProduct, _>(&status, resource_version)
 }
 
 /// Writes `status` unless it equals the current one.
@@ -67,14 +59,7 @@ async fn write_status(
     if current == wanted {
         return Ok(());
     }
-    api(ctx, product)
-        .patch_status(
-            &product.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(apply_body(status, None)),
-        )
-        .await?;
-    Ok(())
+    status::apply_as(&api(ctx, product), &product.name_any(), FIELD_MANAGER, apply_body(status, None)).await
 }
 
 /// Records a create in status before it is made (see [`CreateJournal`]).
@@ -125,13 +110,8 @@ impl CreateJournal for StatusJournal<'_> {
         });
         // The resourceVersion makes this write fail if the copy of the resource the plan was
         // made from is stale (it might lack a key recorded meanwhile).
-        api(self.ctx, self.product)
-            .patch_status(
-                &self.product.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(apply_body(&status, self.product.resource_version().as_deref())),
-            )
-            .await?;
+        let body = apply_body(&status, self.product.resource_version().as_deref());
+        status::apply_as(&api(self.ctx, self.product), &self.product.name_any(), FIELD_MANAGER, body).await?;
         *self.started.lock().expect("journal lock") = Some(since);
         Ok(since)
     }
@@ -141,13 +121,8 @@ impl CreateJournal for StatusJournal<'_> {
         status.pending_create = None;
         status.product_key = Some(product_key.to_string());
         status.instance_id = Some(self.instance_id.clone());
-        api(self.ctx, self.product)
-            .patch_status(
-                &self.product.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(apply_body(&status, None)),
-            )
-            .await?;
+        let body = apply_body(&status, None);
+        status::apply_as(&api(self.ctx, self.product), &self.product.name_any(), FIELD_MANAGER, body).await?;
         *self.recorded_key.lock().expect("journal lock") = Some(product_key.to_string());
         info!(product_key, "recorded the key of the created product");
         Ok(())
@@ -220,41 +195,6 @@ fn action_event(
 
 fn tag_keys(tags: &[iot_platform::wire::Tag]) -> String {
     tags.iter().map(|t| t.tag_key.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// A PascalCase reason for a platform error.
-#[must_use]
-pub fn error_reason(error: &PlatformError) -> &'static str {
-    match error.class() {
-        ErrorClass::Throttled => "Throttled",
-        ErrorClass::Transient => "PlatformUnavailable",
-        ErrorClass::Conflict => "Conflict",
-        ErrorClass::NotFound => "NotFound",
-        ErrorClass::LockedByPublication => "PublishedLocked",
-        ErrorClass::LockedByDistribution => "ThingModelLockedByDistribution",
-        ErrorClass::Invalid => "PlatformRefused",
-        ErrorClass::Auth => "AccountNotReady",
-        ErrorClass::Quota => "QuotaExceeded",
-    }
-}
-
-/// A message for a platform error that says what the user can do.
-#[must_use]
-pub fn error_message(error: &PlatformError) -> String {
-    let advice = match error.class() {
-        ErrorClass::Throttled | ErrorClass::Transient => "retrying with backoff",
-        ErrorClass::Invalid => "the platform refused the request: fix the spec",
-        ErrorClass::Auth => "check the PlatformAccount's credentials and permissions",
-        ErrorClass::Quota => {
-            "an account quota is exhausted: free some capacity or ask Alibaba Cloud to raise it"
-        }
-        ErrorClass::LockedByPublication => "the product is published; retrying after a fresh look",
-        ErrorClass::LockedByDistribution => {
-            "the product was distributed; its thing model can no longer change"
-        }
-        ErrorClass::Conflict | ErrorClass::NotFound => "retrying after a fresh look",
-    };
-    format!("{error}; {advice}")
 }
 
 /// Everything a reconcile learned, for the report.

@@ -259,7 +259,7 @@ impl TestEmulator {
             http_client(),
             Endpoints::new("cn-shanghai", Some(&self.url), None),
             iot_platform::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET, None),
-            iot_product_operator::crd::account::SignatureVersion::V3,
+            iot_product_operator::crd::platform_account::SignatureVersion::V3,
             std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(1.0)),
         ))
     }
@@ -465,10 +465,11 @@ pub async fn events(env: &Env, name: &str) -> Vec<(String, String)> {
 /// the test's PlatformAccount.
 pub async fn in_process_context(
     env: &Env,
-) -> std::sync::Arc<iot_product_operator::operator::context::Context> {
+) -> std::sync::Arc<iot_product_operator::reconcile::context::Context> {
     use iot_product_operator::crd::PlatformAccount;
-    use iot_product_operator::operator::{
-        accounts::Accounts, backoff::Backoff, context::Context, context::Settings, events::EventPublisher,
+    use iot_product_operator::reconcile::{
+        account_clients::Accounts, backoff::Backoff, context::Context, context::Settings,
+        events::EventPublisher,
     };
     use kube::runtime::{events::Reporter, reflector, watcher};
     let (accounts, mut writer) = reflector::store::<PlatformAccount>();

@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
-use crate::crd::account::PlatformAccount;
+use crate::crd::platform_account::PlatformAccount;
 use iot_platform::http::{Endpoints, HttpPlatform, http_client};
 use iot_platform::ratelimit::LimiterRegistry;
 use iot_platform::{CallObserver, Credentials, IotPlatform};

@@ -8,13 +8,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::accounts::Accounts;
+use super::account_clients::Accounts;
 use super::backoff::Backoff;
+use super::confirmations::Confirmations;
 use crate::crd::IotProduct;
 use crate::metrics::Metrics;
 
-/// The field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "iot-product-operator";
+pub use super::status::FIELD_MANAGER;
 
 /// Settings from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ pub struct Context {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// What this process last confirmed about each product (in memory).
-    pub checked: crate::product::Checked,
+    pub checked: Confirmations,
 }
 
 /// The IotProducts of every watched namespace scope (one store per scope).

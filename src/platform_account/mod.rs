@@ -13,17 +13,16 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
+use kube::ResourceExt;
+use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
-use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::instrument;
 
-use crate::crd::account::{PlatformAccount, PlatformAccountStatus};
-use crate::operator::conditions::{self, Desired};
-use crate::operator::context::{Context, FIELD_MANAGER};
-use crate::product::account_name;
-use crate::product::report::{error_message, error_reason};
+use crate::crd::platform_account::{PlatformAccount, PlatformAccountStatus};
+use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::context::Context;
+use crate::reconcile::platform_errors::{error_message, error_reason};
+use crate::reconcile::{finalizer, status};
 use iot_platform::model::QueryProductList;
 
 /// The finalizer that keeps an account while products use it.
@@ -39,33 +38,8 @@ const VERIFY_REFRESH: Duration = Duration::from_secs(3600);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The status could not be written.
-    #[error("Kubernetes API error: {0}")]
+    #[error("a Kubernetes API call failed")]
     Kube(#[from] kube::Error),
-}
-
-/// Reconciles one `PlatformAccount`.
-///
-/// # Errors
-/// [`Error`] when the status cannot be written.
-/// Adds or removes `finalizer` on an object's metadata with a JSON merge patch of the
-/// whole list (guarded by the resourceVersion), when it is not already as wanted.
-async fn set_finalizer<K>(api: &Api<K>, object: &K, finalizer: &str, present: bool) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut finalizers = object.meta().finalizers.clone().unwrap_or_default();
-    if finalizers.iter().any(|f| f == finalizer) == present {
-        return Ok(());
-    }
-    if present {
-        finalizers.push(finalizer.to_string());
-    } else {
-        finalizers.retain(|f| f != finalizer);
-    }
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.meta().resource_version}});
-    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
-    Ok(())
 }
 
 /// Protects (or releases) the account's credentials Secret.
@@ -80,9 +54,13 @@ async fn protect_secret(ctx: &Context, account: &PlatformAccount, protect: bool)
             && a.spec.credentials.secret_ref.namespace == source.namespace
             && a.spec.credentials.secret_ref.name == source.name
     });
-    set_finalizer(&api, &secret, SECRET_FINALIZER, protect || shared).await
+    finalizer::set(&api, &secret, SECRET_FINALIZER, protect || shared).await
 }
 
+/// Reconciles one `PlatformAccount`.
+///
+/// # Errors
+/// [`Error`] when the status cannot be written.
 #[instrument(skip_all, fields(name = %account.name_any()))]
 pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let name = account.name_any();
@@ -90,7 +68,7 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
         .products
         .state()
         .iter()
-        .filter(|p| account_name(p) == name)
+        .filter(|p| p.account_name() == name)
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
         .collect();
     let product_count = users.len() as i64;
@@ -98,7 +76,7 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
     if account.metadata.deletion_timestamp.is_some() {
         if users.is_empty() {
             protect_secret(&ctx, &account, false).await?;
-            set_finalizer(&accounts, account.as_ref(), ACCOUNT_FINALIZER, false).await?;
+            finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, false).await?;
             ctx.accounts.forget(&name);
             return Ok(Requeue::await_change());
         }
@@ -124,7 +102,7 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
         write_status(&ctx, &account, &status).await?;
         return Ok(Requeue::requeue(Duration::from_secs(5)));
     }
-    set_finalizer(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
+    finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
     protect_secret(&ctx, &account, true).await?;
     let condition = match ctx.accounts.reload(&account).await {
         Err(e) => Desired::new("Ready", false, e.reason(), e.to_string()),
@@ -177,21 +155,13 @@ async fn write_status(
     account: &PlatformAccount,
     status: &PlatformAccountStatus,
 ) -> Result<(), kube::Error> {
-    let body = json!({
-        "apiVersion": PlatformAccount::api_version(&()),
-        "kind": PlatformAccount::kind(&()),
-        "status": status,
-    });
-    Api::<PlatformAccount>::all(ctx.client.clone())
-        .patch_status(&account.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
-        .await?;
-    Ok(())
+    status::apply(&Api::<PlatformAccount>::all(ctx.client.clone()), &account.name_any(), status, None).await
 }
 
 /// Retries a failed account reconcile with backoff.
 #[must_use]
 pub fn error_policy(account: Arc<PlatformAccount>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let delay = ctx.backoff.next(&account.uid().unwrap_or_default());
-    tracing::warn!(name = %account.name_any(), %error, retry_in_ms = delay.as_millis() as u64, "account reconcile failed");
+    tracing::warn!(name = %account.name_any(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.as_millis() as u64, "account reconcile failed");
     Requeue::requeue(delay)
 }

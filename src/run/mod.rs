@@ -2,12 +2,6 @@
 //! `ProductDistribution`, sharing one context, behind an optional leader election, with
 //! metrics and health endpoints, until SIGTERM / Ctrl-C.
 
-pub mod accounts;
-pub mod admission;
-pub mod backoff;
-pub mod conditions;
-pub mod context;
-pub mod events;
 pub mod leader;
 
 use std::collections::hash_map::DefaultHasher;
@@ -31,12 +25,12 @@ use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::metrics::Metrics;
 use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
-use crate::{account, distribution, product};
-
-use accounts::Accounts;
-use admission::Admission;
-use backoff::Backoff;
-use context::{Context, ProductStores, SecretStores, Settings};
+use crate::reconcile::account_clients::Accounts;
+use crate::reconcile::admission::Admission;
+use crate::reconcile::backoff::Backoff;
+use crate::reconcile::context::{Context, ProductStores, SecretStores, Settings};
+use crate::reconcile::{conditions, events};
+use crate::{distribution, platform_account, product};
 
 /// Waits until the CRDs are served, telling the user how to install them meanwhile.
 async fn wait_for_crds(client: &Client, namespace: Option<&str>) -> Result<(), String> {
@@ -209,7 +203,7 @@ fn scope_controllers(
             products_for_accounts
                 .state()
                 .iter()
-                .filter(|p| product::account_name(p) == name)
+                .filter(|p| p.account_name() == name)
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -380,7 +374,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
         secrets: SecretStores(secret_stores),
         products: ProductStores(product_stores.clone()),
         metrics: metrics.clone(),
-        checked: crate::product::Checked::default(),
+        checked: Default::default(),
     });
 
     // PlatformAccounts: their own changes (not their status writes) and changes of any
@@ -418,7 +412,7 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
             .run(
                 |object, ctx: Arc<Context>| async move {
                     let start = Instant::now();
-                    let result = account::reconcile(object, ctx.clone()).await;
+                    let result = platform_account::reconcile(object, ctx.clone()).await;
                     ctx.metrics.reconciled(
                         "PlatformAccount",
                         if result.is_ok() { "Success" } else { "KubernetesApi" },
@@ -426,10 +420,10 @@ pub async fn run(args: &RunArgs) -> Result<(), String> {
                     );
                     result
                 },
-                account::error_policy,
+                platform_account::error_policy,
                 ctx.clone(),
             )
-            .for_each(log_result::<PlatformAccount, account::Error>("PlatformAccount"))
+            .for_each(log_result::<PlatformAccount, platform_account::Error>("PlatformAccount"))
             .boxed(),
     ];
     let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());

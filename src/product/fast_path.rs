@@ -1,0 +1,102 @@
+//! The fast path: a reconcile that brings nothing new (a resync before it is due, the
+//! operator's own Secret write, the first sight of an in-sync product after a restart)
+//! costs no platform call. Decided from the status, the account's readiness, the cached
+//! Secret and what this process last confirmed ([`Confirmations`]).
+
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use rand::Rng as _;
+
+use super::secret;
+use crate::crd::IotProduct;
+use crate::reconcile::confirmations::{Confirmation, Confirmations};
+use crate::reconcile::context::Context;
+
+/// Whether the status says the product matches its current spec.
+fn status_in_sync(product: &IotProduct) -> bool {
+    let Some(status) = &product.status else { return false };
+    let holds = |t: &str| {
+        status.conditions.iter().any(|c| {
+            c.type_ == t && c.status == "True" && c.observed_generation == product.metadata.generation
+        })
+    };
+    status.observed_generation == product.metadata.generation
+        && status.pending_create.is_none()
+        && status.product_key.is_some()
+        && holds("Ready")
+        && holds("Synced")
+}
+
+/// Whether the product's account is Ready (a broken account sends every product down the
+/// full path, so each reports it).
+fn account_ready(ctx: &Context, product: &IotProduct) -> bool {
+    ctx.accounts.store().get(&ObjectRef::new(&product.account_name())).is_some_and(|a| {
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    })
+}
+
+/// The fingerprint of the product's Secret as cached, when it is there and owned.
+fn cached_secret(ctx: &Context, product: &IotProduct) -> Option<u64> {
+    let name = product.status.as_ref()?.secret_name.clone()?;
+    let secret = ctx.secrets.get(&ObjectRef::new(&name).within(&product.namespace()?))?;
+    let uid = product.uid()?;
+    secret
+        .owner_references()
+        .iter()
+        .any(|o| o.uid == uid)
+        .then(|| secret::data_hash(&secret.data.clone().unwrap_or_default()))
+}
+
+/// When nothing is due: how long until the next platform check of `product`.
+pub fn defer(ctx: &Context, product: &IotProduct, interval: Duration) -> Option<Duration> {
+    if !status_in_sync(product) || !account_ready(ctx, product) {
+        return None;
+    }
+    let fingerprint = cached_secret(ctx, product)?;
+    let uid = product.uid()?;
+    let request = crate::crd::reconcile_request(&product.metadata);
+    let now = Instant::now();
+    match ctx.checked.get(&uid) {
+        Some(c)
+            if c.generation == product.metadata.generation
+                && c.request == request
+                && c.fingerprint == fingerprint =>
+        {
+            (c.at + interval).checked_duration_since(now).filter(|d| !d.is_zero())
+        }
+        Some(_) => None,
+        None => {
+            // First sight since this process started, and the status says in sync: the
+            // first platform check is spread over the resync interval instead of all
+            // products being read at once.
+            let delay = interval.mul_f64(rand::rng().random_range(0.05..1.0));
+            let at = now.checked_sub(interval.saturating_sub(delay)).unwrap_or(now);
+            let confirmation =
+                Confirmation { generation: product.metadata.generation, request, fingerprint, at };
+            ctx.checked.insert_if_absent(uid, confirmation).then_some(delay)
+        }
+    }
+}
+
+/// Records that `product` (with a Secret of fingerprint `secret`) matches the platform now.
+pub fn confirm(checked: &Confirmations, product: &IotProduct, secret: u64) {
+    let Some(uid) = product.uid() else { return };
+    let confirmation = Confirmation {
+        generation: product.metadata.generation,
+        request: crate::crd::reconcile_request(&product.metadata),
+        fingerprint: secret,
+        at: Instant::now(),
+    };
+    checked.insert(uid, confirmation);
+}
+
+/// Forgets what was confirmed about `product` (the next reconcile takes the full path).
+pub fn forget(checked: &Confirmations, product: &IotProduct) {
+    if let Some(uid) = product.uid() {
+        checked.remove(&uid);
+    }
+}

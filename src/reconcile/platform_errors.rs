@@ -1,0 +1,39 @@
+//! How a platform error reads in conditions and Events: a PascalCase reason and a message
+//! that says what the user can do. Shared by the reconcilers.
+
+use iot_platform::{ErrorClass, PlatformError};
+
+/// A PascalCase reason for a platform error.
+#[must_use]
+pub fn error_reason(error: &PlatformError) -> &'static str {
+    match error.class() {
+        ErrorClass::Throttled => "Throttled",
+        ErrorClass::Transient => "PlatformUnavailable",
+        ErrorClass::Conflict => "Conflict",
+        ErrorClass::NotFound => "NotFound",
+        ErrorClass::LockedByPublication => "PublishedLocked",
+        ErrorClass::LockedByDistribution => "ThingModelLockedByDistribution",
+        ErrorClass::Invalid => "PlatformRefused",
+        ErrorClass::Auth => "AccountNotReady",
+        ErrorClass::Quota => "QuotaExceeded",
+    }
+}
+
+/// A message for a platform error that says what the user can do.
+#[must_use]
+pub fn error_message(error: &PlatformError) -> String {
+    let advice = match error.class() {
+        ErrorClass::Throttled | ErrorClass::Transient => "retrying with backoff",
+        ErrorClass::Invalid => "the platform refused the request: fix the spec",
+        ErrorClass::Auth => "check the PlatformAccount's credentials and permissions",
+        ErrorClass::Quota => {
+            "an account quota is exhausted: free some capacity or ask Alibaba Cloud to raise it"
+        }
+        ErrorClass::LockedByPublication => "the product is published; retrying after a fresh look",
+        ErrorClass::LockedByDistribution => {
+            "the product was distributed; its thing model can no longer change"
+        }
+        ErrorClass::Conflict | ErrorClass::NotFound => "retrying after a fresh look",
+    };
+    format!("{error}; {advice}")
+}
