@@ -184,7 +184,7 @@ start_etcd() {
     --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
     --initial-cluster "envtest=http://127.0.0.1:$PEER_PORT" --unsafe-no-fsync \
     >>"$RUN/etcd.log" 2>&1 </dev/null &
-  echo $! >"$RUN/etcd.pid"
+  record_pid etcd $!
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 }
 
@@ -201,7 +201,7 @@ start_apiserver() {
     --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
     >>"$RUN/kube-apiserver.log" 2>&1 </dev/null &
-  echo $! >"$RUN/kube-apiserver.pid"
+  record_pid kube-apiserver $!
   tok="$(cat "$pki/admin.token")"
   wait_for kube-apiserver "${ENVTEST_START_TIMEOUT:-90}" \
     curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $tok" "https://127.0.0.1:$API_PORT/readyz"
@@ -209,14 +209,53 @@ start_apiserver() {
     curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $tok" "https://127.0.0.1:$API_PORT/api/v1/namespaces/default"
 }
 
-# Stops the watcher (if any) when the process it watches is gone.
+# The start time (clock ticks since boot) of process $1, which tells it apart from a later
+# process that reuses its id.
+start_time() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  # The command name (field 2) may hold spaces: count the fields after its closing paren.
+  stat="${stat##*) }"
+  # shellcheck disable=SC2086
+  set -- $stat
+  echo "${20}"
+}
+
+# Records a started server as "PID START_TIME" in $RUN/<name>.pid.
+record_pid() {
+  echo "$2 $(start_time "$2")" >"$RUN/$1.pid"
+}
+
+# Stops the process recorded as "PID START_TIME" if it is still that process (same id and
+# start time): TERM, then KILL after 10 s.
+stop_recorded() {
+  local pid=$1 started=$2
+  [ -n "$pid" ] && [ -n "$started" ] || return 0
+  [ "$(start_time "$pid")" = "$started" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    [ "$(start_time "$pid")" = "$started" ] || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stops the plane when the process $ENVTEST_WATCH_PID exits. The watcher remembers the
+# recorded ids as it goes, so it stops the servers even if the run directory was removed
+# meanwhile, and follows an API server restarted by restart-apiserver.
 start_watcher() {
   [ -n "${ENVTEST_WATCH_PID:-}" ] || return 0
   local self="$ROOT/scripts/envtest.sh" watched="$ENVTEST_WATCH_PID"
   ENVTEST_RUN="$RUN" setsid bash -c '
-    while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
-    "$2" stop >/dev/null 2>&1
-  ' envtest-watcher "$watched" "$self" >/dev/null 2>&1 </dev/null &
+    run=$1 watched=$2 self=$3 etcd="" api=""
+    while kill -0 "$watched" 2>/dev/null; do
+      [ -f "$run/etcd.pid" ] && etcd="$(cat "$run/etcd.pid" 2>/dev/null || echo "$etcd")"
+      [ -f "$run/kube-apiserver.pid" ] && api="$(cat "$run/kube-apiserver.pid" 2>/dev/null || echo "$api")"
+      sleep 0.5
+    done
+    # shellcheck disable=SC2086
+    "$self" stop-recorded $api $etcd >/dev/null 2>&1
+  ' envtest-watcher "$RUN" "$watched" "$self" >/dev/null 2>&1 </dev/null &
 }
 
 start() {
@@ -254,30 +293,30 @@ restart_apiserver() {
   start_apiserver
 }
 
-stop_one() { # only a process this script started: pid file + matching command line
-  local c=$1 pid
+stop_one() { # the server this script recorded, by its id and start time
+  local c=$1
   [ -f "$RUN/$c.pid" ] || return 0
-  pid="$(cat "$RUN/$c.pid")"
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$c"; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  # shellcheck disable=SC2046
+  stop_recorded $(cat "$RUN/$c.pid")
   rm -f "$RUN/$c.pid"
 }
 
 stop() {
   stop_one kube-apiserver
   stop_one etcd
-  # Whatever else still runs from this run directory (its pki and data paths are on the
-  # command line), e.g. a server whose pid file a failed restart overwrote.
-  pkill -KILL -f -- "$RUN/(pki|etcd-data)" 2>/dev/null || true
 }
 
 case "${1:-}" in
 build) build ;;
 start) start ;;
 stop) stop ;;
+stop-recorded) # PID START_TIME ... (used by the watcher)
+  shift
+  while [ $# -ge 2 ]; do
+    stop_recorded "$1" "$2"
+    shift 2
+  done
+  ;;
 restart-apiserver) restart_apiserver ;;
 env) cat "$RUN/env" ;;
 *)

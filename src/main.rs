@@ -4,40 +4,27 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use iot_product_operator::cli::{Cli, Command, CrdsArgs};
+use iot_product_operator::cli::{Cli, Command};
 use iot_product_operator::crd::render;
+use iot_product_operator::reconcile::error_chain;
 use iot_product_operator::{run, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format, &cli.log_level);
-    let result = match cli.command {
-        Command::Crds(args) => write_crds(&args),
-        Command::Run(args) => run::run(&args).await,
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Crds(args) => match &args.out {
+            None => render::crds_yaml().map(|yaml| print!("{yaml}")).map_err(Into::into),
+            Some(dir) => render::write_files(dir).map_err(Into::into),
+        },
+        Command::Run(args) => run::run(&args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprintln!("error: {}", error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-fn write_crds(args: &CrdsArgs) -> Result<(), String> {
-    match &args.out {
-        None => {
-            print!("{}", render::crds_yaml().map_err(|e| e.to_string())?);
-        }
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            for file in render::crd_files().map_err(|e| e.to_string())? {
-                let path = dir.join(&file.name);
-                std::fs::write(&path, file.contents)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
-        }
-    }
-    Ok(())
 }

@@ -88,3 +88,37 @@ mod tests {
         }
     }
 }
+
+/// Why the CRDs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Rendering as YAML failed.
+    #[error("cannot render the CRDs as YAML")]
+    Render(#[from] serde_yaml::Error),
+    /// A directory or file could not be written.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes one file per CRD (plus a kustomization.yaml) into `dir`.
+///
+/// # Errors
+/// [`WriteError`] naming the path that could not be written.
+pub fn write_files(dir: &std::path::Path) -> Result<(), WriteError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    for file in crd_files()? {
+        let path = dir.join(&file.name);
+        std::fs::write(&path, file.contents).map_err(io(&path))?;
+    }
+    Ok(())
+}

@@ -10,6 +10,17 @@ use tracing::{error, info};
 
 use crate::cli::RunArgs;
 
+/// Why leader election could not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// The lease manager could not be built (for example missing RBAC on leases).
+    #[error("cannot set up leader election")]
+    Setup(#[source] kube_lease_manager::LeaseManagerError),
+    /// The lease manager's task ended.
+    #[error("the leader election task ended")]
+    TaskEnded,
+}
+
 /// The lease held by this replica.
 pub struct Leadership {
     channel: tokio::sync::watch::Receiver<bool>,
@@ -21,12 +32,12 @@ pub struct Leadership {
 /// Waits until this replica holds the lease (`Some`) or `shutdown` resolves first (`None`).
 ///
 /// # Errors
-/// A message when the lease cannot be managed (for example missing RBAC on leases).
+/// [`LeaderError`] when the lease cannot be managed (for example missing RBAC on leases).
 pub async fn acquire(
     client: &Client,
     args: &RunArgs,
     shutdown: impl Future<Output = ()>,
-) -> Result<Option<Leadership>, String> {
+) -> Result<Option<Leadership>, LeaderError> {
     let identity = args
         .instance_name
         .clone()
@@ -38,7 +49,7 @@ pub async fn acquire(
         .with_parameters(params)
         .build()
         .await
-        .map_err(|e| format!("cannot set up leader election: {e}"))?;
+        .map_err(LeaderError::Setup)?;
     let (mut channel, task) = manager.watch().await;
     info!(%identity, lease = %args.leader_election_lease, namespace = %args.leader_election_namespace, "waiting for the leader lease");
     tokio::pin!(shutdown);
@@ -50,7 +61,7 @@ pub async fn acquire(
         tokio::select! {
             changed = channel.changed() => {
                 if changed.is_err() {
-                    return Err("the leader election task ended".into());
+                    return Err(LeaderError::TaskEnded);
                 }
             }
             () = &mut shutdown => return Ok(None),

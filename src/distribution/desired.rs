@@ -1,0 +1,98 @@
+//! What a distribution asks for, resolved from its spec and the cached IotProducts (no
+//! platform call): the product's key, the source instance, the account — or why it waits.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use crate::crd::{DEFAULT_ACCOUNT, IotProduct, ProductDistribution};
+use crate::reconcile::conditions;
+use crate::reconcile::context::ProductStores;
+
+/// The product being distributed, resolved.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The product's key.
+    pub key: String,
+    /// The instance it is distributed from (empty: the account's default instance).
+    pub instance: String,
+    /// The account that distributes it.
+    pub account: String,
+    /// The IotProduct, when the distribution names one (or one in its namespace has the key).
+    pub product: Option<Arc<IotProduct>>,
+}
+
+/// Why a distribution cannot start yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Waiting {
+    /// The named IotProduct does not exist.
+    #[error("IotProduct {name} does not exist in namespace {namespace}; the distribution waits for it")]
+    ProductNotFound {
+        /// Its name.
+        name: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// The named IotProduct has no product yet.
+    #[error("IotProduct {name} has no product yet (not Ready); the distribution waits for it")]
+    ProductNotReady {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Waiting {
+    /// The condition reason.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ProductNotFound { .. } => "ProductNotFound",
+            Self::ProductNotReady { .. } => "ProductNotReady",
+        }
+    }
+}
+
+/// Resolves the product of `pd` from the cached IotProducts, or says why it must wait.
+///
+/// # Errors
+/// [`Waiting`] when the named product does not exist or has no product yet.
+pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Source, Waiting> {
+    let spec = &pd.spec;
+    let namespace = pd.namespace().unwrap_or_default();
+    if let Some(key) = &spec.product_key {
+        let product = products.state().into_iter().find(|p| {
+            p.namespace().as_deref() == Some(namespace.as_str())
+                && p.status.as_ref().and_then(|s| s.product_key.as_deref()) == Some(key.as_str())
+        });
+        let account = spec.account_ref.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
+            product.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| p.account_name())
+        });
+        let instance = spec
+            .source_instance_id
+            .clone()
+            .or_else(|| product.as_ref().and_then(|p| p.status.as_ref()?.instance_id.clone()));
+        return Ok(Source { key: key.clone(), instance: instance.unwrap_or_default(), account, product });
+    }
+    let name = spec.product_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
+    let Some(product) = products.get(&ObjectRef::new(&name).within(&namespace)) else {
+        return Err(Waiting::ProductNotFound { name, namespace });
+    };
+    let status = product.status.clone().unwrap_or_default();
+    let ready = conditions::find(&status.conditions, "Ready").is_some_and(|c| c.status == "True");
+    let Some(key) = status.product_key.clone().filter(|_| ready) else {
+        return Err(Waiting::ProductNotReady { name });
+    };
+    let account = spec.account_ref.as_ref().map_or_else(|| product.account_name(), |a| a.name.clone());
+    let instance = spec.source_instance_id.clone().or(status.instance_id).unwrap_or_default();
+    Ok(Source { key, instance, account, product: Some(product) })
+}
+
+/// The account of `pd`: its product's (when it resolves) or the one its spec names.
+#[must_use]
+pub fn account_name(products: &ProductStores, pd: &ProductDistribution) -> String {
+    resolve(products, pd).map_or_else(
+        |_| pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone()),
+        |source| source.account,
+    )
+}

@@ -1,0 +1,53 @@
+//! Platform reads of a distribution: the account's task count, a job's state, and the job a
+//! create whose answer was lost made.
+
+use iot_platform::model::{DistributeJob, ListDeviceDistributeJob, QueryDeviceDistributeJob};
+use iot_platform::{IotPlatform, PlatformError};
+
+/// How far the platform's clock may be behind when matching a job to a lost create.
+const CLOCK_SKEW_MS: i64 = 60 * 1000;
+
+/// How many distribution tasks the account has.
+///
+/// # Errors
+/// The platform error of the read.
+pub async fn count_jobs(platform: &dyn IotPlatform) -> Result<usize, PlatformError> {
+    let request = ListDeviceDistributeJob { page_size: 1, ..Default::default() };
+    let response = platform.call(&request).await?;
+    Ok(response.data.map_or(0, |d| usize::try_from(d.total.max(0)).unwrap_or(0)))
+}
+
+/// The job `job_id` as the platform shows it.
+///
+/// # Errors
+/// The platform error of the read (NotFound when the job is gone).
+pub async fn query_job(platform: &dyn IotPlatform, job_id: &str) -> Result<DistributeJob, PlatformError> {
+    let response = platform.call(&QueryDeviceDistributeJob { job_id: job_id.to_string() }).await?;
+    Ok(response.data.unwrap_or_default())
+}
+
+/// The job distributing `product_key` to `target` created at or after `since_ms` (less the
+/// allowed clock skew): the one a create whose answer was lost made, if it did.
+///
+/// # Errors
+/// The platform error of the read.
+pub async fn find_lost_job(
+    platform: &dyn IotPlatform,
+    product_key: &str,
+    since_ms: i64,
+    target: &str,
+) -> Result<Option<String>, PlatformError> {
+    let request = ListDeviceDistributeJob {
+        page_size: 200,
+        product_key: Some(product_key.to_string()),
+        ..Default::default()
+    };
+    let jobs = platform.call(&request).await?.data.unwrap_or_default().job_info.items;
+    Ok(jobs
+        .iter()
+        .filter(|j| j.gmt_create >= since_ms - CLOCK_SKEW_MS)
+        .find(|j| {
+            j.target_instance_configs.target_instance_configs.iter().any(|t| t.target_instance_id == target)
+        })
+        .map(|j| j.job_id.clone()))
+}

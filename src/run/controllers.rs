@@ -1,0 +1,212 @@
+//! The three controllers: what triggers each reconciler, and how a reconcile is admitted,
+//! timed and counted. Each watched kind is watched once per scope (see [`super::shared`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+
+use super::shutdown::Shutdown;
+use super::triggers::{account_relevance, log_result, spec_relevance};
+use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use crate::reconcile::admission::Admission;
+use crate::reconcile::context::Context;
+use crate::{distribution, platform_account, product};
+
+/// A trigger stream as kube-runtime's controllers take it.
+pub trait Trigger<K>: Stream<Item = Result<K, watcher::Error>> + Send + 'static {}
+impl<K, S: Stream<Item = Result<K, watcher::Error>> + Send + 'static> Trigger<K> for S {}
+
+/// What wakes the IotProduct controller of one scope.
+pub struct ProductTriggers<P, S, A, D> {
+    /// The scope's IotProducts (their own changes).
+    pub products: P,
+    /// The cache of the scope's IotProducts.
+    pub product_store: Store<IotProduct>,
+    /// The Secrets the operator wrote in the scope.
+    pub secrets: S,
+    /// Every PlatformAccount.
+    pub accounts: A,
+    /// The scope's ProductDistributions.
+    pub distributions: D,
+}
+
+/// The IotProduct controller of one scope: reconciled on spec/finalizer/annotation changes
+/// (not their own status writes), on changes of the Secrets they own, when their account's
+/// spec or readiness changes, and when a distribution of theirs changes. Reconciles wait
+/// for a slot of the process-wide `admission` in arrival order.
+pub fn products<P, S, A, D>(
+    triggers: ProductTriggers<P, S, A, D>,
+    admission: Admission,
+    shutdown: &Shutdown,
+    ctx: Arc<Context>,
+) -> BoxFuture<'static, ()>
+where
+    P: Trigger<IotProduct>,
+    S: Trigger<Secret>,
+    A: Trigger<PlatformAccount>,
+    D: Trigger<ProductDistribution>,
+{
+    let ProductTriggers { products, product_store, secrets, accounts, distributions } = triggers;
+    let own_changes = products.predicate_filter(spec_relevance::<IotProduct>, PredicateConfig::default());
+    let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
+    let products_of_account = product_store.clone();
+    Controller::for_stream(own_changes, product_store)
+        .owns_stream(secrets)
+        .watches_stream(account_changes, move |account: PlatformAccount| {
+            let name = account.name_any();
+            products_of_account
+                .state()
+                .iter()
+                .filter(|p| p.account_name() == name)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(distributions, |pd: ProductDistribution| {
+            let namespace = pd.namespace().unwrap_or_default();
+            pd.spec.product_ref.map(|r| ObjectRef::new(&r.name).within(&namespace))
+        })
+        // No kube-runtime limit: the admission bounds concurrency and serves in arrival order.
+        .with_config(ControllerConfig::default())
+        .graceful_shutdown_on(shutdown.signal())
+        .run(
+            move |object, ctx: Arc<Context>| {
+                let admission = admission.clone();
+                async move {
+                    let _slot = admission.admit().await;
+                    // The wait may have been long: reconcile the latest cached copy.
+                    let object = ctx.products.get(&ObjectRef::from_obj(object.as_ref())).unwrap_or(object);
+                    let start = Instant::now();
+                    // Boxed so that a reconcile waiting for its slot stays small (the
+                    // reconcile's own state is allocated only once it runs).
+                    let result = Box::pin(product::reconcile(object, ctx.clone())).await;
+                    let category = result.as_ref().map_or_else(product::Error::category, |_| "Success");
+                    ctx.metrics.reconciled("IotProduct", category, start.elapsed());
+                    result
+                }
+            },
+            product::error_policy,
+            ctx,
+        )
+        .for_each(log_result::<IotProduct, product::Error>("IotProduct"))
+        .boxed()
+}
+
+/// What wakes the ProductDistribution controller of one scope.
+pub struct DistributionTriggers<D, P, A> {
+    /// The scope's ProductDistributions (their own changes).
+    pub distributions: D,
+    /// The cache of the scope's ProductDistributions.
+    pub distribution_store: Store<ProductDistribution>,
+    /// The scope's IotProducts.
+    pub products: P,
+    /// Every PlatformAccount.
+    pub accounts: A,
+}
+
+/// The ProductDistribution controller of one scope: their own changes, their product's,
+/// and (for those not finished) their account's spec or readiness (a distribution applied
+/// together with its account may be seen first).
+pub fn distributions<D, P, A>(
+    triggers: DistributionTriggers<D, P, A>,
+    shutdown: &Shutdown,
+    ctx: Arc<Context>,
+) -> BoxFuture<'static, ()>
+where
+    D: Trigger<ProductDistribution>,
+    P: Trigger<IotProduct>,
+    A: Trigger<PlatformAccount>,
+{
+    let DistributionTriggers { distributions, distribution_store, products, accounts } = triggers;
+    let own_changes =
+        distributions.predicate_filter(spec_relevance::<ProductDistribution>, PredicateConfig::default());
+    let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
+    let of_product = distribution_store.clone();
+    let unfinished = distribution_store.clone();
+    Controller::for_stream(own_changes, distribution_store)
+        .watches_stream(products, move |p: IotProduct| {
+            let (namespace, name) = (p.namespace().unwrap_or_default(), p.name_any());
+            of_product
+                .state()
+                .iter()
+                .filter(|d| d.namespace().as_deref() == Some(namespace.as_str()))
+                .filter(|d| d.spec.product_ref.as_ref().is_some_and(|r| r.name == name))
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(account_changes, move |_account: PlatformAccount| {
+            unfinished
+                .state()
+                .iter()
+                .filter(|d| !distribution::is_finished(d))
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.signal())
+        .run(
+            |object, ctx: Arc<Context>| async move {
+                let start = Instant::now();
+                let result = distribution::reconcile(object, ctx.clone()).await;
+                let category = result.as_ref().map_or_else(distribution::Error::category, |_| "Success");
+                ctx.metrics.reconciled("ProductDistribution", category, start.elapsed());
+                result
+            },
+            distribution::error_policy,
+            ctx,
+        )
+        .for_each(log_result::<ProductDistribution, distribution::Error>("ProductDistribution"))
+        .boxed()
+}
+
+/// The PlatformAccount controller: their own changes (not their status writes) and changes
+/// of any Secret they reference (metadata only is watched).
+pub fn accounts(
+    client: &Client,
+    accounts: impl Trigger<PlatformAccount>,
+    account_store: Store<PlatformAccount>,
+    shutdown: &Shutdown,
+    ctx: Arc<Context>,
+) -> BoxFuture<'static, ()> {
+    let own_changes =
+        accounts.predicate_filter(spec_relevance::<PlatformAccount>, PredicateConfig::default());
+    let accounts_of_secret = account_store.clone();
+    let secret_changes =
+        watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .touched_objects();
+    Controller::for_stream(own_changes, account_store)
+        .watches_stream(secret_changes, move |secret| {
+            let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            accounts_of_secret
+                .state()
+                .iter()
+                .filter(|a| {
+                    a.spec.credentials.secret_ref.namespace == namespace
+                        && a.spec.credentials.secret_ref.name == name
+                })
+                .map(|a| ObjectRef::from_obj(a.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.signal())
+        .run(
+            |object, ctx: Arc<Context>| async move {
+                let start = Instant::now();
+                let result = platform_account::reconcile(object, ctx.clone()).await;
+                let category = if result.is_ok() { "Success" } else { "KubernetesApi" };
+                ctx.metrics.reconciled("PlatformAccount", category, start.elapsed());
+                result
+            },
+            platform_account::error_policy,
+            ctx,
+        )
+        .for_each(log_result::<PlatformAccount, platform_account::Error>("PlatformAccount"))
+        .boxed()
+}

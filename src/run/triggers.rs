@@ -1,0 +1,71 @@
+//! What wakes a controller: which changes of an object matter (not the operator's own
+//! status writes), what is trimmed before caching, and how each controller's results are
+//! logged.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use kube::runtime::controller::{Action as Requeue, Error as ControllerError};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use tracing::{debug, error};
+
+use crate::crd::PlatformAccount;
+use crate::reconcile::conditions;
+
+/// A trigger filter for accounts as seen by products and distributions: only a change of
+/// the spec or of the Ready condition matters to them (not every credential check).
+#[must_use]
+pub fn account_relevance(account: &PlatformAccount) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    account.metadata.generation.hash(&mut hasher);
+    if let Some(ready) = account.status.as_ref().and_then(|s| conditions::find(&s.conditions, "Ready")) {
+        ready.status.hash(&mut hasher);
+        ready.reason.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// A trigger filter for a resource's own events: generation (spec changes and deletion),
+/// finalizers and annotations — not status writes (which the operator makes itself).
+#[must_use]
+pub fn spec_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let mut hasher = DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Drops `metadata.managedFields` from cached objects: the operator never reads them, and
+/// they are often the largest part of an object (a third of the cache at thousands of
+/// products).
+pub fn strip_managed_fields<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// What a controller's stream yields per reconcile.
+type ControllerResult<K, E> = Result<(ObjectRef<K>, Requeue), ControllerError<E, watcher::Error>>;
+
+/// Logs what a controller's stream yields that the reconciler did not report itself.
+pub fn log_result<K: kube::Resource, E: std::error::Error + 'static>(
+    kind: &'static str,
+) -> impl FnMut(ControllerResult<K, E>) -> futures::future::Ready<()>
+where
+    K::DynamicType: std::fmt::Debug,
+{
+    move |result| {
+        match result {
+            // A failed reconcile was logged by its error policy.
+            Ok(_) | Err(ControllerError::ReconcilerFailed(_, _)) => {}
+            // A retry scheduled for an object deleted meanwhile: nothing to do.
+            Err(ControllerError::ObjectNotFound(object)) => {
+                debug!(kind, %object, "skipped a retry of a deleted object");
+            }
+            Err(e) => error!(kind, error = %crate::reconcile::error_chain(&e), "controller"),
+        }
+        futures::future::ready(())
+    }
+}
