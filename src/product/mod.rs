@@ -19,10 +19,13 @@
 pub mod desired;
 pub mod execute;
 pub mod fast_path;
+pub mod journal;
 pub mod observe;
+pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +38,7 @@ use tracing::{info, instrument};
 
 use crate::crd::IotProduct;
 use crate::crd::product::DeletionPolicy;
-use crate::reconcile::account_clients::AccountError;
+use crate::reconcile::account_clients::{AccountError, AccountHandle};
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use crate::reconcile::platform_errors::{error_message, error_reason};
@@ -129,18 +132,19 @@ pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Re
     .await
 }
 
+/// The copy to reconcile: a pending create is resolved only from the latest copy of the
+/// resource (a stale copy could still show an intent that a later reconcile settled).
+async fn latest_if_pending(product: &IotProduct, ctx: &Context) -> Result<Option<IotProduct>, Error> {
+    if product.status.as_ref().is_none_or(|s| s.pending_create.is_none()) {
+        return Ok(None);
+    }
+    let api: Api<IotProduct> = Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    Ok(Some(api.get(&product.name_any()).await?))
+}
+
 async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Result<Requeue, Error> {
-    // A pending create is resolved only from the latest copy of the resource: a stale copy
-    // could still show an intent that a later reconcile already settled.
-    let fresh;
-    let product = if product.status.as_ref().is_some_and(|s| s.pending_create.is_some()) {
-        let api: Api<IotProduct> =
-            Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
-        fresh = api.get(&product.name_any()).await?;
-        &fresh
-    } else {
-        product
-    };
+    let fresh = latest_if_pending(product, ctx).await?;
+    let product = fresh.as_ref().unwrap_or(product);
     if mode == Mode::Apply && crate::crd::is_paused(&product.metadata) {
         report::report_paused(ctx, product).await?;
         return Ok(Requeue::await_change());
@@ -154,63 +158,23 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     if mode == Mode::Delete {
         fast_path::forget(&ctx.checked, product);
     }
-    let uid = product.uid().unwrap_or_default();
-    let desired = match (DesiredProduct::from_resource(product), mode) {
-        (Ok(desired), _) => desired.owned_by(&ctx.settings.cluster_id, &uid),
-        (Err(InvalidSpec::ThingModel(_)), Mode::Delete) => {
-            // Deletion does not need the thing model.
-            let mut copy = product.clone();
-            copy.spec.thing_model = None;
-            DesiredProduct::from_resource(&copy)
-                .map_err(Error::InvalidSpec)?
-                .owned_by(&ctx.settings.cluster_id, &uid)
-        }
-        (Err(e), _) => {
-            report::report_problem(ctx, product, "InvalidSpec", e.to_string()).await?;
-            return Err(Error::InvalidSpec(e));
-        }
-    };
+    let desired = desired_product(product, ctx, mode).await?;
     let recorded = recorded(product);
     let pending = pending(product);
     if mode == Mode::Delete && desired.deletion_policy == DeletionPolicy::Orphan {
         info!("deletion policy Orphan: the product stays on the platform");
         return Ok(Requeue::await_change());
     }
-    let account = match ctx.accounts.get(&product.account_name()).await {
-        Ok(account) => account,
-        Err(e)
-            if mode == Mode::Delete
-                && recorded.product_key.is_none()
-                && pending.is_none()
-                && desired.adopt_key.is_none() =>
-        {
-            info!(error = %e, "nothing was created on the platform; removing the finalizer");
-            return Ok(Requeue::await_change());
-        }
-        Err(e) => {
-            let message = if mode == Mode::Delete {
-                format!(
-                    "{e}; the product cannot be deleted from the platform until the account works (or set spec.deletionPolicy: Orphan)"
-                )
-            } else {
-                e.to_string()
-            };
-            report::report_problem(ctx, product, e.reason(), message).await?;
-            return Err(Error::Account(e));
-        }
+    let nothing_created = recorded.product_key.is_none() && pending.is_none() && desired.adopt_key.is_none();
+    let Some(account) = account(product, ctx, mode, nothing_created).await? else {
+        return Ok(Requeue::await_change());
     };
-    let (named_instance, shown_instance) = report::resolved_instance(&desired, &account);
+    let (named_instance, shown_instance) = outcome::resolved_instance(&desired, &account);
     let platform = account.platform.as_ref();
-    let observation = match observe::observe(
-        platform,
-        named_instance.as_deref(),
-        &desired,
-        &recorded,
-        pending.as_ref(),
-        mode,
-    )
-    .await
-    {
+    let observed =
+        observe::observe(platform, named_instance.as_deref(), &desired, &recorded, pending.as_ref(), mode)
+            .await;
+    let observation = match observed {
         Ok(observation) => observation,
         Err(e) => {
             report::report_problem(ctx, product, error_reason(&e), error_message(&e)).await?;
@@ -223,7 +187,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         _ if plan.actions.contains(&plan::Action::Create) => None,
         _ => recorded.product_key.clone().or_else(|| desired.adopt_key.clone()),
     };
-    let journal = report::StatusJournal::new(ctx, product, shown_instance);
+    let journal = journal::StatusJournal::new(ctx, product, shown_instance);
     let earlier_attempt = pending.as_ref().map(|p| p.since_ms);
     let executed = execute::execute(
         platform,
@@ -244,7 +208,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         }
         executed => executed,
     };
-    let facts = report::Facts {
+    let facts = outcome::Facts {
         mode,
         desired: &desired,
         account: &account,
@@ -261,12 +225,70 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         Some(secret) if settled && mode == Mode::Apply => fast_path::confirm(&ctx.checked, product, secret),
         _ => fast_path::forget(&ctx.checked, product),
     }
-    match executed.outcome {
+    next_step(ctx, product, mode, executed.outcome, plan.blocked.as_ref())
+}
+
+/// The spec as the platform needs it (deletion does not need the thing model); an invalid
+/// spec is reported.
+async fn desired_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Result<DesiredProduct, Error> {
+    let uid = product.uid().unwrap_or_default();
+    match (DesiredProduct::from_resource(product), mode) {
+        (Ok(desired), _) => Ok(desired.owned_by(&ctx.settings.cluster_id, &uid)),
+        (Err(InvalidSpec::ThingModel(_)), Mode::Delete) => {
+            let mut copy = product.clone();
+            copy.spec.thing_model = None;
+            let desired = DesiredProduct::from_resource(&copy).map_err(Error::InvalidSpec)?;
+            Ok(desired.owned_by(&ctx.settings.cluster_id, &uid))
+        }
+        (Err(e), _) => {
+            report::report_problem(ctx, product, "InvalidSpec", e.to_string()).await?;
+            Err(Error::InvalidSpec(e))
+        }
+    }
+}
+
+/// The product's account; `None` when it cannot be used but deleting needs nothing from the
+/// platform (nothing was created). Otherwise an unusable account is reported.
+async fn account(
+    product: &IotProduct,
+    ctx: &Context,
+    mode: Mode,
+    nothing_created: bool,
+) -> Result<Option<Arc<AccountHandle>>, Error> {
+    match ctx.accounts.get(&product.account_name()).await {
+        Ok(account) => Ok(Some(account)),
+        Err(e) if mode == Mode::Delete && nothing_created => {
+            info!(error = %e, "nothing was created on the platform; removing the finalizer");
+            Ok(None)
+        }
+        Err(e) => {
+            let message = if mode == Mode::Delete {
+                format!(
+                    "{e}; the product cannot be deleted from the platform until the account works (or set spec.deletionPolicy: Orphan)"
+                )
+            } else {
+                e.to_string()
+            };
+            report::report_problem(ctx, product, e.reason(), message).await?;
+            Err(Error::Account(e))
+        }
+    }
+}
+
+/// What the controller does next, from what the execution came to.
+fn next_step(
+    ctx: &Context,
+    product: &IotProduct,
+    mode: Mode,
+    outcome: Outcome,
+    blocked: Option<&plan::Blocked>,
+) -> Result<Requeue, Error> {
+    match outcome {
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
         Outcome::Journal(e) => Err(Error::Kube(e)),
         Outcome::Adopted { .. } => Ok(Requeue::requeue(Duration::from_millis(100))),
         Outcome::NameConflict { .. } => Ok(Requeue::requeue(resync(ctx, product))),
-        Outcome::Completed => match (mode, &plan.blocked) {
+        Outcome::Completed => match (mode, blocked) {
             (Mode::Delete, Some(blocked)) => Err(Error::DeletionBlocked(blocked.message())),
             (Mode::Delete, None) => Ok(Requeue::await_change()),
             (Mode::Apply, _) => Ok(Requeue::requeue(resync(ctx, product))),

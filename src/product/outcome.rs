@@ -1,0 +1,348 @@
+//! What a reconcile of a product comes to, as data (no I/O): the product's state after the
+//! executed actions, its conditions and status, and the words of its Events.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::crd::IotProduct;
+use crate::crd::product::{IotProductStatus, ThingModelStatus};
+use crate::reconcile::account_clients::AccountHandle;
+use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::platform_errors::{error_message, error_reason};
+use iot_platform::region::public_instance;
+
+use super::desired::DesiredProduct;
+use super::execute::{Executed, Outcome};
+use super::journal::StatusJournal;
+use super::observe::Observation;
+use super::plan::{Action, Blocked, Mode, Observed, Plan};
+
+/// The instance id a product lives in: named, the account's, or the region's public one.
+#[must_use]
+pub fn resolved_instance(desired: &DesiredProduct, account: &AccountHandle) -> (Option<String>, String) {
+    let named = desired.instance_id.clone().or_else(|| account.instance_id.clone());
+    let shown = named.clone().unwrap_or_else(|| public_instance(&account.region));
+    (named, shown)
+}
+
+/// The reason and note of the Event of an executed action.
+#[must_use]
+pub fn action_event(
+    action: &Action,
+    key: &str,
+    desired: &DesiredProduct,
+    instance: &str,
+    recreate: bool,
+) -> (&'static str, String) {
+    match action {
+        Action::Create if recreate => (
+            "Recreated",
+            format!(
+                "Recreated product {} as {key} in instance {instance}: the previous one was deleted outside Kubernetes",
+                desired.name
+            ),
+        ),
+        Action::Create => {
+            ("Created", format!("Created product {} ({key}) in instance {instance}", desired.name))
+        }
+        Action::Update { name, .. } => {
+            ("Updated", format!("Updated product {key}: name {name}, description"))
+        }
+        Action::CreateTags(tags) => ("TagsAdded", format!("Added tags {} to product {key}", tag_keys(tags))),
+        Action::UpdateTags(tags) => {
+            ("TagsUpdated", format!("Changed tags {} of product {key}", tag_keys(tags)))
+        }
+        Action::DeleteTags(keys) => {
+            ("TagsRemoved", format!("Removed tags {} from product {key}", keys.join(", ")))
+        }
+        Action::ImportThingModel => {
+            ("ThingModelImported", format!("Imported the thing model of product {key}"))
+        }
+        Action::PublishThingModel => {
+            ("ThingModelPublished", format!("Published a new thing-model version of product {key}"))
+        }
+        Action::Release => ("Published", format!("Published product {key}")),
+        Action::CancelRelease => ("PublicationRevoked", format!("Revoked the publication of product {key}")),
+        Action::Delete => ("Deleted", format!("Deleted product {key} from the platform")),
+    }
+}
+
+fn tag_keys(tags: &[iot_platform::wire::Tag]) -> String {
+    tags.iter().map(|t| t.tag_key.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Everything a reconcile learned, for the report.
+pub struct Facts<'a> {
+    /// Apply or delete.
+    pub mode: Mode,
+    /// The spec, validated.
+    pub desired: &'a DesiredProduct,
+    /// The account.
+    pub account: &'a AccountHandle,
+    /// What observing found.
+    pub observation: &'a Observation,
+    /// The plan.
+    pub plan: &'a Plan,
+    /// What was done.
+    pub executed: &'a Executed,
+    /// The create journal of this reconcile.
+    pub journal: &'a StatusJournal<'a>,
+    /// Where the product was distributed (recorded by ProductDistributions).
+    pub observation_distributed: &'a [String],
+}
+
+/// The product's state after the reconcile, as far as it is known.
+pub struct After {
+    /// Its key.
+    pub key: Option<String>,
+    /// Whether it exists.
+    pub exists: bool,
+    /// Whether it is published.
+    pub published: Option<bool>,
+    /// Its ProductSecret.
+    pub secret: Option<String>,
+}
+
+/// The state after the executed actions.
+#[must_use]
+pub fn after(facts: &Facts<'_>) -> After {
+    let executed = facts.executed;
+    let (mut exists, mut published, mut secret) = match &facts.observation.observed {
+        Observed::Exists(p) => (true, Some(p.published()), Some(p.details.product_secret.clone())),
+        Observed::Missing | Observed::Nothing => (false, None, None),
+    };
+    for action in &executed.done {
+        match action {
+            Action::Create => {
+                exists = true;
+                published = Some(false);
+                secret = executed.created_secret.clone();
+            }
+            Action::Release => published = Some(true),
+            Action::CancelRelease => published = Some(false),
+            Action::Delete => exists = false,
+            _ => {}
+        }
+    }
+    if let Outcome::Adopted { .. } = executed.outcome {
+        exists = true;
+    }
+    After { key: executed.product_key.clone(), exists, published, secret: secret.filter(|s| !s.is_empty()) }
+}
+
+/// Synced: whether the last reconcile made the platform match the spec, and if not why.
+fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, String, String) {
+    let blocked = facts.plan.blocked.as_ref();
+    match (&facts.executed.outcome, blocked) {
+        (Outcome::Failed { error, action }, _) => (
+            false,
+            error_reason(error).to_string(),
+            format!("{} failed: {}", action.operation(), error_message(error)),
+        ),
+        (Outcome::NameConflict { product_key }, _) => (
+            false,
+            "NameConflict".into(),
+            format!(
+                "a product named {} already exists in the instance ({product_key}) and this resource did not create it; \
+                 to manage that product set spec.productKey: {product_key} (or spec.adoptionPolicy: ByName), \
+                 otherwise choose another spec.productName",
+                facts.desired.name
+            ),
+        ),
+        (Outcome::Journal(e), _) => {
+            (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying"))
+        }
+        (Outcome::Adopted { product_key }, _) => {
+            (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it"))
+        }
+        (Outcome::Completed, Some(b)) => (false, b.reason().to_string(), b.message()),
+        (Outcome::Completed, None) if !facts.plan.withheld.is_empty() => {
+            let operations: Vec<&str> =
+                facts.plan.withheld.iter().map(super::plan::Action::operation).collect();
+            let (reason, policy) = match facts.desired.management {
+                crate::crd::product::ManagementPolicy::ObserveOnly => ("ObserveOnly", "ObserveOnly"),
+                _ => ("UpdatesDisabled", "NoUpdate"),
+            };
+            (
+                false,
+                reason.to_string(),
+                format!(
+                    "the product differs from the spec, but spec.managementPolicy is {policy}: the operator does not \
+                 change it (it would call {}). Set spec.managementPolicy: Full to apply the spec",
+                    operations.join(", ")
+                ),
+            )
+        }
+        (Outcome::Completed, None) => match secret_problem {
+            Some(problem) => (false, "SecretConflict".into(), problem.to_string()),
+            None => (true, "ReconcileSuccess".into(), "the platform matches the spec".to_string()),
+        },
+    }
+}
+
+/// Ready: whether the product exists and its credentials are in the Secret, and if not why.
+fn ready_condition(
+    facts: &Facts<'_>,
+    state: &After,
+    secret_problem: Option<&str>,
+    synced_message: &str,
+) -> (bool, String, String) {
+    let key = state.key.clone().unwrap_or_default();
+    let blocked = facts.plan.blocked.as_ref();
+    if facts.mode == Mode::Delete {
+        match blocked {
+            Some(b) => (false, b.reason().to_string(), b.message()),
+            None => (false, "Deleting".to_string(), "the resource is being deleted".to_string()),
+        }
+    } else if let Some(
+        b @ (Blocked::AttributesMismatch(_)
+        | Blocked::AdoptTargetMissing { .. }
+        | Blocked::ProductMissing { .. }
+        | Blocked::ManagedElsewhere { .. }
+        | Blocked::NothingToObserve),
+    ) = blocked
+    {
+        (false, b.reason().to_string(), b.message())
+    } else if !state.exists {
+        match &facts.executed.outcome {
+            Outcome::NameConflict { .. } => (false, "NameConflict".to_string(), synced_message.to_string()),
+            Outcome::Failed { error, .. } => (
+                false,
+                error_reason(error).to_string(),
+                format!("the product cannot be created yet: {synced_message}"),
+            ),
+            _ => (false, "Creating".to_string(), format!("creating the product: {synced_message}")),
+        }
+    } else if let Some(problem) = secret_problem {
+        (false, "SecretConflict".to_string(), problem.to_string())
+    } else if state.secret.is_none() {
+        (false, "Creating".to_string(), "waiting to read the product's credentials".to_string())
+    } else {
+        let published = match state.published {
+            Some(true) => "published",
+            _ => "in development",
+        };
+        (
+            true,
+            "Available".to_string(),
+            format!(
+                "product {key} exists ({published}); its credentials are in Secret {}",
+                facts.desired.secret_name
+            ),
+        )
+    }
+}
+
+/// The Ready, Synced and Published conditions (and ThingModelLocked once distributed).
+#[must_use]
+pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>) -> Vec<Desired> {
+    let mut out = Vec::new();
+    let key = state.key.clone().unwrap_or_default();
+    let (synced, synced_reason, synced_message) = synced_condition(facts, secret_problem);
+    let (ready, ready_reason, ready_message) = ready_condition(facts, state, secret_problem, &synced_message);
+    out.push(Desired::new("Ready", ready, ready_reason, ready_message));
+    out.push(Desired::new("Synced", synced, synced_reason, synced_message));
+    if !facts.observation_distributed.is_empty() {
+        out.push(Desired::new(
+            "ThingModelLocked",
+            true,
+            "Distributed",
+            format!(
+                "the product was distributed ({}); the platform no longer allows its thing model to change",
+                facts.observation_distributed.join(", ")
+            ),
+        ));
+    }
+    if let Some(published) = state.published.filter(|_| state.exists) {
+        let (reason, message) = if published {
+            ("Published", format!("product {key} is published; the platform locks it"))
+        } else {
+            ("Developing", format!("product {key} is in development"))
+        };
+        out.push(Desired::new("Published", published, reason, message));
+    }
+    out
+}
+
+/// The status after a reconcile (pure): what is known about the product, the ownership
+/// marks and thing model applied, the create intent still pending, and the conditions.
+#[must_use]
+pub fn next_status(
+    product: &IotProduct,
+    facts: &Facts<'_>,
+    state: &After,
+    secret_problem: Option<&str>,
+    now: &Time,
+) -> IotProductStatus {
+    let previous = product.status.clone().unwrap_or_default();
+    let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
+    let tag_actions_done = facts
+        .plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::CreateTags(_) | Action::UpdateTags(_) | Action::DeleteTags(_)))
+        .all(|a| facts.executed.done.contains(a));
+    let managed_tag_keys: Vec<String> = if tag_actions_done {
+        facts.desired.tags.keys().cloned().collect()
+    } else {
+        let mut keys: BTreeSet<String> = previous.managed_tag_keys.iter().cloned().collect();
+        keys.extend(facts.desired.tags.keys().cloned());
+        keys.into_iter().collect()
+    };
+    let thing_model = match &facts.desired.thing_model {
+        None => None,
+        Some(model)
+            if facts.executed.done.contains(&Action::PublishThingModel)
+                || observed_published_thing_model(facts.observation, &model.digest) =>
+        {
+            Some(ThingModelStatus { digest: model.digest.clone(), version: None })
+        }
+        Some(_) => previous.thing_model.clone(),
+    };
+    let changed = !facts.executed.done.is_empty();
+    let conditions_wanted = conditions_for(facts, state, secret_problem);
+    let became_ready = conditions_wanted.iter().any(|c| c.type_ == "Ready" && c.status)
+        && conditions::find(&previous.conditions, "Ready")
+            .is_none_or(|c| c.status != "True" || c.observed_generation != product.metadata.generation);
+    IotProductStatus {
+        product_key: state.key.clone(),
+        instance_id: Some(instance_shown),
+        region: Some(facts.account.region.clone()),
+        published: state.published.filter(|_| state.exists),
+        platform_status: state
+            .published
+            .filter(|_| state.exists)
+            .map(|p| if p { "Published" } else { "Developing" }.to_string()),
+        thing_model,
+        managed_tag_keys,
+        secret_name: (state.exists && state.secret.is_some())
+            .then(|| facts.desired.secret_name.clone())
+            .or(previous.secret_name.clone()),
+        // A refused create (the name is taken) made nothing: no intent is left pending.
+        pending_create: match (&state.key, &facts.executed.outcome) {
+            (Some(_), _) | (None, Outcome::NameConflict { .. }) => None,
+            (None, _) => facts.journal.pending(&facts.desired.name).or(previous.pending_create.clone()),
+        },
+        distributed_to: previous.distributed_to.clone(),
+        observed_generation: product.metadata.generation,
+        last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
+        last_sync_time: if changed || became_ready {
+            Some(now.clone())
+        } else {
+            previous.last_sync_time.clone()
+        },
+        reason: None,
+        conditions: conditions::merge(
+            &previous.conditions,
+            conditions_wanted,
+            product.metadata.generation,
+            now,
+        ),
+    }
+}
+
+/// Whether observing found this thing model to be the platform's latest published one.
+fn observed_published_thing_model(observation: &Observation, digest: &str) -> bool {
+    matches!(&observation.observed, Observed::Exists(p) if p.published_thing_model_digest.as_deref() == Some(digest))
+}
