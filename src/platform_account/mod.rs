@@ -8,6 +8,8 @@
 //! go once no product uses the account (every product's own cleanup can still reach the
 //! platform meanwhile).
 
+pub mod plan;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,20 +21,18 @@ use kube::runtime::controller::Action as Requeue;
 use tracing::instrument;
 
 use crate::crd::platform_account::{PlatformAccount, PlatformAccountStatus};
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::Desired;
 use crate::reconcile::context::Context;
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use crate::reconcile::{finalizer, status};
 use iot_platform::model::QueryProductList;
 
+use plan::Plan;
+
 /// The finalizer that keeps an account while products use it.
 pub const ACCOUNT_FINALIZER: &str = "iot.productoperator.dev/account-in-use";
 /// The finalizer that keeps an account's credentials Secret while the account exists.
 pub const SECRET_FINALIZER: &str = "iot.productoperator.dev/credentials-in-use";
-
-/// How often a working account's credentials are re-checked at most (status is written no
-/// more often than this when nothing changes).
-const VERIFY_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Why an account reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,97 +57,79 @@ async fn protect_secret(ctx: &Context, account: &PlatformAccount, protect: bool)
     finalizer::set(&api, &secret, SECRET_FINALIZER, protect || shared).await
 }
 
-/// Reconciles one `PlatformAccount`.
-///
-/// # Errors
-/// [`Error`] when the status cannot be written.
-#[instrument(skip_all, fields(name = %account.name_any()))]
-pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    let name = account.name_any();
-    let users: Vec<String> = ctx
-        .products
+/// Who uses the account (`namespace/name` of the IotProducts naming it), from the cache.
+fn users(ctx: &Context, name: &str) -> Vec<String> {
+    ctx.products
         .state()
         .iter()
         .filter(|p| p.account_name() == name)
         .map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
-        .collect();
-    let product_count = users.len() as i64;
+        .collect()
+}
+
+/// Loads the credentials and checks them with a cheap read: the Ready condition.
+async fn verify(ctx: &Context, account: &PlatformAccount) -> Desired {
+    let handle = match ctx.accounts.reload(account).await {
+        Ok(handle) => handle,
+        Err(e) => return Desired::new("Ready", false, e.reason(), e.to_string()),
+    };
+    let probe = QueryProductList {
+        iot_instance_id: account.spec.instance_id.clone(),
+        current_page: 1,
+        page_size: 1,
+        ..QueryProductList::default()
+    };
+    match handle.platform.call(&probe).await {
+        Ok(_) => Desired::new(
+            "Ready",
+            true,
+            "CredentialsValid",
+            format!(
+                "the platform accepted the credentials (region {}, endpoint {})",
+                handle.region, handle.endpoints.regional.base_url
+            ),
+        ),
+        Err(e) => Desired::new("Ready", false, error_reason(&e), error_message(&e)),
+    }
+}
+
+/// Reconciles one `PlatformAccount`: observe (users from the cache) → plan (pure) →
+/// execute (finalizers; the credential check) → report (status, written when it changed).
+///
+/// # Errors
+/// [`Error`] when a finalizer or the status cannot be written.
+#[instrument(skip_all, fields(name = %account.name_any()))]
+pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let name = account.name_any();
+    let users = users(&ctx, &name);
     let accounts: Api<PlatformAccount> = Api::all(ctx.client.clone());
-    if account.metadata.deletion_timestamp.is_some() {
-        if users.is_empty() {
+    let previous = account.status.clone().unwrap_or_default();
+    let generation = account.metadata.generation;
+    let now = Time(jiff::Timestamp::now());
+    match plan::plan(account.metadata.deletion_timestamp.is_some(), &users) {
+        Plan::Release => {
             protect_secret(&ctx, &account, false).await?;
             finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, false).await?;
             ctx.accounts.forget(&name);
-            return Ok(Requeue::await_change());
+            Ok(Requeue::await_change())
         }
-        let shown: Vec<&str> = users.iter().take(5).map(String::as_str).collect();
-        let message = format!(
-            "the account is being deleted but {product_count} IotProduct(s) still use it ({}{}); it stays until they \
-             are deleted, so their cleanup can still reach the platform",
-            shown.join(", "),
-            if users.len() > 5 { ", …" } else { "" }
-        );
-        let previous = account.status.clone().unwrap_or_default();
-        let now = Time(jiff::Timestamp::now());
-        let status = PlatformAccountStatus {
-            product_count: Some(product_count),
-            conditions: conditions::merge(
-                &previous.conditions,
-                vec![Desired::new("Ready", false, "InUse", message)],
-                account.metadata.generation,
-                &now,
-            ),
-            ..previous
-        };
-        write_status(&ctx, &account, &status).await?;
-        return Ok(Requeue::requeue(Duration::from_secs(5)));
-    }
-    finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
-    protect_secret(&ctx, &account, true).await?;
-    let condition = match ctx.accounts.reload(&account).await {
-        Err(e) => Desired::new("Ready", false, e.reason(), e.to_string()),
-        Ok(handle) => {
-            let probe = QueryProductList {
-                iot_instance_id: account.spec.instance_id.clone(),
-                current_page: 1,
-                page_size: 1,
-                ..QueryProductList::default()
-            };
-            match handle.platform.call(&probe).await {
-                Ok(_) => Desired::new(
-                    "Ready",
-                    true,
-                    "CredentialsValid",
-                    format!(
-                        "the platform accepted the credentials (region {}, endpoint {})",
-                        handle.region, handle.endpoints.regional.base_url
-                    ),
-                ),
-                Err(e) => Desired::new("Ready", false, error_reason(&e), error_message(&e)),
+        Plan::HoldForUsers { ready } => {
+            let status = plan::held_status(&previous, ready, users.len(), generation, &now);
+            write_status(&ctx, &account, &status).await?;
+            Ok(Requeue::requeue(Duration::from_secs(5)))
+        }
+        Plan::Verify => {
+            finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
+            protect_secret(&ctx, &account, true).await?;
+            let ready = verify(&ctx, &account).await;
+            if let Some(status) = plan::next_status(&previous, ready, users.len(), generation, &now) {
+                write_status(&ctx, &account, &status).await?;
             }
+            Ok(Requeue::requeue(
+                crate::crd::resync_override(&account.metadata).unwrap_or(ctx.settings.resync),
+            ))
         }
-    };
-    let previous = account.status.clone().unwrap_or_default();
-    let now = Time(jiff::Timestamp::now());
-    let conditions =
-        conditions::merge(&previous.conditions, vec![condition], account.metadata.generation, &now);
-    let stale = previous.last_verified_time.as_ref().is_none_or(|t| {
-        jiff::Timestamp::now().duration_since(t.0).as_secs() as u64 >= VERIFY_REFRESH.as_secs()
-    });
-    let mut status = PlatformAccountStatus {
-        observed_generation: account.metadata.generation,
-        last_verified_time: previous.last_verified_time.clone(),
-        product_count: Some(product_count),
-        conditions,
-    };
-    let unchanged =
-        PlatformAccountStatus { last_verified_time: previous.last_verified_time.clone(), ..status.clone() }
-            == previous;
-    if !unchanged || stale {
-        status.last_verified_time = Some(now);
-        write_status(&ctx, &account, &status).await?;
     }
-    Ok(Requeue::requeue(crate::crd::resync_override(&account.metadata).unwrap_or(ctx.settings.resync)))
 }
 
 async fn write_status(
