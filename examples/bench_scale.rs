@@ -182,7 +182,17 @@ async fn start_operator(args: &Args, name: &str) -> (Child, u16) {
     let log = args.run_dir.join(format!("{name}.log"));
     let child = spawn(
         &args.bin,
-        &["run", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn,iot_product_operator::metrics=info"],
+        &[
+            "run",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn,iot_product_operator::metrics=info",
+            "--credentials-namespace",
+            NS,
+            "--allow-endpoint",
+            "http://127.0.0.1:*",
+        ],
         &log,
     );
     let line = wait_for_line(&log, "serving /metrics").await;
@@ -235,7 +245,7 @@ async fn main() {
         assert!(child.wait().unwrap().success());
     };
     kubectl(format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {NS}}}\nstringData: {{AccessKeyId: bench, AccessKeySecret: bench-secret}}\n---\napiVersion: iot.productoperator.dev/v1alpha1\nkind: PlatformAccount\nmetadata: {{name: default}}\nspec: {{region: cn-shanghai, endpoint: \"{url}\", credentials: {{secretRef: {{name: creds, namespace: {NS}}}}}}}\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {NS}}}\nstringData: {{AccessKeyId: bench, AccessKeySecret: bench-secret}}\n---\napiVersion: iot.productoperator.dev/v1alpha1\nkind: PlatformAccount\nmetadata: {{name: default}}\nspec: {{region: cn-shanghai, endpoint: \"{url}\", credentials: {{secretRef: {{name: creds}}}}, allowedNamespaces: {{names: [{NS}]}}}}\n"
     ));
     let (mut operator, port) = start_operator(&args, "operator").await;
 

@@ -25,9 +25,10 @@ metadata: {name: default}
 spec:
   region: cn-shanghai
   endpoint: $url
-  credentials: {secretRef: {name: creds, namespace: iot-product-operator-system}}
+  credentials: {secretRef: {name: creds}}
+  allowedNamespaces: {names: [default]}
 YAML
-target/release/iot-product-operator run --log-level warn --metrics-addr 127.0.0.1:0 >"$ENVTEST_RUN/operator.log" 2>&1 &
+target/release/iot-product-operator run --allow-endpoint "$url" --log-level warn --metrics-addr 127.0.0.1:0 >"$ENVTEST_RUN/operator.log" 2>&1 &
 op=$!
 pids+=($op)
 kubectl wait --for=condition=Ready platformaccount/default --timeout=60s >/dev/null

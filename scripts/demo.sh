@@ -51,7 +51,7 @@ step "starting the IoT Platform emulator on 127.0.0.1:$EMULATOR_PORT"
 PIDS+=($!)
 
 step "starting the operator"
-"$BIN" run --resync-interval 30s >"$ENVTEST_RUN/operator.log" 2>&1 &
+"$BIN" run --resync-interval 30s --allow-endpoint "http://127.0.0.1:$EMULATOR_PORT" >"$ENVTEST_RUN/operator.log" 2>&1 &
 PIDS+=($!)
 
 step "applying the samples (config/samples)"

@@ -31,7 +31,7 @@ pub enum Command {
     /// directory (as checked in under `crds/`).
     Crds(CrdsArgs),
     /// Run the operator: reconcile PlatformAccounts, IotProducts and ProductDistributions.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Arguments of `crds`.
@@ -87,6 +87,20 @@ pub struct RunArgs {
     /// manage the same product. Give each cluster its own id.
     #[arg(long, default_value = "kubernetes", env = "IOTOP_CLUSTER_ID")]
     pub cluster_id: String,
+    /// The namespace PlatformAccount credentials are read from (and only from); defaults to
+    /// the namespace the operator runs in (`POD_NAMESPACE`), else
+    /// `iot-product-operator-system`.
+    #[arg(long, env = "IOTOP_CREDENTIALS_NAMESPACE")]
+    pub credentials_namespace: Option<String>,
+    /// Also allow sending credentials to endpoints matching this pattern,
+    /// `[scheme://]host[:port]` (`*.` for any subdomain, `:*` for any port; plain `http` only
+    /// when written), besides `https://*.aliyuncs.com` (repeatable, or comma-separated).
+    #[arg(long = "allow-endpoint", env = "IOTOP_ALLOW_ENDPOINTS", value_delimiter = ',')]
+    pub allow_endpoints: Vec<String>,
+    /// The shortest resync interval a resource's `iot.productoperator.dev/resync-interval`
+    /// annotation may ask for, so that one namespace cannot use up an account's read quota.
+    #[arg(long, default_value = "60s", env = "IOTOP_MIN_RESYNC_INTERVAL")]
+    pub min_resync_interval: humantime::Duration,
     /// This replica's name in Events and the lease (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance_name: Option<String>,

@@ -214,6 +214,15 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     })
     .await;
     common::create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    // The campaign's one namespace may use all of the account's distribution tasks.
+    Api::<iot_product_operator::crd::PlatformAccount>::all(client.clone())
+        .patch(
+            &common::account_name(&ns),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"distributionTasksPerNamespace": 10}})),
+        )
+        .await
+        .unwrap();
     let mut world = World {
         plane,
         client: client.clone(),

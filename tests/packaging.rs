@@ -132,8 +132,10 @@ fn the_operator_cannot_import_the_emulator() {
 }
 
 fn yaml_rules(path: &Path) -> Value {
+    // The first document's rules (or the file's list of rules).
     let text = std::fs::read_to_string(path).unwrap();
-    let value: Value = serde_yaml::from_str(&text).unwrap();
+    let first = serde_yaml::Deserializer::from_str(&text).next().expect("a YAML document");
+    let value = Value::deserialize(first).unwrap();
     value.get("rules").cloned().unwrap_or(value)
 }
 
@@ -145,6 +147,34 @@ fn the_chart_and_the_kustomize_config_grant_the_same_rights() {
     let chart_le = yaml_rules(&root().join("charts/iot-product-operator/files/leader-election-rules.yaml"));
     let config_le = yaml_rules(&root().join("config/rbac/leader_election_role.yaml"));
     assert_eq!(chart_le, config_le);
+    for (chart_file, config_file) in [
+        ("rbac-cluster-scoped-rules.yaml", "config/rbac-namespaced/cluster_role.yaml"),
+        ("rbac-namespace-rules.yaml", "config/rbac-namespaced/watched_namespace_role.yaml"),
+        ("rbac-credentials-rules.yaml", "config/rbac-namespaced/credentials_role.yaml"),
+    ] {
+        let chart = yaml_rules(&root().join("charts/iot-product-operator/files").join(chart_file));
+        assert_eq!(chart, yaml_rules(&root().join(config_file)), "{chart_file} and {config_file} differ");
+    }
+}
+
+#[test]
+fn namespaced_rbac_grants_no_cluster_wide_secret_rights() {
+    for file in ["rbac-cluster-scoped-rules.yaml", "rbac-credentials-rules.yaml"] {
+        let rules = yaml_rules(&root().join("charts/iot-product-operator/files").join(file));
+        let writes_secrets = rules.as_array().unwrap().iter().any(|r| {
+            r["resources"].as_array().unwrap().iter().any(|x| x == "secrets")
+                && r["verbs"].as_array().unwrap().iter().any(|v| v != "get" && v != "list" && v != "watch")
+        });
+        assert!(!writes_secrets, "{file} lets the operator write Secrets");
+    }
+    let cluster =
+        yaml_rules(&root().join("charts/iot-product-operator/files/rbac-cluster-scoped-rules.yaml"));
+    let secrets = cluster
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["resources"].as_array().unwrap().iter().any(|x| x == "secrets"));
+    assert!(!secrets, "the namespaced mode's ClusterRole names Secrets");
 }
 
 #[test]
@@ -177,7 +207,9 @@ fn the_chart_with_default_values_passes_a_server_side_dry_run() {
 #[test]
 fn the_chart_with_everything_switched_on_passes_a_server_side_dry_run() {
     let plane = control_plane();
-    ensure_namespace(plane, "chart-full");
+    for namespace in ["chart-full", "team-a", "team-b", "iot-credentials"] {
+        ensure_namespace(plane, namespace);
+    }
     plane.kubectl(&[
         "apply",
         "--server-side",
@@ -202,6 +234,24 @@ fn the_chart_with_everything_switched_on_passes_a_server_side_dry_run() {
     ] {
         assert!(out.contains(kind), "{kind} missing from: {out}");
     }
+}
+
+#[test]
+fn the_kustomize_namespaced_overlay_passes_a_server_side_dry_run() {
+    let plane = control_plane();
+    let rendered = plane.kubectl(&["kustomize", &root().join("config/namespaced").display().to_string()]);
+    ensure_namespace(plane, OPERATOR_NS);
+    ensure_namespace(plane, "iot-apps");
+    let out = dry_run(plane, &rendered);
+    for object in [
+        "role.rbac.authorization.k8s.io/iot-product-operator",
+        "role.rbac.authorization.k8s.io/iot-product-operator-credentials",
+        "clusterrole.rbac.authorization.k8s.io/iot-product-operator-namespaced",
+        "deployment.apps/iot-product-operator",
+    ] {
+        assert!(out.contains(object), "{object} missing from: {out}");
+    }
+    assert!(rendered.contains("--namespace=iot-apps"), "the operator watches the namespace its Role is in");
 }
 
 #[test]
@@ -245,6 +295,48 @@ fn install_rbac(plane: &ControlPlane, rules: &Value, leader_rules: &Value) {
     assert!(child.wait().unwrap().success());
 }
 
+/// Installs the chart's RBAC as rendered with `args` (for example the namespaced mode).
+fn install_rendered_rbac(plane: &ControlPlane, args: &[&str]) {
+    ensure_namespace(plane, OPERATOR_NS);
+    let chart = chart();
+    let mut template = vec!["template", "iot-product-operator", chart.as_str(), "-n", OPERATOR_NS];
+    template.extend_from_slice(args);
+    let rendered = helm(plane, &template);
+    let docs: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|v| {
+            matches!(
+                v["kind"].as_str(),
+                Some("ClusterRole" | "Role" | "ServiceAccount" | "ClusterRoleBinding" | "RoleBinding")
+            )
+        })
+        .map(|v| serde_json::to_string(&v).unwrap())
+        .collect();
+    let mut child = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(docs.join("\n---\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// What the chart's ServiceAccount may do, as `kubectl auth can-i` says.
+fn service_account_can(plane: &ControlPlane, args: &[&str]) -> bool {
+    let user = format!("system:serviceaccount:{OPERATOR_NS}:iot-product-operator");
+    let output = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["auth", "can-i"])
+        .args(args)
+        .args(["--as", &user])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim() == "yes"
+}
+
 /// An operator process authenticated as the chart's ServiceAccount.
 struct AsServiceAccount {
     child: std::process::Child,
@@ -276,6 +368,10 @@ impl AsServiceAccount {
                 "4",
                 "--instance-name",
                 &format!("op-{}", uuid::Uuid::new_v4().simple()),
+                "--credentials-namespace",
+                namespace,
+                "--allow-endpoint",
+                "http://127.0.0.1:*",
             ])
             .env("KUBECONFIG", &plane.operator_kubeconfig)
             .env("RUST_LOG", "info")
@@ -487,12 +583,30 @@ async fn life(
     Ok(())
 }
 
+/// A namespace, an emulator and an account that admits the namespace by a label, which
+/// [`admit_by_label`] puts on the namespace once the operator runs (so that reading and
+/// watching namespaces' labels are rights the life needs).
 async fn world(plane: &ControlPlane, prefix: &str) -> (Client, String, TestEmulator) {
     let client = plane.admin_client().await;
     let ns = common::test_namespace(&client, prefix).await;
     let emulator = TestEmulator::start().await;
     common::create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    let by_label = json!({"spec": {"allowedNamespaces": {"names": null,
+        "selector": {"matchLabels": {"iotop-test/tenant": ns}}}}});
+    Api::<iot_product_operator::crd::PlatformAccount>::all(client.clone())
+        .patch(&common::account_name(&ns), &PatchParams::default(), &Patch::Merge(by_label))
+        .await
+        .unwrap();
     (client, ns, emulator)
+}
+
+/// Labels `ns` so that its account admits it.
+async fn admit_by_label(client: &Client, ns: &str) {
+    let label = json!({"metadata": {"labels": {"iotop-test/tenant": ns}}});
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(ns, &PatchParams::default(), &Patch::Merge(label))
+        .await
+        .unwrap();
 }
 
 fn rules() -> (Value, Value) {
@@ -511,6 +625,7 @@ async fn the_whole_life_runs_as_the_charts_service_account_and_every_right_is_ne
     {
         let (client, ns, emulator) = world(plane, "rbac-full").await;
         let operator = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", "rbac-full");
+        admit_by_label(&client, &ns).await;
         let result = life(&client, &ns, &emulator, Duration::from_secs(40)).await;
         assert!(result.is_ok(), "{result:?}; operator log: {}", operator.logs());
     }
@@ -540,6 +655,7 @@ async fn the_whole_life_runs_as_the_charts_service_account_and_every_right_is_ne
         let (client, ns, emulator) = world(plane, "rbac-less").await;
         let lease = format!("rbac-{}", &ns);
         let operator = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", &lease);
+        admit_by_label(&client, &ns).await;
         let result = life(&client, &ns, &emulator, Duration::from_secs(8)).await;
         if result.is_ok() {
             unneeded.push(case);
@@ -567,6 +683,23 @@ async fn scrape(port: u16) -> Result<String, String> {
 }
 
 #[tokio::test]
+async fn the_whole_life_runs_with_the_namespaced_rbac_and_no_cluster_wide_secret_rights() {
+    let _serial = RBAC.lock().await;
+    let plane = control_plane();
+    let (client, ns, emulator) = world(plane, "rbac-ns").await;
+    let watch = format!("watchNamespaces={{{ns}}}");
+    let credentials = format!("credentialsNamespace={ns}");
+    install_rendered_rbac(plane, &["--set", &watch, "--set", &credentials]);
+    assert!(!service_account_can(plane, &["list", "secrets", "--all-namespaces"]));
+    assert!(!service_account_can(plane, &["get", "secrets", "-n", "default"]));
+    assert!(service_account_can(plane, &["create", "secrets", "-n", &ns]));
+    let operator = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", "rbac-namespaced");
+    admit_by_label(&client, &ns).await;
+    let result = life(&client, &ns, &emulator, Duration::from_secs(40)).await;
+    assert!(result.is_ok(), "{result:?}; operator log: {}", operator.logs());
+}
+
+#[tokio::test]
 async fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
     let _serial = RBAC.lock().await;
     let plane = control_plane();
@@ -585,6 +718,7 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies()
     })
     .await;
     let second = AsServiceAccount::start(plane, &ns, "127.0.0.1:0", &lease);
+    admit_by_label(&client, &ns).await;
     let second_port = eventually("second replica serves metrics", Duration::from_secs(20), || async {
         metrics_port(&second.logs()).ok_or("not yet".to_string())
     })

@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::Condition;
 
 /// How to reach one Alibaba Cloud IoT Platform account: its region, an optional endpoint,
-/// the default instance, and the Secret that holds its AccessKey.
+/// the default instance, the Secret that holds its AccessKey, and which namespaces may use
+/// it.
 ///
 /// Products and distributions name an account with `spec.accountRef.name`; the account
-/// named `default` is used when they name none.
+/// named `default` is used when they name none. Only namespaces selected by
+/// `spec.allowedNamespaces` may use it.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "iot.productoperator.dev",
@@ -23,7 +25,7 @@ use super::Condition;
     category = "iot",
     status = "PlatformAccountStatus",
     derive = "PartialEq",
-    doc = "How the operator reaches one Alibaba Cloud IoT Platform account: region, endpoint, default instance and the Secret holding its AccessKey. Products name it in spec.accountRef; the one named `default` is used when they name none.",
+    doc = "How the operator reaches one Alibaba Cloud IoT Platform account: region, endpoint, default instance, the Secret holding its AccessKey, and which namespaces may use it. Products name it in spec.accountRef; the one named `default` is used when they name none.",
     printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
     printcolumn(name = "Instance", type_ = "string", json_path = ".spec.instanceId"),
     printcolumn(
@@ -81,6 +83,54 @@ pub struct PlatformAccountSpec {
     /// Alibaba Cloud) or `V1` (the RPC HMAC-SHA1 signature).
     #[serde(default)]
     pub signature_version: SignatureVersion,
+
+    /// The namespaces whose IotProducts and ProductDistributions may use this account. A
+    /// resource in any other namespace is refused (reason AccountNotAllowed) and nothing is
+    /// done on the platform for it. Unset allows no namespace; `selector: {}` allows every
+    /// namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<NamespaceSelection>,
+
+    /// Taking over products this operator did not create: by `spec.productKey`, by name
+    /// (`spec.adoptionPolicy: ByName`), or observing one (`spec.managementPolicy:
+    /// ObserveOnly`), and distributing a product by key. Only the namespaces selected here
+    /// may; unset, none may. A product whose ownership tags name another resource or cluster
+    /// is never taken over, whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_over: Option<TakeOver>,
+
+    /// How many of the account's distribution tasks (the platform allows 10 per account)
+    /// the ProductDistributions of one namespace may hold at a time, so that one namespace
+    /// cannot take them all. Default 3.
+    #[serde(default = "default_distribution_tasks_per_namespace")]
+    #[schemars(range(min = 1, max = 10))]
+    pub distribution_tasks_per_namespace: u8,
+}
+
+fn default_distribution_tasks_per_namespace() -> u8 {
+    3
+}
+
+/// A set of namespaces: by name, by label, or both (a namespace selected by either is in).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelection {
+    /// Namespaces by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 63)))]
+    #[x_kube(validation = Rule::new("self.all(n, n.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("each of names must be a namespace name: lower-case letters, digits and '-', starting and ending with a letter or digit"))]
+    pub names: Vec<String>,
+    /// Namespaces by their labels; `{}` selects every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+}
+
+/// Who may take over products the operator did not create.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TakeOver {
+    /// The namespaces that may take over existing products of this account.
+    pub allowed_namespaces: NamespaceSelection,
 }
 
 /// Where an account's credentials come from.
@@ -91,25 +141,35 @@ pub struct CredentialsSource {
     pub secret_ref: CredentialsSecretRef,
 }
 
-/// A Secret with an AccessKey pair.
+/// A Secret with an AccessKey pair, in the operator's credentials namespace.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsSecretRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("spec.credentials.secretRef.name must be a Secret name: lower-case letters, digits, '-' and '.'"))]
     pub name: String,
-    /// Namespace of the Secret.
+    /// Namespace of the Secret. The operator reads credentials only from its own
+    /// credentials namespace (its `--credentials-namespace`, by default the namespace it
+    /// runs in); leave this unset, or set it to that namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
-    pub namespace: String,
+    pub namespace: Option<String>,
     /// Key of the AccessKey ID in the Secret. Default `AccessKeyId`.
     #[serde(default = "default_access_key_id_key")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("a Secret key is letters, digits, '-', '_' and '.'"))]
     pub access_key_id_key: String,
     /// Key of the AccessKey secret in the Secret. Default `AccessKeySecret`.
     #[serde(default = "default_access_key_secret_key")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("a Secret key is letters, digits, '-', '_' and '.'"))]
     pub access_key_secret_key: String,
     /// Key of the optional STS security token in the Secret. Default `SecurityToken`; when
     /// the Secret has no such key the AccessKey is used without a token.
     #[serde(default = "default_security_token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("a Secret key is letters, digits, '-', '_' and '.'"))]
     pub security_token_key: String,
 }
 

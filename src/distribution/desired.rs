@@ -40,6 +40,19 @@ pub enum Waiting {
         /// Its name.
         name: String,
     },
+    /// The distribution names another account than its product's.
+    #[error(
+        "IotProduct {name} uses PlatformAccount {product_account:?} but this distribution names {named:?}; a \
+         distribution uses its product's account: remove spec.accountRef (or name {product_account:?})"
+    )]
+    AccountMismatch {
+        /// The product's name.
+        name: String,
+        /// Its account.
+        product_account: String,
+        /// The account the distribution names.
+        named: String,
+    },
 }
 
 impl Waiting {
@@ -49,6 +62,7 @@ impl Waiting {
         match self {
             Self::ProductNotFound { .. } => "ProductNotFound",
             Self::ProductNotReady { .. } => "ProductNotReady",
+            Self::AccountMismatch { .. } => "AccountMismatch",
         }
     }
 }
@@ -61,13 +75,27 @@ pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Sou
     let spec = &pd.spec;
     let namespace = pd.namespace().unwrap_or_default();
     if let Some(key) = &spec.product_key {
+        // A key of an IotProduct of this namespace is that product (and its account);
+        // any other key is a take-over (checked by the caller).
         let product = products.state().into_iter().find(|p| {
             p.namespace().as_deref() == Some(namespace.as_str())
                 && p.status.as_ref().and_then(|s| s.product_key.as_deref()) == Some(key.as_str())
         });
-        let account = spec.account_ref.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
-            product.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |p| p.account_name())
-        });
+        let named = spec.account_ref.as_ref().map(|a| a.name.clone());
+        let account = match &product {
+            Some(p) => {
+                let account = p.account_name();
+                if let Some(named) = named.filter(|n| *n != account) {
+                    return Err(Waiting::AccountMismatch {
+                        name: p.name_any(),
+                        product_account: account,
+                        named,
+                    });
+                }
+                account
+            }
+            None => named.unwrap_or_else(|| DEFAULT_ACCOUNT.to_string()),
+        };
         let instance = spec
             .source_instance_id
             .clone()
@@ -83,7 +111,10 @@ pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Sou
     let Some(key) = status.product_key.clone().filter(|_| ready) else {
         return Err(Waiting::ProductNotReady { name });
     };
-    let account = spec.account_ref.as_ref().map_or_else(|| product.account_name(), |a| a.name.clone());
+    let account = product.account_name();
+    if let Some(named) = spec.account_ref.as_ref().map(|a| a.name.clone()).filter(|n| *n != account) {
+        return Err(Waiting::AccountMismatch { name, product_account: account, named });
+    }
     let instance = spec.source_instance_id.clone().or(status.instance_id).unwrap_or_default();
     Ok(Source { key, instance, account, product: Some(product) })
 }

@@ -2,6 +2,8 @@
 //! writes the platform once, records what it learnt in status (an intent before the create,
 //! the job id at once after it), and tells the loop whether to decide again.
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -16,7 +18,7 @@ use crate::reconcile::account_clients::AccountHandle;
 use crate::reconcile::context::Context;
 use iot_platform::model::{CreateProductDistributeJob, DeleteDeviceDistributeJob};
 use iot_platform::quota::MAX_DISTRIBUTION_JOBS;
-use iot_platform::{ErrorClass, PlatformError};
+use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 /// After a step: decide again, or end the reconcile.
 #[derive(Debug)]
@@ -35,6 +37,8 @@ pub struct Run<'a> {
     pub pd: &'a ProductDistribution,
     /// Its account.
     pub account: &'a AccountHandle,
+    /// The account's client, for this distribution's namespace.
+    pub platform: Arc<dyn IotPlatform>,
     /// What it distributes.
     pub source: &'a Source,
     /// The instance it distributes from.
@@ -50,8 +54,18 @@ impl Run<'_> {
         &self.pd.spec.target.instance_id
     }
 
+    /// Whether an IotProduct of this distribution's namespace has the UID `holder` (in the
+    /// form of the ownership tag).
+    fn held_here(&self, holder: &str) -> bool {
+        let namespace = self.pd.namespace();
+        self.ctx.products.state().iter().any(|p| {
+            p.namespace() == namespace
+                && p.uid().is_some_and(|uid| crate::reconcile::ownership::tag_value(&uid) == holder)
+        })
+    }
+
     fn requeue_wait(&self) -> Requeue {
-        Requeue::requeue(crate::crd::resync_override(&self.pd.metadata).unwrap_or(WAIT))
+        Requeue::requeue(self.ctx.settings.resync_for(&self.pd.metadata, WAIT))
     }
 
     async fn failed(&self, error: PlatformError) -> Result<Step, Error> {
@@ -61,7 +75,7 @@ impl Run<'_> {
     /// Looks for the job a create whose answer was lost made.
     pub async fn look_for_lost_job(&mut self) -> Result<Step, Error> {
         let since = self.status.create_started_time.as_ref().map_or(0, |t| t.0.as_millisecond());
-        let platform = self.account.platform.as_ref();
+        let platform = self.platform.as_ref();
         match observe::find_lost_job(platform, &self.source.key, since, self.target()).await {
             Ok(found) => {
                 self.known.create_started = found.is_some();
@@ -85,7 +99,7 @@ impl Run<'_> {
 
     /// Counts the account's distribution tasks.
     pub async fn count_jobs(&mut self) -> Result<Step, Error> {
-        match observe::count_jobs(self.account.platform.as_ref()).await {
+        match observe::count_jobs(self.platform.as_ref()).await {
             Ok(jobs) => {
                 self.known.account_jobs = Some(jobs);
                 Ok(Step::Continue)
@@ -101,9 +115,32 @@ impl Run<'_> {
         Ok(Step::Finish(self.requeue_wait()))
     }
 
+    /// Waits until another distribution of this namespace frees a task.
+    pub async fn wait_for_namespace_quota(&mut self, jobs: usize) -> Result<Step, Error> {
+        self.status.state = Some(JobState::Pending.as_str().into());
+        let namespace = self.pd.namespace().unwrap_or_default();
+        let condition = report::namespace_quota_full(jobs, &namespace, &self.account.name);
+        report::ready(self.ctx, self.pd, self.status.clone(), condition).await?;
+        Ok(Step::Finish(self.requeue_wait()))
+    }
+
     /// Creates the job: the intent first (failing if this copy of the resource is stale),
-    /// then the call, then the job id at once.
+    /// then the call, then the job id at once. A product by key is first checked not to be
+    /// another resource's.
     pub async fn create(&mut self) -> Result<Step, Error> {
+        if self.source.product.is_none() {
+            match observe::holder(self.platform.as_ref(), &self.source.key, &self.source_instance).await {
+                Ok(None) => {}
+                Ok(Some(holder)) if self.held_here(&holder) => {}
+                Ok(Some(_)) => {
+                    self.status.state = Some(JobState::Pending.as_str().into());
+                    report::ready(self.ctx, self.pd, self.status.clone(), report::managed_elsewhere())
+                        .await?;
+                    return Ok(Step::Finish(self.requeue_wait()));
+                }
+                Err(e) => return self.failed(e).await,
+            }
+        }
         self.status.create_started_time = Some(Time(jiff::Timestamp::now()));
         self.status.state = Some(JobState::Pending.as_str().into());
         report::write_status(self.ctx, self.pd, &self.status, true).await?;
@@ -114,7 +151,7 @@ impl Run<'_> {
             target_uid: self.pd.spec.target.uid.clone(),
             target_aliyun_id: self.pd.spec.target.logon_id.clone(),
         };
-        let error = match self.account.platform.call(&request).await {
+        let error = match self.platform.call(&request).await {
             Ok(response) => match response.job_id {
                 Some(job) => return self.created(job).await,
                 // The job may exist: the intent stays, so the next attempt looks for it.
@@ -159,7 +196,7 @@ impl Run<'_> {
     /// Follows the job: records its state, marks the product when it completed, and deletes
     /// the job's record once finished when the policy says so.
     pub async fn poll(&mut self, job: String) -> Result<Step, Error> {
-        let info = match observe::query_job(self.account.platform.as_ref(), &job).await {
+        let info = match observe::query_job(self.platform.as_ref(), &job).await {
             Ok(info) => info,
             Err(e) if e.class() == ErrorClass::NotFound => return self.job_vanished(&job).await,
             Err(e) => return self.failed(e).await,
@@ -236,7 +273,8 @@ pub async fn delete_platform_record(
     job: &str,
     why: &str,
 ) -> Result<(), PlatformError> {
-    match account.platform.call(&DeleteDeviceDistributeJob { job_id: job.to_string() }).await {
+    let platform = account.for_tenant(&pd.namespace().unwrap_or_default());
+    match platform.call(&DeleteDeviceDistributeJob { job_id: job.to_string() }).await {
         Ok(_) => {
             let note = format!("Deleted the platform's record of distribution job {job} ({why})");
             report::event(ctx, pd, EventType::Normal, "JobRecordDeleted", note).await;

@@ -91,7 +91,7 @@ pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Resul
 }
 
 async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<Arc<AccountHandle>, Error> {
-    match ctx.accounts.get(name).await {
+    match ctx.accounts.get_for(name, &pd.namespace().unwrap_or_default()).await {
         Ok(account) => Ok(account),
         Err(e) => {
             let status = pd.status.clone().unwrap_or_default();
@@ -119,10 +119,26 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             status.state = Some(JobState::Pending.as_str().into());
             let condition = Desired::new("Ready", false, waiting.reason(), waiting.to_string());
             report::ready(ctx, pd, status, condition).await?;
-            return Ok(Requeue::requeue(crate::crd::resync_override(&pd.metadata).unwrap_or(WAIT)));
+            return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
         }
     };
     let account = account(ctx, pd, &source.account).await?;
+    let namespace = pd.namespace().unwrap_or_default();
+    let starting = status.job_id.is_none();
+    // A product by key that no IotProduct of this namespace holds is a take-over.
+    if starting && source.product.is_none() && !ctx.accounts.may_take_over(&source.account, &namespace).await
+    {
+        let message = format!(
+            "spec.productKey names a product no IotProduct of namespace {namespace} manages, and PlatformAccount \
+             {:?} does not let this namespace take over products; nothing was done on the platform. Name the \
+             product with spec.productRef, or ask the account's administrator for spec.takeOver",
+            source.account
+        );
+        status.state = Some(JobState::Pending.as_str().into());
+        report::ready(ctx, pd, status, Desired::new("Ready", false, "TakeOverNotAllowed", message)).await?;
+        return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
+    }
+    let namespace_jobs = if starting { tasks_held(ctx, pd, &source.account).await? } else { 0 };
     let source_instance = if source.instance.is_empty() {
         account.instance_id.clone().unwrap_or_else(|| public_instance(&account.region))
     } else {
@@ -137,8 +153,12 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
         found_job: None,
         account_jobs: None,
         max_jobs: MAX_DISTRIBUTION_JOBS,
+        namespace_jobs,
+        max_namespace_jobs: ctx.accounts.distribution_tasks_per_namespace(&source.account).await,
     };
-    let mut run = Run { ctx, pd, account: &account, source: &source, source_instance, status, known };
+    let platform = account.for_tenant(&namespace);
+    let mut run =
+        Run { ctx, pd, account: &account, platform, source: &source, source_instance, status, known };
     loop {
         let step = match plan::decide(&run.known) {
             Decision::Done => Step::Finish(Requeue::await_change()),
@@ -146,6 +166,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             Decision::Adopt(job) => run.adopt(job).await?,
             Decision::CountJobs => run.count_jobs().await?,
             Decision::WaitForQuota { jobs } => run.wait_for_quota(jobs).await?,
+            Decision::WaitForNamespaceQuota { jobs } => run.wait_for_namespace_quota(jobs).await?,
             Decision::Create => run.create().await?,
             Decision::Poll(job) => run.poll(job).await?,
         };
@@ -153,6 +174,25 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             return Ok(requeue);
         }
     }
+}
+
+/// How many of the account's distribution tasks the other ProductDistributions of this one's
+/// namespace hold: those with a job (or a create under way) whose record is not deleted.
+async fn tasks_held(ctx: &Context, pd: &ProductDistribution, account: &str) -> Result<usize, Error> {
+    let api: Api<ProductDistribution> =
+        Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
+    let all = api.list(&kube::api::ListParams::default()).await?;
+    Ok(all
+        .items
+        .iter()
+        .filter(|other| other.uid() != pd.uid())
+        .filter(|other| {
+            let status = other.status.clone().unwrap_or_default();
+            (status.job_id.is_some() || status.create_started_time.is_some())
+                && status.job_record_deleted != Some(true)
+        })
+        .filter(|other| desired::account_name(&ctx.products, other) == account)
+        .count())
 }
 
 /// The outcome is recorded; what may be left is deleting the job's record (an earlier

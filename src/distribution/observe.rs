@@ -1,7 +1,9 @@
 //! Platform reads of a distribution: the account's task count, a job's state, and the job a
 //! create whose answer was lost made.
 
-use iot_platform::model::{DistributeJob, ListDeviceDistributeJob, QueryDeviceDistributeJob};
+use iot_platform::model::{
+    DistributeJob, ListDeviceDistributeJob, ListProductTags, QueryDeviceDistributeJob,
+};
 use iot_platform::{IotPlatform, PlatformError};
 
 /// How far the platform's clock may be behind when matching a job to a lost create.
@@ -50,4 +52,21 @@ pub async fn find_lost_job(
             j.target_instance_configs.target_instance_configs.iter().any(|t| t.target_instance_id == target)
         })
         .map(|j| j.job_id.clone()))
+}
+
+/// The resource holding product `product_key` by its ownership tag (`iotop.owner`), if any.
+///
+/// # Errors
+/// The platform error of the read.
+pub async fn holder(
+    platform: &dyn IotPlatform,
+    product_key: &str,
+    instance: &str,
+) -> Result<Option<String>, PlatformError> {
+    let request = ListProductTags {
+        iot_instance_id: (!instance.is_empty()).then(|| instance.to_string()),
+        product_key: product_key.to_string(),
+    };
+    let tags = platform.call(&request).await?.data.unwrap_or_default().product_tag;
+    Ok(tags.into_iter().find(|t| t.tag_key == crate::reconcile::ownership::OWNER_TAG).map(|t| t.tag_value))
 }

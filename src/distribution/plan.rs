@@ -76,6 +76,10 @@ pub struct Known {
     pub account_jobs: Option<usize>,
     /// The account's maximum.
     pub max_jobs: usize,
+    /// Distribution tasks other ProductDistributions of this namespace hold in the account.
+    pub namespace_jobs: usize,
+    /// How many one namespace may hold (the account's `distributionTasksPerNamespace`).
+    pub max_namespace_jobs: usize,
 }
 
 /// What to do.
@@ -94,6 +98,11 @@ pub enum Decision {
     /// The account has no free task: wait.
     WaitForQuota {
         /// Tasks the account has.
+        jobs: usize,
+    },
+    /// This namespace holds as many of the account's tasks as it may: wait.
+    WaitForNamespaceQuota {
+        /// Tasks the namespace holds.
         jobs: usize,
     },
     /// Create the job.
@@ -115,6 +124,9 @@ pub fn decide(known: &Known) -> Decision {
             None if known.account_jobs.is_none() => return Decision::LookForLostJob,
             None => {}
         }
+    }
+    if known.namespace_jobs >= known.max_namespace_jobs {
+        return Decision::WaitForNamespaceQuota { jobs: known.namespace_jobs };
     }
     match known.account_jobs {
         None => Decision::CountJobs,
@@ -142,6 +154,8 @@ mod tests {
             found_job: None,
             account_jobs: None,
             max_jobs: 10,
+            namespace_jobs: 0,
+            max_namespace_jobs: 3,
         }
     }
 
@@ -154,6 +168,16 @@ mod tests {
     #[test]
     fn the_eleventh_task_waits() {
         assert_eq!(decide(&Known { account_jobs: Some(10), ..known() }), Decision::WaitForQuota { jobs: 10 });
+    }
+
+    #[test]
+    fn a_namespace_holding_its_share_of_the_accounts_tasks_waits_before_counting_them() {
+        let full = Known { namespace_jobs: 3, ..known() };
+        assert_eq!(decide(&full), Decision::WaitForNamespaceQuota { jobs: 3 });
+        assert_eq!(decide(&Known { namespace_jobs: 2, ..known() }), Decision::CountJobs);
+        // A job already made is followed whatever the namespace holds.
+        let running = Known { job_id: Some("j".into()), recorded_state: Some(JobState::Running), ..full };
+        assert_eq!(decide(&running), Decision::Poll("j".into()));
     }
 
     #[test]

@@ -187,6 +187,26 @@ pub fn quota_full(jobs: usize) -> Desired {
     Desired::new("Ready", false, "DistributionQuotaFull", message)
 }
 
+/// The Ready condition while this namespace holds its share of the account's tasks (pure).
+#[must_use]
+pub fn namespace_quota_full(jobs: usize, namespace: &str, account: &str) -> Desired {
+    let message = format!(
+        "the ProductDistributions of namespace {namespace} already hold {jobs} of PlatformAccount {account:?}'s \
+         distribution tasks, as many as one namespace may (spec.distributionTasksPerNamespace); this distribution \
+         waits until one of them frees its task (jobRecordPolicy: DeleteWhenDone, or deleting a finished one)"
+    );
+    Desired::new("Ready", false, "NamespaceDistributionQuotaFull", message)
+}
+
+/// The Ready condition of a product by key that another resource holds (pure; names no one).
+#[must_use]
+pub fn managed_elsewhere() -> Desired {
+    let message = "spec.productKey names a product that another resource manages (its iotop.owner tag names a \
+         resource outside this namespace); it is not distributed from here. Distribute it from the namespace that \
+         manages it (spec.productRef)";
+    Desired::new("Ready", false, "ManagedElsewhere", message)
+}
+
 /// The Ready condition of a job deleted outside Kubernetes (pure).
 #[must_use]
 pub fn job_missing(job: &str) -> Desired {

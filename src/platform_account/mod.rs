@@ -3,10 +3,10 @@
 //! whenever the account or its Secret changes, so rotated credentials are picked up without
 //! a restart.
 //!
-//! Credentials in use are protected: the account carries a finalizer and its Secret another,
-//! so deleting either while IotProducts use the account only marks them for deletion; they
-//! go once no product uses the account (every product's own cleanup can still reach the
-//! platform meanwhile).
+//! An account in use is protected: it carries a finalizer, so deleting it while IotProducts
+//! use it only marks it for deletion; it goes once no product uses it (every product's own
+//! cleanup can still reach the platform meanwhile). The credentials Secret is the user's:
+//! the operator puts nothing on it (earlier versions put a finalizer there; it is removed).
 
 pub mod plan;
 
@@ -31,8 +31,8 @@ use plan::Plan;
 
 /// The finalizer that keeps an account while products use it.
 pub const ACCOUNT_FINALIZER: &str = "iot.productoperator.dev/account-in-use";
-/// The finalizer that keeps an account's credentials Secret while the account exists.
-pub const SECRET_FINALIZER: &str = "iot.productoperator.dev/credentials-in-use";
+/// The finalizer earlier versions put on credentials Secrets; removed where found.
+pub const LEGACY_SECRET_FINALIZER: &str = "iot.productoperator.dev/credentials-in-use";
 
 /// Why an account reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,19 +42,24 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
-/// Protects (or releases) the account's credentials Secret.
-async fn protect_secret(ctx: &Context, account: &PlatformAccount, protect: bool) -> Result<(), kube::Error> {
+/// Removes the finalizer earlier versions put on the account's credentials Secret: the
+/// operator marks no Secret it does not own. A failure is logged, not fatal (the operator
+/// may no longer have the right to change that Secret).
+async fn release_secret(ctx: &Context, account: &PlatformAccount) {
     let source = &account.spec.credentials.secret_ref;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &source.namespace);
-    let Some(secret) = api.get_opt(&source.name).await? else { return Ok(()) };
-    // Another live account may use the same Secret.
-    let shared = ctx.accounts.store().state().iter().any(|a| {
-        a.name_any() != account.name_any()
-            && a.metadata.deletion_timestamp.is_none()
-            && a.spec.credentials.secret_ref.namespace == source.namespace
-            && a.spec.credentials.secret_ref.name == source.name
-    });
-    finalizer::set(&api, &secret, SECRET_FINALIZER, protect || shared).await
+    let namespace = ctx.accounts.credentials_namespace();
+    if source.namespace.as_deref().is_some_and(|ns| ns != namespace) {
+        return;
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let released = match api.get_opt(&source.name).await {
+        Ok(Some(secret)) => finalizer::set(&api, &secret, LEGACY_SECRET_FINALIZER, false).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(error) = released {
+        tracing::warn!(%error, "cannot remove an earlier version's finalizer from the credentials Secret");
+    }
 }
 
 /// Who uses the account (`namespace/name` of the IotProducts naming it), from the cache.
@@ -108,7 +113,7 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
     let now = Time(jiff::Timestamp::now());
     match plan::plan(account.metadata.deletion_timestamp.is_some(), &users) {
         Plan::Release => {
-            protect_secret(&ctx, &account, false).await?;
+            release_secret(&ctx, &account).await;
             finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, false).await?;
             ctx.accounts.forget(&name);
             Ok(Requeue::await_change())
@@ -120,14 +125,12 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
         }
         Plan::Verify => {
             finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
-            protect_secret(&ctx, &account, true).await?;
+            release_secret(&ctx, &account).await;
             let ready = verify(&ctx, &account).await;
             if let Some(status) = plan::next_status(&previous, ready, users.len(), generation, &now) {
                 write_status(&ctx, &account, &status).await?;
             }
-            Ok(Requeue::requeue(
-                crate::crd::resync_override(&account.metadata).unwrap_or(ctx.settings.resync),
-            ))
+            Ok(Requeue::requeue(ctx.settings.resync_for(&account.metadata, ctx.settings.resync)))
         }
     }
 }

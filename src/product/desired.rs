@@ -13,21 +13,7 @@ use crate::crd::product::{
 use iot_platform::model::{CreateProduct, ProductDetails};
 use iot_platform::tsl::ThingModel;
 
-/// The product tag naming the resource (its UID) that manages a product.
-pub const OWNER_TAG: &str = "iotop.owner";
-/// The product tag naming the cluster whose operator manages a product.
-pub const CLUSTER_TAG: &str = "iotop.cluster";
-
-/// A value usable as a tag value (1–128 letters, digits, `_` or `-`).
-#[must_use]
-pub fn tag_value(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
-        .take(128)
-        .collect();
-    if cleaned.is_empty() { "unknown".into() } else { cleaned }
-}
+pub use crate::reconcile::ownership::{CLUSTER_TAG, OWNER_TAG, tag_value};
 
 /// The platform's value of a node type.
 #[must_use]
@@ -279,8 +265,11 @@ pub struct DesiredProduct {
     /// What the operator may do on the platform.
     pub management: ManagementPolicy,
     /// The ownership marks (`iotop.cluster`, `iotop.owner`) this resource puts on its product;
-    /// empty when ownership is not checked.
+    /// empty when it puts none (observe-only, or ownership not checked).
     pub ownership: BTreeMap<String, String>,
+    /// This resource's own marks (cluster, uid), also when it puts none on the product: a
+    /// product marked by anyone else is not this resource's.
+    pub identity: Option<(String, String)>,
 }
 
 impl DesiredProduct {
@@ -336,6 +325,7 @@ impl DesiredProduct {
             secret_name: spec.secret_name.clone().unwrap_or_else(|| format!("{name}-credentials")),
             management: spec.management_policy,
             ownership: BTreeMap::new(),
+            identity: None,
         })
     }
 
@@ -343,6 +333,7 @@ impl DesiredProduct {
     /// observe-only resources, which never write).
     #[must_use]
     pub fn owned_by(mut self, cluster_id: &str, uid: &str) -> Self {
+        self.identity = Some((tag_value(cluster_id), tag_value(uid)));
         // Observing is not managing: an observe-only resource marks nothing.
         if self.management == ManagementPolicy::ObserveOnly {
             return self;

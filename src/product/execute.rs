@@ -12,7 +12,7 @@ use iot_platform::model::{
 };
 use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
-use super::desired::DesiredProduct;
+use super::desired::{DesiredProduct, OWNER_TAG};
 use super::observe::{CLOCK_SKEW_MS, find_by_name};
 use super::plan::{Action, Plan};
 
@@ -38,11 +38,9 @@ pub enum Outcome {
         /// The platform's error.
         error: PlatformError,
     },
-    /// CreateProduct found the name taken by a product this resource may not adopt.
-    NameConflict {
-        /// The product that has the name.
-        product_key: String,
-    },
+    /// CreateProduct found the name taken by a product this resource may not adopt (its key
+    /// is not kept: it may be another namespace's).
+    NameConflict,
     /// CreateProduct found the name taken by a product this resource adopts (its own
     /// earlier create, or adoption by name); the rest of the plan waits for a fresh look.
     Adopted {
@@ -243,34 +241,38 @@ async fn resolve_name_conflict(
     };
     let made_by_earlier_attempt =
         earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
-    let ours =
-        made_by_earlier_attempt || carries_our_marks(platform, instance, desired, &found.product_key).await;
-    if ours || desired.adoption == AdoptionPolicy::ByName {
+    let marks = ownership_marks(platform, instance, &found.product_key).await;
+    let ours = made_by_earlier_attempt || marks.as_ref().is_some_and(|tags| carries_marks(desired, tags));
+    // By name only a product no other resource or cluster holds (and whose marks could be
+    // read): the platform's tags decide.
+    let free = marks.as_ref().is_some_and(|tags| !tags.contains_key(OWNER_TAG));
+    if ours || (desired.adoption == AdoptionPolicy::ByName && free) {
         if let Err(e) = journal.record_key(&found.product_key).await {
             return Outcome::Journal(e);
         }
         return Outcome::Adopted { product_key: found.product_key };
     }
-    Outcome::NameConflict { product_key: found.product_key }
+    Outcome::NameConflict
 }
 
-/// Whether the product carries this resource's ownership marks (cluster and resource uid):
-/// it was made by this resource, whatever its status says now. A failed lookup counts as no.
-async fn carries_our_marks(
+/// The tags of a product (its ownership marks among them); `None` when they cannot be read.
+async fn ownership_marks(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
-    desired: &DesiredProduct,
     product_key: &str,
-) -> bool {
-    if desired.ownership.is_empty() {
-        return false;
-    }
+) -> Option<std::collections::BTreeMap<String, String>> {
     let request = ListProductTags {
         iot_instance_id: instance.map(str::to_string),
         product_key: product_key.to_string(),
     };
-    let Ok(response) = platform.call(&request).await else { return false };
-    let tags: std::collections::BTreeMap<String, String> =
-        response.data.unwrap_or_default().product_tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
-    desired.ownership.iter().all(|(k, v)| tags.get(k) == Some(v))
+    let response = platform.call(&request).await.ok()?;
+    Some(
+        response.data.unwrap_or_default().product_tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+    )
+}
+
+/// Whether `tags` carry this resource's ownership marks (cluster and resource uid): the
+/// product was made by this resource, whatever its status says now.
+fn carries_marks(desired: &DesiredProduct, tags: &std::collections::BTreeMap<String, String>) -> bool {
+    !desired.ownership.is_empty() && desired.ownership.iter().all(|(k, v)| tags.get(k) == Some(v))
 }

@@ -37,7 +37,7 @@ use rand::Rng as _;
 use tracing::{info, instrument};
 
 use crate::crd::IotProduct;
-use crate::crd::product::DeletionPolicy;
+use crate::crd::product::{AdoptionPolicy, DeletionPolicy, ManagementPolicy};
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
@@ -73,6 +73,9 @@ pub enum Error {
     /// The finalizer could not be handled.
     #[error("the finalizer could not be handled")]
     Finalizer(#[from] FinalizerError),
+    /// The spec takes over a product the account does not let this namespace take over.
+    #[error("taking over a product is not allowed: {0}")]
+    TakeOverNotAllowed(String),
 }
 
 impl Error {
@@ -86,6 +89,7 @@ impl Error {
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::DeletionBlocked(_) => "DeletionBlocked",
             Self::Finalizer(_) => "Finalizer",
+            Self::TakeOverNotAllowed(_) => "TakeOverNotAllowed",
         }
     }
 }
@@ -108,8 +112,8 @@ fn pending(product: &IotProduct) -> Option<Pending> {
 /// The resync interval with ±10 % jitter, so products created together do not resync
 /// together forever.
 fn resync(ctx: &Context, product: &IotProduct) -> Duration {
-    crate::crd::resync_override(&product.metadata)
-        .unwrap_or(ctx.settings.resync)
+    ctx.settings
+        .resync_for(&product.metadata, ctx.settings.resync)
         .mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
@@ -149,7 +153,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         report::report_paused(ctx, product).await?;
         return Ok(Requeue::await_change());
     }
-    let interval = crate::crd::resync_override(&product.metadata).unwrap_or(ctx.settings.resync);
+    let interval = ctx.settings.resync_for(&product.metadata, ctx.settings.resync);
     if mode == Mode::Apply
         && let Some(wait) = fast_path::defer(ctx, product, interval)
     {
@@ -169,8 +173,15 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     let Some(account) = account(product, ctx, mode, nothing_created).await? else {
         return Ok(Requeue::await_change());
     };
+    let namespace = product.namespace().unwrap_or_default();
+    if let Some(how) = takes_over(&desired, &recorded)
+        && !ctx.accounts.may_take_over(&account.name, &namespace).await
+    {
+        return take_over_refused(ctx, product, mode, &account.name, how).await;
+    }
     let (named_instance, shown_instance) = outcome::resolved_instance(&desired, &account);
-    let platform = account.platform.as_ref();
+    let platform = account.for_tenant(&namespace);
+    let platform = platform.as_ref();
     let observed =
         observe::observe(platform, named_instance.as_deref(), &desired, &recorded, pending.as_ref(), mode)
             .await;
@@ -255,7 +266,7 @@ async fn account(
     mode: Mode,
     nothing_created: bool,
 ) -> Result<Option<Arc<AccountHandle>>, Error> {
-    match ctx.accounts.get(&product.account_name()).await {
+    match ctx.accounts.get_for(&product.account_name(), &product.namespace().unwrap_or_default()).await {
         Ok(account) => Ok(Some(account)),
         Err(e) if mode == Mode::Delete && nothing_created => {
             info!(error = %e, "nothing was created on the platform; removing the finalizer");
@@ -275,6 +286,44 @@ async fn account(
     }
 }
 
+/// How the spec takes over a product this resource did not create, if it does: by key (a
+/// key it has not recorded as its own), by name (before it has a product), or by observing.
+fn takes_over(desired: &DesiredProduct, recorded: &Recorded) -> Option<&'static str> {
+    if desired.management == ManagementPolicy::ObserveOnly {
+        return Some("spec.managementPolicy: ObserveOnly");
+    }
+    if desired.adopt_key.is_some() && desired.adopt_key != recorded.product_key {
+        return Some("spec.productKey");
+    }
+    if desired.adoption == AdoptionPolicy::ByName && recorded.product_key.is_none() {
+        return Some("spec.adoptionPolicy: ByName");
+    }
+    None
+}
+
+/// The account does not let this namespace take over products: nothing is done on the
+/// platform. Deleting leaves the product alone (it may be another's).
+async fn take_over_refused(
+    ctx: &Context,
+    product: &IotProduct,
+    mode: Mode,
+    account: &str,
+    how: &str,
+) -> Result<Requeue, Error> {
+    let namespace = product.namespace().unwrap_or_default();
+    if mode == Mode::Delete {
+        info!(account, "taking over is not allowed for this namespace; the product is left on the platform");
+        return Ok(Requeue::await_change());
+    }
+    let message = format!(
+        "{how} takes over an existing product, and PlatformAccount {account:?} does not let namespace {namespace} \
+         take over products; nothing was done on the platform. The account's administrator can allow it in \
+         spec.takeOver.allowedNamespaces; otherwise remove {how} to create a product of this resource's own"
+    );
+    report::report_problem(ctx, product, "TakeOverNotAllowed", message.clone()).await?;
+    Err(Error::TakeOverNotAllowed(message))
+}
+
 /// What the controller does next, from what the execution came to.
 fn next_step(
     ctx: &Context,
@@ -287,7 +336,7 @@ fn next_step(
         Outcome::Failed { error, .. } => Err(Error::Platform(error)),
         Outcome::Journal(e) => Err(Error::Kube(e)),
         Outcome::Adopted { .. } => Ok(Requeue::requeue(Duration::from_millis(100))),
-        Outcome::NameConflict { .. } => Ok(Requeue::requeue(resync(ctx, product))),
+        Outcome::NameConflict => Ok(Requeue::requeue(resync(ctx, product))),
         Outcome::Completed => match (mode, blocked) {
             (Mode::Delete, Some(blocked)) => Err(Error::DeletionBlocked(blocked.message())),
             (Mode::Delete, None) => Ok(Requeue::await_change()),
@@ -309,7 +358,10 @@ pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) 
         }
         // Reading the account failed (the API server): retried on the backoff alone.
         Error::Account(crate::reconcile::account_clients::AccountError::ReadAccount { .. }) => Duration::ZERO,
-        Error::InvalidSpec(_) | Error::Account(_) | Error::DeletionBlocked(_) => Duration::from_secs(60),
+        Error::InvalidSpec(_)
+        | Error::Account(_)
+        | Error::DeletionBlocked(_)
+        | Error::TakeOverNotAllowed(_) => Duration::from_secs(60),
         _ => Duration::ZERO,
     };
     tracing::warn!(

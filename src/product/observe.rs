@@ -112,7 +112,7 @@ async fn details_of(
     let key = details.product_key.clone();
     let mut tags = BTreeMap::new();
     let mut thing_model_digest = None;
-    if !desired.tags.is_empty() || !desired.ownership.is_empty() || !recorded.managed_tag_keys.is_empty() {
+    if !desired.tags.is_empty() || desired.identity.is_some() || !recorded.managed_tag_keys.is_empty() {
         let request =
             ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
         tags = platform

@@ -108,6 +108,11 @@ pub struct After {
 #[must_use]
 pub fn after(facts: &Facts<'_>) -> After {
     let executed = facts.executed;
+    if let Some(Blocked::ManagedElsewhere) = facts.plan.blocked {
+        // Another resource's product: nothing of it is kept, not even the key the spec named
+        // (a recorded key means "this resource's product" to distributions).
+        return After { key: None, exists: false, published: None, secret: None };
+    }
     let (mut exists, mut published, mut secret) = match &facts.observation.observed {
         Observed::Exists(p) => (true, Some(p.published()), Some(p.details.product_secret.clone())),
         Observed::Missing | Observed::Nothing => (false, None, None),
@@ -140,13 +145,14 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
             error_reason(error).to_string(),
             format!("{} failed: {}", action.operation(), error_message(error)),
         ),
-        (Outcome::NameConflict { product_key }, _) => (
+        (Outcome::NameConflict, _) => (
             false,
             "NameConflict".into(),
             format!(
-                "a product named {} already exists in the instance ({product_key}) and this resource did not create it; \
-                 to manage that product set spec.productKey: {product_key} (or spec.adoptionPolicy: ByName), \
-                 otherwise choose another spec.productName",
+                "a product named {} already exists in the instance and this resource did not create it; choose \
+                 another spec.productName. (To manage an existing product, the PlatformAccount's administrator must \
+                 allow this namespace to take over products: spec.takeOver; then set spec.productKey or \
+                 spec.adoptionPolicy: ByName)",
                 facts.desired.name
             ),
         ),
@@ -199,14 +205,14 @@ fn ready_condition(
         b @ (Blocked::AttributesMismatch(_)
         | Blocked::AdoptTargetMissing { .. }
         | Blocked::ProductMissing { .. }
-        | Blocked::ManagedElsewhere { .. }
+        | Blocked::ManagedElsewhere
         | Blocked::NothingToObserve),
     ) = blocked
     {
         (false, b.reason().to_string(), b.message())
     } else if !state.exists {
         match &facts.executed.outcome {
-            Outcome::NameConflict { .. } => (false, "NameConflict".to_string(), synced_message.to_string()),
+            Outcome::NameConflict => (false, "NameConflict".to_string(), synced_message.to_string()),
             Outcome::Failed { error, .. } => (
                 false,
                 error_reason(error).to_string(),
@@ -321,7 +327,7 @@ pub fn next_status(
             .or(previous.secret_name.clone()),
         // A refused create (the name is taken) made nothing: no intent is left pending.
         pending_create: match (&state.key, &facts.executed.outcome) {
-            (Some(_), _) | (None, Outcome::NameConflict { .. }) => None,
+            (Some(_), _) | (None, Outcome::NameConflict) => None,
             (None, _) => facts.journal.pending(&facts.desired.name).or(previous.pending_create.clone()),
         },
         distributed_to: previous.distributed_to.clone(),

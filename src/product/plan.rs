@@ -161,15 +161,9 @@ pub enum Blocked {
         /// The key it had.
         product_key: String,
     },
-    /// Another resource or cluster manages the product (its ownership tags say so).
-    ManagedElsewhere {
-        /// The product.
-        product_key: String,
-        /// The holder's cluster.
-        cluster: String,
-        /// The holder resource's UID.
-        owner: String,
-    },
+    /// Another resource or cluster manages the product (its ownership tags say so). Who
+    /// holds it is not said: it may be another namespace's.
+    ManagedElsewhere,
     /// Observe-only, and there is no product to observe.
     NothingToObserve,
 }
@@ -229,12 +223,11 @@ impl Blocked {
                 "product {product_key} was deleted on the platform outside Kubernetes; spec.outOfBandDeletion is \
                  Report, so it is not recreated. Set it to Recreate, or delete this resource"
             ),
-            Self::ManagedElsewhere { product_key, cluster, owner } => format!(
-                "product {product_key} is managed by another resource (UID {owner}) in cluster {cluster}, as its \
-                 iotop.owner and iotop.cluster tags say; this resource does not manage it. Delete the other resource \
-                 (or remove those tags on the platform) to hand the product over, or use \
-                 spec.managementPolicy: ObserveOnly to watch it without managing it"
-            ),
+            Self::ManagedElsewhere => "the product is managed by another resource (its iotop.owner and \
+                 iotop.cluster tags name another IotProduct or cluster); this resource does not adopt, observe, change \
+                 or delete it, and nothing of it is recorded here. Choose another product, or have its holder hand it \
+                 over (delete that resource with spec.deletionPolicy: Orphan and remove the tags on the platform)"
+                .into(),
             Self::NothingToObserve => "spec.managementPolicy is ObserveOnly, so the operator never creates a product; \
                  set spec.productKey to an existing product (or spec.adoptionPolicy: ByName with the product's name)"
                 .into(),
@@ -326,26 +319,16 @@ fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
 
 /// The holder of a product, when its ownership tags name another resource or cluster.
 fn other_holder(desired: &DesiredProduct, product: &ObservedProduct) -> Option<Blocked> {
-    let (Some(our_owner), Some(our_cluster)) =
-        (desired.ownership.get(OWNER_TAG), desired.ownership.get(CLUSTER_TAG))
-    else {
-        return None;
-    };
+    let (our_cluster, our_owner) = desired.identity.as_ref()?;
     let owner = product.tags.get(OWNER_TAG)?;
     let cluster = product.tags.get(CLUSTER_TAG).cloned().unwrap_or_default();
-    (owner != our_owner || (!cluster.is_empty() && cluster != *our_cluster)).then(|| {
-        Blocked::ManagedElsewhere {
-            product_key: product.details.product_key.clone(),
-            cluster,
-            owner: owner.clone(),
-        }
-    })
+    (owner != our_owner || (!cluster.is_empty() && cluster != *our_cluster))
+        .then_some(Blocked::ManagedElsewhere)
 }
 
 fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Recorded) -> Plan {
-    if desired.management != ManagementPolicy::ObserveOnly
-        && let Some(blocked) = other_holder(desired, product)
-    {
+    // Observing is no exception: another resource's product is not observed into a Secret.
+    if let Some(blocked) = other_holder(desired, product) {
         return Plan { blocked: Some(blocked), ..Plan::default() };
     }
     let mismatches = desired.fixed.mismatches(&product.details);

@@ -151,7 +151,7 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
             )
             .await;
         }
-        Outcome::NameConflict { product_key } => {
+        Outcome::NameConflict => {
             event(
                 ctx,
                 product,
@@ -159,7 +159,7 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
                 "NameConflict",
                 "CreateProduct",
                 format!(
-                    "Product name {} is taken by {product_key}, which this resource did not create",
+                    "Product name {} is taken by a product this resource did not create",
                     facts.desired.name
                 ),
             )
@@ -184,7 +184,7 @@ async fn report_secret(
     let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
     let mut secret_problem = None;
     let mut secret_hash = None;
-    let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere { .. }));
+    let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere));
     if facts.mode == Mode::Apply
         && !managed_elsewhere
         && let (Some(key), Some(product_secret), true) = (&state.key, &state.secret, state.exists)

@@ -1,5 +1,7 @@
-//! Reaching the platform for one `PlatformAccount`: its credentials (from its Secret), its
-//! endpoints, and a client that shares the account's rate limiter.
+//! Reaching the platform for one `PlatformAccount`: whether a namespace may (see
+//! [`super::tenancy`]), its credentials (from its Secret, only in the operator's credentials
+//! namespace), its endpoints (only allow-listed ones), and a client that shares the
+//! account's rate limiter fairly between namespaces.
 //!
 //! Handles are cached per account and rebuilt when the account or its Secret changes (the
 //! account controller calls [`Accounts::reload`] on every change of either).
@@ -12,10 +14,12 @@ use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
+use super::tenancy::{self, DEFAULT_CREDENTIALS_NAMESPACE, Namespaces};
 use crate::crd::platform_account::PlatformAccount;
+use iot_platform::endpoint_policy::{EndpointError, EndpointPolicy};
 use iot_platform::http::{Endpoints, HttpPlatform, http_client};
 use iot_platform::ratelimit::LimiterRegistry;
-use iot_platform::{CallObserver, Credentials, IotPlatform};
+use iot_platform::{CallObserver, Credentials, ForTenant, IotPlatform};
 
 /// Everything needed to call the platform for one account.
 pub struct AccountHandle {
@@ -31,6 +35,15 @@ pub struct AccountHandle {
     pub endpoints: Endpoints,
     /// What the handle was built from: (account resourceVersion, Secret resourceVersion).
     built_from: (String, String),
+}
+
+impl AccountHandle {
+    /// The client, with every call made for `namespace` (the account's quota is shared
+    /// fairly between namespaces).
+    #[must_use]
+    pub fn for_tenant(&self, namespace: &str) -> Arc<dyn IotPlatform> {
+        Arc::new(ForTenant::new(self.platform.clone(), namespace))
+    }
 }
 
 impl std::fmt::Debug for AccountHandle {
@@ -91,6 +104,39 @@ pub enum AccountError {
         #[source]
         source: kube::Error,
     },
+    /// The account does not admit the namespace.
+    #[error(
+        "PlatformAccount {account:?} does not admit namespace {namespace}; the account's administrator can add it \
+         to spec.allowedNamespaces (by name, or by a label selector)"
+    )]
+    NotAllowed {
+        /// Account.
+        account: String,
+        /// The namespace refused.
+        namespace: String,
+    },
+    /// The credentials Secret is outside the operator's credentials namespace.
+    #[error(
+        "PlatformAccount {account:?} names a credentials Secret in namespace {namespace}; the operator reads \
+         credentials only from its credentials namespace {expected}: move the Secret there and unset \
+         spec.credentials.secretRef.namespace"
+    )]
+    CredentialsNamespace {
+        /// Account.
+        account: String,
+        /// The namespace named.
+        namespace: String,
+        /// The operator's credentials namespace.
+        expected: String,
+    },
+    /// An endpoint is not on the operator's allow list.
+    #[error("PlatformAccount {account:?}: {reason}")]
+    EndpointNotAllowed {
+        /// Account.
+        account: String,
+        /// Why (names the endpoint and the allow list).
+        reason: EndpointError,
+    },
 }
 
 impl AccountError {
@@ -103,6 +149,9 @@ impl AccountError {
             Self::SecretNotFound { .. } => "CredentialsSecretNotFound",
             Self::SecretKeyMissing { .. } => "CredentialsKeyMissing",
             Self::ReadSecret { .. } => "CredentialsUnreadable",
+            Self::NotAllowed { .. } => "AccountNotAllowed",
+            Self::CredentialsNamespace { .. } => "CredentialsNamespaceNotAllowed",
+            Self::EndpointNotAllowed { .. } => "EndpointNotAllowed",
         }
     }
 }
@@ -116,6 +165,9 @@ pub struct Accounts {
     observer: Option<Arc<dyn CallObserver>>,
     handles: Mutex<HashMap<String, Arc<AccountHandle>>>,
     selector: Option<String>,
+    namespaces: Namespaces,
+    credentials_namespace: String,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -148,7 +200,58 @@ impl Accounts {
             observer,
             handles: Mutex::default(),
             selector: None,
+            namespaces: Namespaces::default(),
+            credentials_namespace: DEFAULT_CREDENTIALS_NAMESPACE.to_string(),
+            endpoint_policy: EndpointPolicy::default(),
         }
+    }
+
+    /// Who may use which account: the namespaces' labels, the only namespace credentials
+    /// are read from, and where they may be sent.
+    #[must_use]
+    pub fn with_tenancy(
+        mut self,
+        namespaces: Namespaces,
+        credentials_namespace: &str,
+        endpoint_policy: EndpointPolicy,
+    ) -> Self {
+        self.namespaces = namespaces;
+        self.credentials_namespace = credentials_namespace.to_string();
+        self.endpoint_policy = endpoint_policy;
+        self
+    }
+
+    /// The namespace credentials are read from.
+    #[must_use]
+    pub fn credentials_namespace(&self) -> &str {
+        &self.credentials_namespace
+    }
+
+    /// The handle of `name` for a resource in `namespace`, if the account admits it.
+    ///
+    /// # Errors
+    /// [`AccountError::NotAllowed`] when the account does not admit the namespace; else as
+    /// [`Accounts::get`].
+    pub async fn get_for(&self, name: &str, namespace: &str) -> Result<Arc<AccountHandle>, AccountError> {
+        let account = self.account(name).await?;
+        if !tenancy::admits(&account, namespace, &self.namespaces) {
+            return Err(AccountError::NotAllowed {
+                account: name.to_string(),
+                namespace: namespace.to_string(),
+            });
+        }
+        self.handle(&account).await
+    }
+
+    /// Whether account `name` lets `namespace` take over products the operator did not
+    /// create (false when the account is not known).
+    pub async fn may_take_over(&self, name: &str, namespace: &str) -> bool {
+        self.account(name).await.is_ok_and(|a| tenancy::may_take_over(&a, namespace, &self.namespaces))
+    }
+
+    /// How many distribution tasks one namespace may hold in account `name`.
+    pub async fn distribution_tasks_per_namespace(&self, name: &str) -> usize {
+        self.account(name).await.map_or(1, |a| usize::from(a.spec.distribution_tasks_per_namespace.max(1)))
     }
 
     /// Only accounts matching this label selector are used (the operator's
@@ -170,16 +273,27 @@ impl Accounts {
     /// # Errors
     /// [`AccountError`] when the account, its Secret or a key is missing.
     pub async fn get(&self, name: &str) -> Result<Arc<AccountHandle>, AccountError> {
-        let account = match self.store.get(&ObjectRef::new(name)) {
-            Some(account) => account,
-            None => Arc::new(self.read_live(name).await?),
-        };
-        if let Some(handle) = self.handles.lock().expect("accounts lock").get(name)
+        let account = self.account(name).await?;
+        self.handle(&account).await
+    }
+
+    /// The account `name`, from the cache or read live.
+    async fn account(&self, name: &str) -> Result<Arc<PlatformAccount>, AccountError> {
+        match self.store.get(&ObjectRef::new(name)) {
+            Some(account) => Ok(account),
+            None => Ok(Arc::new(self.read_live(name).await?)),
+        }
+    }
+
+    /// The cached handle of `account` if it was built from this version, else a new one.
+    async fn handle(&self, account: &PlatformAccount) -> Result<Arc<AccountHandle>, AccountError> {
+        let name = account.name_any();
+        if let Some(handle) = self.handles.lock().expect("accounts lock").get(&name)
             && handle.built_from.0 == account.resource_version().unwrap_or_default()
         {
             return Ok(handle.clone());
         }
-        self.build(&account).await
+        self.build(account).await
     }
 
     /// Reads an account the cache does not hold (yet): one applied a moment ago, or any while
@@ -216,21 +330,39 @@ impl Accounts {
     async fn build(&self, account: &PlatformAccount) -> Result<Arc<AccountHandle>, AccountError> {
         let name = account.name_any();
         let source = &account.spec.credentials.secret_ref;
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &source.namespace);
+        let secret_namespace = source.namespace.clone().unwrap_or_else(|| self.credentials_namespace.clone());
+        if secret_namespace != self.credentials_namespace {
+            return Err(AccountError::CredentialsNamespace {
+                account: name,
+                namespace: secret_namespace,
+                expected: self.credentials_namespace.clone(),
+            });
+        }
+        let endpoints = Endpoints::new(
+            &account.spec.region,
+            account.spec.endpoint.as_deref(),
+            account.spec.distribution_endpoint.as_deref(),
+        );
+        for endpoint in [&endpoints.regional, &endpoints.distribution] {
+            self.endpoint_policy
+                .check(&endpoint.base_url)
+                .map_err(|reason| AccountError::EndpointNotAllowed { account: name.clone(), reason })?;
+        }
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret_namespace);
         let secret = api
             .get_opt(&source.name)
             .await
             .map_err(|e| AccountError::ReadSecret { account: name.clone(), source: e })?
             .ok_or_else(|| AccountError::SecretNotFound {
                 account: name.clone(),
-                namespace: source.namespace.clone(),
+                namespace: secret_namespace.clone(),
                 name: source.name.clone(),
             })?;
         let required = |key: &str| {
             secret_value(&secret, key).filter(|v| !v.is_empty()).ok_or_else(|| {
                 AccountError::SecretKeyMissing {
                     account: name.clone(),
-                    namespace: source.namespace.clone(),
+                    namespace: secret_namespace.clone(),
                     name: source.name.clone(),
                     key: key.to_string(),
                 }
@@ -248,11 +380,6 @@ impl Accounts {
         {
             return Ok(existing.clone());
         }
-        let endpoints = Endpoints::new(
-            &account.spec.region,
-            account.spec.endpoint.as_deref(),
-            account.spec.distribution_endpoint.as_deref(),
-        );
         let mut client = HttpPlatform::new(
             self.http.clone(),
             endpoints.clone(),

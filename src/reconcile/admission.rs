@@ -1,4 +1,4 @@
-//! Admission of reconciles in arrival order.
+//! Admission of reconciles, fair between namespaces and in arrival order within one.
 //!
 //! kube-runtime's own concurrency limit keeps the objects that are due but wait for a free
 //! slot in a hash set and takes them in the set's iteration order. Under sustained load —
@@ -6,39 +6,41 @@
 //! products while the platform's read quota is the bottleneck — some objects come up again
 //! and again while an unlucky one waits for ever (the soak saw products with spec changes
 //! untouched for minutes). The product controllers therefore run without kube-runtime's
-//! limit and every reconcile takes a slot here, where waiters are admitted first come, first
-//! served (tokio's semaphore is fair). One admission is shared by all namespace scopes, so
+//! limit and every reconcile takes a slot here. Waiters queue per namespace, first come,
+//! first served, and a freed slot goes to the namespaces with waiters in turn, so that a
+//! namespace with a thousand due products does not hold up another namespace's reconciles
+//! (see [`iot_platform::fair`]). One admission is shared by all namespace scopes, so
 //! `--concurrency` bounds the whole process.
 
-use std::sync::Arc;
-
+use iot_platform::fair::{FairSemaphore, Permit};
 use prometheus_client::metrics::gauge::Gauge;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A bound on concurrent reconciles that admits waiters in the order they arrived.
+/// A bound on concurrent reconciles, fair between namespaces.
 #[derive(Debug, Clone)]
 pub struct Admission {
-    slots: Arc<Semaphore>,
+    /// `None`: no bound.
+    slots: Option<FairSemaphore>,
     waiting: Gauge,
 }
 
 /// A reconcile's slot, given back when dropped.
 #[derive(Debug)]
-pub struct Slot(#[allow(dead_code, reason = "held for its Drop")] OwnedSemaphorePermit);
+pub struct Slot(#[allow(dead_code, reason = "held for its Drop")] Option<Permit>);
 
 impl Admission {
     /// At most `limit` reconciles at a time; 0 means no bound. `waiting` counts the callers
     /// waiting for a slot.
     #[must_use]
     pub fn new(limit: u16, waiting: Gauge) -> Self {
-        let permits = if limit == 0 { Semaphore::MAX_PERMITS } else { usize::from(limit) };
-        Self { slots: Arc::new(Semaphore::new(permits)), waiting }
+        Self { slots: (limit > 0).then(|| FairSemaphore::new(usize::from(limit))), waiting }
     }
 
-    /// Waits for a slot; callers are served in the order they called.
-    pub async fn admit(&self) -> Slot {
+    /// Waits for a slot for a reconcile in `namespace`; namespaces take turns, and callers
+    /// of one namespace are served in the order they called.
+    pub async fn admit(&self, namespace: &str) -> Slot {
+        let Some(slots) = &self.slots else { return Slot(None) };
         let _waiting = Waiting::new(&self.waiting);
-        Slot(self.slots.clone().acquire_owned().await.expect("the admission semaphore is never closed"))
+        Slot(Some(slots.acquire(namespace).await))
     }
 }
 
@@ -65,13 +67,13 @@ mod tests {
     #[tokio::test]
     async fn waiters_are_admitted_in_arrival_order() {
         let admission = Admission::new(1, Gauge::default());
-        let first = admission.admit().await;
+        let first = admission.admit("ns").await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut waiters = Vec::new();
         for i in 0..20 {
             let (admission, tx) = (admission.clone(), tx.clone());
             waiters.push(tokio::spawn(async move {
-                let _slot = admission.admit().await;
+                let _slot = admission.admit("ns").await;
                 tx.send(i).unwrap();
                 // Hold the slot across a yield so that the next waiter must really wait.
                 tokio::task::yield_now().await;
@@ -96,7 +98,7 @@ mod tests {
         let admission = Admission::new(0, Gauge::default());
         let mut slots = Vec::new();
         for _ in 0..10_000 {
-            slots.push(admission.admit().await);
+            slots.push(admission.admit("ns").await);
         }
         assert_eq!(slots.len(), 10_000);
     }
@@ -105,11 +107,11 @@ mod tests {
     async fn the_limit_bounds_concurrent_slots() {
         let waiting = Gauge::default();
         let admission = Admission::new(2, waiting.clone());
-        let _a = admission.admit().await;
-        let b = admission.admit().await;
+        let _a = admission.admit("ns").await;
+        let b = admission.admit("ns").await;
         assert_eq!(waiting.get(), 0);
         let third = admission.clone();
-        let mut third = tokio::spawn(async move { third.admit().await });
+        let mut third = tokio::spawn(async move { third.admit("ns").await });
         tokio::task::yield_now().await;
         assert!(!third.is_finished(), "a third slot is not given while two are held");
         assert_eq!(waiting.get(), 1, "the waiting caller is counted");
@@ -122,8 +124,8 @@ mod tests {
     async fn an_abandoned_wait_is_no_longer_counted() {
         let waiting = Gauge::default();
         let admission = Admission::new(1, waiting.clone());
-        let _held = admission.admit().await;
-        assert!(tokio::time::timeout(std::time::Duration::ZERO, admission.admit()).await.is_err());
+        let _held = admission.admit("ns").await;
+        assert!(tokio::time::timeout(std::time::Duration::ZERO, admission.admit("ns")).await.is_err());
         assert_eq!(waiting.get(), 0);
     }
 }

@@ -27,6 +27,22 @@ pub struct Settings {
     pub backoff_cap: Duration,
     /// This cluster's id, in the ownership tags of the products it manages.
     pub cluster_id: String,
+    /// The shortest resync interval a resource's annotation may ask for (so that one
+    /// namespace cannot use up an account's read quota).
+    pub min_resync: Duration,
+}
+
+impl Settings {
+    /// The resync interval of a resource: its annotation's (not below `min_resync`), else
+    /// `default`.
+    #[must_use]
+    pub fn resync_for(
+        &self,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        default: Duration,
+    ) -> Duration {
+        crate::crd::resync_override(meta).map_or(default, |asked| asked.max(self.min_resync))
+    }
 }
 
 impl Default for Settings {
@@ -36,6 +52,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             cluster_id: "kubernetes".into(),
+            min_resync: Duration::from_secs(60),
         }
     }
 }

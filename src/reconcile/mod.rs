@@ -1,6 +1,6 @@
 //! The machinery every reconciler shares, below them all (it imports none of them): the
 //! context, account clients, conditions, Events, the failure backoff, the admission queue,
-//! the finalizer wrapper and how platform errors read.
+//! the finalizer wrapper, how platform errors read, and who may use which account.
 
 pub mod account_clients;
 pub mod admission;
@@ -10,8 +10,10 @@ pub mod confirmations;
 pub mod context;
 pub mod events;
 pub mod finalizer;
+pub mod ownership;
 pub mod platform_errors;
 pub mod status;
+pub mod tenancy;
 
 /// An error and its sources, outermost first, joined with `: ` (for logs: each layer says
 /// what failed, the innermost why).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
@@ -15,7 +15,7 @@ use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt,
 use kube::{Client, ResourceExt};
 
 use super::shutdown::Shutdown;
-use super::triggers::{account_relevance, log_result, spec_relevance};
+use super::triggers::{account_relevance, label_relevance, log_result, spec_relevance};
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::reconcile::admission::Admission;
 use crate::reconcile::context::Context;
@@ -26,7 +26,7 @@ pub trait Trigger<K>: Stream<Item = Result<K, watcher::Error>> + Send + 'static 
 impl<K, S: Stream<Item = Result<K, watcher::Error>> + Send + 'static> Trigger<K> for S {}
 
 /// What wakes the IotProduct controller of one scope.
-pub struct ProductTriggers<P, S, A, D> {
+pub struct ProductTriggers<P, S, A, D, N> {
     /// The scope's IotProducts (their own changes).
     pub products: P,
     /// The cache of the scope's IotProducts.
@@ -37,14 +37,29 @@ pub struct ProductTriggers<P, S, A, D> {
     pub accounts: A,
     /// The scope's ProductDistributions.
     pub distributions: D,
+    /// Namespaces (their labels decide which accounts admit them).
+    pub namespaces: N,
+}
+
+/// The objects of `store` in `namespace`.
+fn in_namespace<K>(store: &Store<K>, namespace: &str) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
 }
 
 /// The IotProduct controller of one scope: reconciled on spec/finalizer/annotation changes
 /// (not their own status writes), on changes of the Secrets they own, when their account's
-/// spec or readiness changes, and when a distribution of theirs changes. Reconciles wait
-/// for a slot of the process-wide `admission` in arrival order.
-pub fn products<P, S, A, D>(
-    triggers: ProductTriggers<P, S, A, D>,
+/// spec or readiness changes, when a distribution of theirs changes, and when their
+/// namespace's labels change. Reconciles wait for a slot of the process-wide `admission`.
+pub fn products<P, S, A, D, N>(
+    triggers: ProductTriggers<P, S, A, D, N>,
     admission: Admission,
     shutdown: &Shutdown,
     ctx: Arc<Context>,
@@ -54,8 +69,11 @@ where
     S: Trigger<Secret>,
     A: Trigger<PlatformAccount>,
     D: Trigger<ProductDistribution>,
+    N: Trigger<PartialObjectMeta<Namespace>>,
 {
-    let ProductTriggers { products, product_store, secrets, accounts, distributions } = triggers;
+    let ProductTriggers { products, product_store, secrets, accounts, distributions, namespaces } = triggers;
+    let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
+    let products_of_namespace = product_store.clone();
     let own_changes = products.predicate_filter(spec_relevance::<IotProduct>, PredicateConfig::default());
     let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
     let products_of_account = product_store.clone();
@@ -74,6 +92,9 @@ where
             let namespace = pd.namespace().unwrap_or_default();
             pd.spec.product_ref.map(|r| ObjectRef::new(&r.name).within(&namespace))
         })
+        .watches_stream(namespace_changes, move |ns: PartialObjectMeta<Namespace>| {
+            in_namespace(&products_of_namespace, &ns.name_any())
+        })
         // No kube-runtime limit: the admission bounds concurrency and serves in arrival order.
         .with_config(ControllerConfig::default())
         .graceful_shutdown_on(shutdown.signal())
@@ -81,7 +102,8 @@ where
             move |object, ctx: Arc<Context>| {
                 let admission = admission.clone();
                 async move {
-                    let _slot = admission.admit().await;
+                    // Fair between namespaces: one namespace's backlog does not hold up another's.
+                    let _slot = admission.admit(&object.namespace().unwrap_or_default()).await;
                     // The wait may have been long: reconcile the latest cached copy.
                     let object = ctx.products.get(&ObjectRef::from_obj(object.as_ref())).unwrap_or(object);
                     let start = Instant::now();
@@ -101,7 +123,7 @@ where
 }
 
 /// What wakes the ProductDistribution controller of one scope.
-pub struct DistributionTriggers<D, P, A> {
+pub struct DistributionTriggers<D, P, A, N> {
     /// The scope's ProductDistributions (their own changes).
     pub distributions: D,
     /// The cache of the scope's ProductDistributions.
@@ -110,13 +132,15 @@ pub struct DistributionTriggers<D, P, A> {
     pub products: P,
     /// Every PlatformAccount.
     pub accounts: A,
+    /// Namespaces (their labels decide which accounts admit them).
+    pub namespaces: N,
 }
 
 /// The ProductDistribution controller of one scope: their own changes, their product's,
 /// and (for those not finished) their account's spec or readiness (a distribution applied
 /// together with its account may be seen first).
-pub fn distributions<D, P, A>(
-    triggers: DistributionTriggers<D, P, A>,
+pub fn distributions<D, P, A, N>(
+    triggers: DistributionTriggers<D, P, A, N>,
     shutdown: &Shutdown,
     ctx: Arc<Context>,
 ) -> BoxFuture<'static, ()>
@@ -124,8 +148,11 @@ where
     D: Trigger<ProductDistribution>,
     P: Trigger<IotProduct>,
     A: Trigger<PlatformAccount>,
+    N: Trigger<PartialObjectMeta<Namespace>>,
 {
-    let DistributionTriggers { distributions, distribution_store, products, accounts } = triggers;
+    let DistributionTriggers { distributions, distribution_store, products, accounts, namespaces } = triggers;
+    let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
+    let of_namespace = distribution_store.clone();
     let own_changes =
         distributions.predicate_filter(spec_relevance::<ProductDistribution>, PredicateConfig::default());
     let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
@@ -150,6 +177,9 @@ where
                 .map(|d| ObjectRef::from_obj(d.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .watches_stream(namespace_changes, move |ns: PartialObjectMeta<Namespace>| {
+            in_namespace(&of_namespace, &ns.name_any())
+        })
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {
@@ -167,7 +197,7 @@ where
 }
 
 /// The PlatformAccount controller: their own changes (not their status writes) and changes
-/// of any Secret they reference (metadata only is watched).
+/// of the Secrets they reference (metadata only, in the credentials namespace only).
 pub fn accounts(
     client: &Client,
     accounts: impl Trigger<PlatformAccount>,
@@ -178,20 +208,20 @@ pub fn accounts(
     let own_changes =
         accounts.predicate_filter(spec_relevance::<PlatformAccount>, PredicateConfig::default());
     let accounts_of_secret = account_store.clone();
-    let secret_changes =
-        watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .touched_objects();
+    let credentials_namespace = ctx.accounts.credentials_namespace().to_string();
+    let secret_changes = watcher(
+        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &credentials_namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
     Controller::for_stream(own_changes, account_store)
         .watches_stream(secret_changes, move |secret| {
-            let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            let name = secret.name_any();
             accounts_of_secret
                 .state()
                 .iter()
-                .filter(|a| {
-                    a.spec.credentials.secret_ref.namespace == namespace
-                        && a.spec.credentials.secret_ref.name == name
-                })
+                .filter(|a| a.spec.credentials.secret_ref.name == name)
                 .map(|a| ObjectRef::from_obj(a.as_ref()))
                 .collect::<Vec<_>>()
         })

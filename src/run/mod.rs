@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -36,6 +37,8 @@ use crate::reconcile::admission::Admission;
 use crate::reconcile::backoff::Backoff;
 use crate::reconcile::context::{Context, ProductStores, SecretStores, Settings};
 use crate::reconcile::events;
+use crate::reconcile::tenancy::{DEFAULT_CREDENTIALS_NAMESPACE, Namespaces};
+use iot_platform::endpoint_policy::{DEFAULT_PATTERNS, EndpointPolicy};
 
 use controllers::{DistributionTriggers, ProductTriggers};
 use shared::SharedWatch;
@@ -69,6 +72,9 @@ pub enum RunError {
     /// Leadership was lost.
     #[error("leadership was lost; exiting so that a new leader takes over")]
     LostLeadership,
+    /// An `--allow-endpoint` pattern cannot be read.
+    #[error("--allow-endpoint")]
+    EndpointPattern(#[source] iot_platform::endpoint_policy::EndpointError),
 }
 
 /// Waits until the CRDs are served, telling the user how to install them meanwhile.
@@ -140,6 +146,7 @@ impl ScopeWatches {
         mut self,
         client: &Client,
         accounts: &mut SharedWatch<PlatformAccount>,
+        namespaces: &mut SharedWatch<PartialObjectMeta<Namespace>>,
         admission: &Admission,
         shutdown: &Shutdown,
         ctx: &Arc<Context>,
@@ -160,6 +167,7 @@ impl ScopeWatches {
                 secrets,
                 accounts: accounts.subscribe(),
                 distributions: self.distributions.subscribe(),
+                namespaces: namespaces.subscribe(),
             },
             admission.clone(),
             shutdown,
@@ -171,6 +179,7 @@ impl ScopeWatches {
                 distribution_store: self.distributions.store(),
                 products: self.products.subscribe(),
                 accounts: accounts.subscribe(),
+                namespaces: namespaces.subscribe(),
             },
             shutdown,
             ctx.clone(),
@@ -256,15 +265,23 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
         strip_managed_fields,
     );
     let scopes: Vec<ScopeWatches> = namespaces.into_iter().map(|ns| ScopeWatches::new(&client, ns)).collect();
-    let ctx = Arc::new(context(&client, args, &metrics, accounts.store(), &scopes));
+    // Namespaces' labels (metadata only), for the accounts' namespace selectors.
+    let mut namespaces = SharedWatch::new(
+        "Namespace",
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        watcher::Config::default(),
+        strip_managed_fields,
+    );
+    let ctx = Arc::new(context(&client, args, &metrics, accounts.store(), namespaces.store(), &scopes)?);
 
     let account_trigger = accounts.subscribe();
     let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());
     let mut tasks = Vec::new();
     for scope in scopes {
-        tasks.extend(scope.controllers(&client, &mut accounts, &admission, &shutdown, &ctx));
+        tasks.extend(scope.controllers(&client, &mut accounts, &mut namespaces, &admission, &shutdown, &ctx));
     }
     tasks.push(controllers::accounts(&client, account_trigger, accounts.store(), &shutdown, ctx.clone()));
+    tasks.push(namespaces.run(shutdown.signal()));
     follow_caches(ctx.clone(), accounts.store());
     tasks.push(accounts.run(shutdown.signal()));
 
@@ -278,26 +295,41 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The namespace credentials are read from: the flag, else the operator's own namespace.
+fn credentials_namespace(args: &RunArgs) -> String {
+    args.credentials_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|ns| !ns.is_empty()))
+        .unwrap_or_else(|| DEFAULT_CREDENTIALS_NAMESPACE.to_string())
+}
+
 /// The context every reconcile shares.
 fn context(
     client: &Client,
     args: &RunArgs,
     metrics: &Arc<Metrics>,
     accounts: Store<PlatformAccount>,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
     scopes: &[ScopeWatches],
-) -> Context {
+) -> Result<Context, RunError> {
     let settings = Settings {
         resync: args.resync_interval.into(),
         cluster_id: args.cluster_id.clone(),
+        min_resync: args.min_resync_interval.into(),
         ..Settings::default()
     };
+    let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
+    let endpoint_policy = EndpointPolicy::new(patterns).map_err(RunError::EndpointPattern)?;
     let reporter =
         Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
     let observer: Arc<dyn iot_platform::CallObserver> = metrics.clone();
-    Context {
+    let credentials_namespace = credentials_namespace(args);
+    info!(%credentials_namespace, allowed_endpoints = ?args.allow_endpoints, "credentials are read from one namespace and sent to allow-listed endpoints only");
+    Ok(Context {
         client: client.clone(),
         accounts: Accounts::new(client.clone(), accounts, args.qps_share, Some(observer))
-            .with_selector(args.account_selector.clone()),
+            .with_selector(args.account_selector.clone())
+            .with_tenancy(Namespaces(Some(namespaces)), &credentials_namespace, endpoint_policy),
         recorder: events::EventPublisher::new(client.clone(), reporter),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: SecretStores(scopes.iter().map(|s| s.secret_store.clone()).collect()),
@@ -305,5 +337,5 @@ fn context(
         metrics: metrics.clone(),
         checked: Default::default(),
         settings,
-    }
+    })
 }

@@ -26,6 +26,15 @@ pub fn account_relevance(account: &PlatformAccount) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// A trigger filter for namespaces as seen by products and distributions: only their labels
+/// matter (accounts admit namespaces by label).
+#[must_use]
+pub fn label_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    object.meta().labels.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// A trigger filter for a resource's own events: generation (spec changes and deletion),
 /// finalizers and annotations — not status writes (which the operator makes itself).
 #[must_use]

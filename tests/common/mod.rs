@@ -288,7 +288,9 @@ pub async fn create_account(client: &Client, namespace: &str, url: &str, secret:
         "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
         "metadata": {"name": account_name(namespace), "labels": {"test": namespace}},
         "spec": {"region": "cn-shanghai", "endpoint": url,
-                 "credentials": {"secretRef": {"name": "platform-credentials", "namespace": namespace}}}
+                 "credentials": {"secretRef": {"name": "platform-credentials", "namespace": namespace}},
+                 "allowedNamespaces": {"names": [namespace]},
+                 "takeOver": {"allowedNamespaces": {"names": [namespace]}}}
     }))
     .unwrap();
     Api::<PlatformAccount>::all(client.clone()).create(&PostParams::default(), &account).await.unwrap();
@@ -320,6 +322,11 @@ impl OperatorProcess {
         if !extra.contains(&"--resync-interval") {
             args.extend(["--resync-interval", "2s"]);
         }
+        // The test's namespace holds its credentials; the emulator listens on loopback.
+        if !extra.contains(&"--credentials-namespace") {
+            args.extend(["--credentials-namespace", namespace]);
+        }
+        args.extend(["--allow-endpoint", "http://127.0.0.1:*", "--min-resync-interval", "1s"]);
         let mut command = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"));
         command.args(&args).args(extra).env("KUBECONFIG", &plane.kubeconfig);
         // `--log-level` in `extra` decides alone; otherwise the operator logs at debug.
@@ -482,7 +489,11 @@ pub async fn in_process_context(
     let reporter = Reporter { controller: "in-process-test".into(), instance: None };
     std::sync::Arc::new(Context {
         client: env.client.clone(),
-        accounts: Accounts::new(env.client.clone(), accounts, 1.0, None),
+        accounts: Accounts::new(env.client.clone(), accounts, 1.0, None).with_tenancy(
+            Default::default(),
+            &env.ns,
+            iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+        ),
         recorder: EventPublisher::new(env.client.clone(), reporter),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: Default::default(),

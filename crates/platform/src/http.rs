@@ -287,7 +287,7 @@ impl IotPlatform for HttpPlatform {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let waited = self.limiter.acquire(call.action).await;
+            let waited = self.limiter.acquire(call.action, &call.tenant).await;
             let (result, hint) = self.send_once(&call).await;
             if let Some(observer) = &self.observer {
                 observer.observe(call.action, result.as_ref().err(), waited);

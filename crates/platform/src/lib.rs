@@ -9,9 +9,11 @@
 //! - [`sign`]: both request signature schemes, as pure functions.
 //! - [`wire`]: parameter encoding and decoding as the gateway sees it.
 //! - [`model`]: the typed operations and their responses.
+//! - [`endpoint_policy`]: where credentials may be sent (an allow list of endpoints).
 //! - [`error`]: typed, classified platform errors (and the codes the emulator made up).
 //! - [`quota`]: the documented per-account QPS of each operation.
-//! - [`ratelimit`]: the per-account, per-operation limiter.
+//! - [`fair`]: a semaphore fair between tenants (round robin over their queues).
+//! - [`ratelimit`]: the per-account, per-operation limiter, fair between tenants.
 //! - [`retry`]: which failures are retried, and how long to wait.
 //! - [`http`]: the HTTP transport: endpoints, signing, limiting, retrying.
 //! - [`region`]: region facts (each region's public instance).
@@ -20,7 +22,9 @@
 #![deny(rust_2018_idioms)]
 
 pub mod credentials;
+pub mod endpoint_policy;
 pub mod error;
+pub mod fair;
 pub mod http;
 pub mod model;
 pub mod quota;
@@ -49,13 +53,16 @@ pub struct RawCall {
     pub params: Vec<(String, String)>,
     /// Whether the operation is idempotent.
     pub idempotent: bool,
+    /// Who the call is made for (the operator's namespace): the account's quota is shared
+    /// fairly between tenants. Empty for a caller that does not share.
+    pub tenant: std::sync::Arc<str>,
 }
 
 impl RawCall {
     /// The raw form of a typed operation.
     #[must_use]
     pub fn of<O: Operation>(op: &O) -> Self {
-        Self { action: O::ACTION, params: op.to_params(), idempotent: O::IDEMPOTENT }
+        Self { action: O::ACTION, params: op.to_params(), idempotent: O::IDEMPOTENT, tenant: "".into() }
     }
 }
 
@@ -85,6 +92,36 @@ impl<'a> dyn IotPlatform + 'a {
             message: format!("unexpected response shape: {e}"),
             request_id: None,
         })
+    }
+}
+
+/// A client whose calls are all made for one tenant (the account's quota is shared fairly
+/// between tenants).
+#[derive(Clone)]
+pub struct ForTenant {
+    inner: std::sync::Arc<dyn IotPlatform>,
+    tenant: std::sync::Arc<str>,
+}
+
+impl ForTenant {
+    /// `inner`'s calls, made for `tenant`.
+    #[must_use]
+    pub fn new(inner: std::sync::Arc<dyn IotPlatform>, tenant: &str) -> Self {
+        Self { inner, tenant: tenant.into() }
+    }
+}
+
+impl std::fmt::Debug for ForTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForTenant").field("tenant", &self.tenant).finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl IotPlatform for ForTenant {
+    async fn call_raw(&self, mut call: RawCall) -> Result<Value, PlatformError> {
+        call.tenant = self.tenant.clone();
+        self.inner.call_raw(call).await
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Every call waits here before it is sent, so the operator stays under the quota that
 //! all users of the account share instead of being throttled into errors. Waiters are
-//! served in arrival order: under a saturated quota (thousands of products resyncing) a
-//! call that arrived first is never overtaken, so no product starves.
+//! served fairly between tenants (the operator's namespaces): each tenant with waiting
+//! calls gets the next slot in turn, and within a tenant calls go in arrival order. Under a
+//! saturated quota (thousands of products resyncing in one namespace) another namespace's
+//! call waits for one turn, not for the whole queue, and no call starves.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use super::fair::FairSemaphore;
 use super::quota;
 
 /// The QPS used for an operation missing from the documented table.
@@ -21,9 +24,9 @@ const UNKNOWN_OPERATION_QPS: u32 = 5;
 #[derive(Debug)]
 struct OperationLimiter {
     rate: DefaultDirectRateLimiter,
-    /// Held by the one caller waiting for the next slot; tokio's mutex hands it on in
-    /// arrival order (governor alone lets a newcomer take a slot a sleeping waiter was due).
-    turn: tokio::sync::Mutex<()>,
+    /// Held by the one caller waiting for the next slot, handed on fairly between tenants
+    /// (governor alone lets a newcomer take a slot a sleeping waiter was due).
+    turn: FairSemaphore,
 }
 
 /// Rate limiters for one account, one per operation.
@@ -40,7 +43,7 @@ fn limiter(qps: u32, share: f64) -> OperationLimiter {
     let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
     let quota =
         Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
-    OperationLimiter { rate: RateLimiter::direct(quota), turn: tokio::sync::Mutex::new(()) }
+    OperationLimiter { rate: RateLimiter::direct(quota), turn: FairSemaphore::new(1) }
 }
 
 impl AccountLimiter {
@@ -56,17 +59,17 @@ impl AccountLimiter {
         }
     }
 
-    /// Waits until `action` may be called; returns how long it waited.
-    pub async fn acquire(&self, action: &str) -> Duration {
+    /// Waits until `action` may be called by `tenant`; returns how long it waited.
+    pub async fn acquire(&self, action: &str, tenant: &str) -> Duration {
         let limiter = self.limiters.get(action).unwrap_or(&self.fallback);
         // Nobody waiting and a slot free: go at once.
-        if let Ok(_turn) = limiter.turn.try_lock()
+        if let Some(_turn) = limiter.turn.try_acquire()
             && limiter.rate.check().is_ok()
         {
             return Duration::ZERO;
         }
         let start = tokio::time::Instant::now();
-        let _turn = limiter.turn.lock().await;
+        let _turn = limiter.turn.acquire(tenant).await;
         limiter.rate.until_ready().await;
         start.elapsed()
     }
@@ -108,16 +111,16 @@ mod tests {
     async fn calls_beyond_the_burst_wait_for_the_documented_rate() {
         // CreateProductDistributeJob: 2 QPS; at full share the burst is one call.
         let limiter = AccountLimiter::new(1.0);
-        assert_eq!(limiter.acquire("CreateProductDistributeJob").await, Duration::ZERO);
-        let waited = limiter.acquire("CreateProductDistributeJob").await;
+        assert_eq!(limiter.acquire("CreateProductDistributeJob", "").await, Duration::ZERO);
+        let waited = limiter.acquire("CreateProductDistributeJob", "").await;
         assert!(waited >= Duration::from_millis(450), "waited only {waited:?}");
     }
 
     #[tokio::test]
     async fn operations_have_separate_budgets() {
         let limiter = AccountLimiter::new(1.0);
-        limiter.acquire("CreateProductDistributeJob").await;
-        assert_eq!(limiter.acquire("QueryProduct").await, Duration::ZERO);
+        limiter.acquire("CreateProductDistributeJob", "").await;
+        assert_eq!(limiter.acquire("QueryProduct", "").await, Duration::ZERO);
     }
 
     #[tokio::test]
@@ -125,13 +128,13 @@ mod tests {
         // QueryProduct: 50 QPS, a burst of 13. Once the burst is spent, 25 callers queue; each records when it
         // got through. Without the queue, waiters that sleep until the same instant race.
         let limiter = Arc::new(AccountLimiter::new(1.0));
-        while limiter.acquire("QueryProduct").await == Duration::ZERO {}
+        while limiter.acquire("QueryProduct", "").await == Duration::ZERO {}
         let served = Arc::new(Mutex::new(Vec::new()));
         let mut callers = Vec::new();
         for caller in 0..25 {
             let (limiter, served) = (limiter.clone(), served.clone());
             callers.push(tokio::spawn(async move {
-                limiter.acquire("QueryProduct").await;
+                limiter.acquire("QueryProduct", "").await;
                 served.lock().unwrap().push(caller);
             }));
             tokio::task::yield_now().await;
