@@ -91,7 +91,13 @@ pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Resul
 }
 
 async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<Arc<AccountHandle>, Error> {
-    match ctx.accounts.get_for(name, &pd.namespace().unwrap_or_default()).await {
+    let namespace = pd.namespace().unwrap_or_default();
+    let handle = if pd.metadata.deletion_timestamp.is_some() {
+        ctx.accounts.get_for_cleanup(name, &namespace).await
+    } else {
+        ctx.accounts.get_for(name, &namespace).await
+    };
+    match handle {
         Ok(account) => Ok(account),
         Err(e) => {
             let status = pd.status.clone().unwrap_or_default();

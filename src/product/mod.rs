@@ -266,7 +266,12 @@ async fn account(
     mode: Mode,
     nothing_created: bool,
 ) -> Result<Option<Arc<AccountHandle>>, Error> {
-    match ctx.accounts.get_for(&product.account_name(), &product.namespace().unwrap_or_default()).await {
+    let (name, namespace) = (product.account_name(), product.namespace().unwrap_or_default());
+    let handle = match mode {
+        Mode::Apply => ctx.accounts.get_for(&name, &namespace).await,
+        Mode::Delete => ctx.accounts.get_for_cleanup(&name, &namespace).await,
+    };
+    match handle {
         Ok(account) => Ok(Some(account)),
         Err(e) if mode == Mode::Delete && nothing_created => {
             info!(error = %e, "nothing was created on the platform; removing the finalizer");

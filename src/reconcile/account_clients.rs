@@ -243,6 +243,27 @@ impl Accounts {
         self.handle(&account).await
     }
 
+    /// Like [`Accounts::get_for`], for cleaning up (deleting a product or a job record): when
+    /// the credentials Secret is gone (deleted before the products using it), the handle
+    /// built from it earlier in this process is used, so that the cleanup still reaches the
+    /// platform. (The operator puts no finalizer on a Secret it does not own.)
+    ///
+    /// # Errors
+    /// As [`Accounts::get_for`] when no earlier handle exists.
+    pub async fn get_for_cleanup(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Arc<AccountHandle>, AccountError> {
+        match self.get_for(name, namespace).await {
+            Err(e @ (AccountError::SecretNotFound { .. } | AccountError::SecretKeyMissing { .. })) => {
+                let earlier = self.handles.lock().expect("accounts lock").get(name).cloned();
+                earlier.ok_or(e)
+            }
+            other => other,
+        }
+    }
+
     /// Whether account `name` lets `namespace` take over products the operator did not
     /// create (false when the account is not known).
     pub async fn may_take_over(&self, name: &str, namespace: &str) -> bool {
