@@ -242,6 +242,40 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
             account("no-creds", json!({"region": "cn-shanghai"})),
             "spec.credentials: Required value",
         ),
+        (
+            "a thing model over the size cap",
+            product(
+                "huge-tsl",
+                json!({"productName": "Lamp", "edition": "Pro",
+                       "thingModel": {"tsl": format!("{{\"properties\": [], \"x\": \"{}\"}}", "x".repeat(262_144))}}),
+            ),
+            "spec.thingModel.tsl: Too long: may not be more than 262144 bytes",
+        ),
+        (
+            "a credentials key name that is not a Secret key",
+            account(
+                "bad-key",
+                json!({"region": "cn-shanghai", "credentials": {"secretRef": {"name": "creds", "accessKeyIdKey": "a/b"}}}),
+            ),
+            "a Secret key is letters, digits, '-', '_' and '.'",
+        ),
+        (
+            "an allowed namespace that is not a namespace name",
+            account(
+                "bad-namespace",
+                json!({"region": "cn-shanghai", "credentials": credentials(),
+                       "allowedNamespaces": {"names": ["Team_A"]}}),
+            ),
+            "each of names must be a namespace name",
+        ),
+        (
+            "more distribution tasks per namespace than the account has",
+            account(
+                "tasks",
+                json!({"region": "cn-shanghai", "credentials": credentials(), "distributionTasksPerNamespace": 11}),
+            ),
+            "spec.distributionTasksPerNamespace: Invalid value: 11: spec.distributionTasksPerNamespace in body should be less than or equal to 10",
+        ),
     ]
 }
 

@@ -229,7 +229,8 @@ pub struct IotProductSpec {
 pub struct ThingModel {
     /// The TSL document as a JSON string: an object with `properties`, `events` and
     /// `services` arrays (the platform's own `post`, `set` and `get` entries may be left out).
-    #[schemars(length(min = 2))]
+    /// At most 256 KiB (the operator's cap, so that no namespace can exhaust its memory).
+    #[schemars(length(min = 2, max = 262144))]
     pub tsl: String,
 
     /// A description for the thing-model versions the operator publishes (up to 100

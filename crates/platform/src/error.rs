@@ -165,6 +165,24 @@ pub enum PlatformError {
 }
 
 impl PlatformError {
+    /// The same error with every occurrence of `secrets` in its message replaced by
+    /// `[redacted]` (a client removes its own credentials, whatever the platform echoed).
+    /// Values shorter than four characters are left alone.
+    #[must_use]
+    pub fn redacted(mut self, secrets: &[&str]) -> Self {
+        let message = match &mut self {
+            Self::Api { message, .. } | Self::Transport { message, .. } | Self::Decode { message, .. } => {
+                message
+            }
+        };
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            if message.contains(secret) {
+                *message = message.replace(secret, "[redacted]");
+            }
+        }
+        self
+    }
+
     /// The class callers act on.
     #[must_use]
     pub fn class(&self) -> ErrorClass {
@@ -235,6 +253,21 @@ impl std::error::Error for PlatformError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clients_own_credentials_are_redacted_from_what_the_platform_echoed() {
+        let echoed = PlatformError::Api {
+            action: "QueryProduct",
+            code: "InvalidAccessKeyId.NotFound".into(),
+            message: "Specified access key LTAI5tKeyId is not found (secret s3cr3t-value)".into(),
+            request_id: "R".into(),
+            http_status: 404,
+            class: ErrorClass::Auth,
+        };
+        let text = echoed.redacted(&["LTAI5tKeyId", "s3cr3t-value", ""]).to_string();
+        assert!(!text.contains("LTAI5tKeyId") && !text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
 
     #[test]
     fn documented_codes_fall_in_the_classes_the_reconcilers_act_on() {

@@ -144,6 +144,13 @@ impl HttpPlatform {
         }
     }
 
+    /// The values no error message may carry: this client's credentials.
+    fn secrets(&self) -> Vec<&str> {
+        let mut values = vec![self.credentials.access_key_id(), self.credentials.access_key_secret()];
+        values.extend(self.credentials.security_token());
+        values
+    }
+
     /// Uses `retry` instead of the default policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -289,6 +296,7 @@ impl IotPlatform for HttpPlatform {
             attempt += 1;
             let waited = self.limiter.acquire(call.action, &call.tenant).await;
             let (result, hint) = self.send_once(&call).await;
+            let result = result.map_err(|e| e.redacted(&self.secrets()));
             if let Some(observer) = &self.observer {
                 observer.observe(call.action, result.as_ref().err(), waited);
             }
