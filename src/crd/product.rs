@@ -190,7 +190,9 @@ pub struct IotProductSpec {
     /// publish, delete), `ObserveOnly` (never write: adopt the product named by
     /// `productKey`, report its state and write its Secret), `NoUpdate` (create it, but
     /// never change it afterwards: differences are reported), or `NoDelete` (everything but
-    /// deleting: deletion leaves the product, whatever `deletionPolicy` says).
+    /// deleting: deletion leaves the product, whatever `deletionPolicy` says). Observing
+    /// takes over a product this resource did not create: the account must allow it for this
+    /// namespace (its `spec.takeOver`).
     #[serde(default)]
     pub management_policy: ManagementPolicy,
 
@@ -202,16 +204,18 @@ pub struct IotProductSpec {
     #[serde(default)]
     pub out_of_band_deletion: OutOfBandDeletion,
 
-    /// The ProductKey of an existing product to adopt instead of creating one (a product
-    /// that another cluster or resource manages — see its `iotop.owner` tag — is refused).
-    /// Once set it cannot be changed.
+    /// The ProductKey of an existing product to adopt instead of creating one. Taking over a
+    /// product needs the account's permission for this namespace (its `spec.takeOver`); a
+    /// product that another cluster or resource manages (its `iotop.owner` tag) is never
+    /// adopted. Once set it cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub product_key: Option<String>,
 
     /// Whether an existing product may be adopted by its name: `ByKeyOnly` (the default:
     /// only the product named by `productKey` is adopted; a name already taken is reported
-    /// as a conflict) or `ByName` (a product with this name in the instance is adopted).
+    /// as a conflict) or `ByName` (a product with this name in the instance that no other
+    /// resource manages is adopted; needs the account's `spec.takeOver` permission).
     #[serde(default)]
     pub adoption_policy: AdoptionPolicy,
 

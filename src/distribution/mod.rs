@@ -18,6 +18,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::EventType;
 use tracing::{instrument, warn};
 
 use crate::crd::distribution::ProductDistribution;
@@ -101,6 +102,7 @@ async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<
         Ok(account) => Ok(account),
         Err(e) => {
             let status = pd.status.clone().unwrap_or_default();
+            report::event(ctx, pd, EventType::Warning, e.reason(), e.to_string()).await;
             report::ready(ctx, pd, status, Desired::new("Ready", false, e.reason(), e.to_string())).await?;
             Err(Error::Account(e))
         }
@@ -141,6 +143,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
             source.account
         );
         status.state = Some(JobState::Pending.as_str().into());
+        report::event(ctx, pd, EventType::Warning, "TakeOverNotAllowed", message.clone()).await;
         report::ready(ctx, pd, status, Desired::new("Ready", false, "TakeOverNotAllowed", message)).await?;
         return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
     }

@@ -193,11 +193,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         }
     };
     let plan = plan::plan(&desired, &observation.observed, &recorded, mode);
-    let key = match &observation.observed {
-        Observed::Exists(p) => Some(p.details.product_key.clone()),
-        _ if plan.actions.contains(&plan::Action::Create) => None,
-        _ => recorded.product_key.clone().or_else(|| desired.adopt_key.clone()),
-    };
+    let key = key_to_act_on(&observation.observed, &plan, &recorded, &desired);
     let journal = journal::StatusJournal::new(ctx, product, shown_instance);
     let earlier_attempt = pending.as_ref().map(|p| p.since_ms);
     let executed = execute::execute(
@@ -237,6 +233,21 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         _ => fast_path::forget(&ctx.checked, product),
     }
     next_step(ctx, product, mode, executed.outcome, plan.blocked.as_ref())
+}
+
+/// The product the plan's actions apply to: the one observed, none before a create, else
+/// the recorded (or named) one.
+fn key_to_act_on(
+    observed: &Observed,
+    plan: &plan::Plan,
+    recorded: &Recorded,
+    desired: &DesiredProduct,
+) -> Option<String> {
+    match observed {
+        Observed::Exists(p) => Some(p.details.product_key.clone()),
+        _ if plan.actions.contains(&plan::Action::Create) => None,
+        _ => recorded.product_key.clone().or_else(|| desired.adopt_key.clone()),
+    }
 }
 
 /// The spec as the platform needs it (deletion does not need the thing model); an invalid

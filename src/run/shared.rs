@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 
 /// How many touched objects may wait for a subscriber before the watch waits for it.
-const SUBSCRIBER_BUFFER: usize = 1024;
+const SUBSCRIBER_BUFFER: usize = 256;
 
 /// A watch of `K` shared by several controllers.
 pub struct SharedWatch<K>

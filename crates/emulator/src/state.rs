@@ -246,6 +246,85 @@ pub fn weighted_length(name: &str) -> usize {
     name.chars().map(|c| if is_han(c) { 2 } else { 1 }).sum()
 }
 
+/// The attributes of a product to create, checked as the platform checks them.
+struct CreateAttributes {
+    code: String,
+    senior: bool,
+    data_format: Option<i32>,
+    net_type: Option<i32>,
+    auth_type: String,
+    validate_type: i32,
+}
+
+/// Checks CreateProduct's parameters (name, description, node type, edition and the
+/// attributes each edition takes), with the platform's codes.
+fn check_create(op: &m::CreateProduct) -> Result<CreateAttributes, ApiError> {
+    check_product_name(&op.product_name)?;
+    check_description(op.description.as_deref())?;
+    if op.node_type != 0 && op.node_type != 1 {
+        return Err(ApiError::business(
+            "iot.prod.InvalidNodeType",
+            "The node type must be 0 (device) or 1 (gateway).",
+        ));
+    }
+    let code = op.aliyun_commodity_code.clone().unwrap_or_else(|| "iothub".into());
+    if code != "iothub_senior" && code != "iothub" {
+        return Err(ApiError::business(
+            "iot.prod.InvalidAliyunCommodityCode",
+            "AliyunCommodityCode must be iothub_senior or iothub.",
+        ));
+    }
+    let senior = code == "iothub_senior";
+    let data_format = match (senior, op.data_format) {
+        (true, None) => {
+            return Err(ApiError::business(
+                "iot.common.InvalidFormattedParameter",
+                "DataFormat is required when AliyunCommodityCode is iothub_senior.",
+            ));
+        }
+        (true, Some(f)) if f != 0 && f != 1 => {
+            return Err(ApiError::business(
+                "iot.common.InvalidFormattedParameter",
+                "DataFormat must be 0 or 1.",
+            ));
+        }
+        (true, f) => f,
+        (false, _) => None,
+    };
+    let net_type = match op.net_type.as_deref() {
+        None => Some(3),
+        Some(t) => Some(net_type_code(t).ok_or_else(|| {
+            ApiError::business(
+                "iot.common.InvalidFormattedParameter",
+                "NetType must be WIFI, CELLULAR, ETHERNET, LORA or OTHER.",
+            )
+        })?),
+    };
+    if let Some(p) = op.protocol_type.as_deref()
+        && !["modbus", "opc-ua", "customize", "ble", "zigbee"].contains(&p)
+    {
+        return Err(ApiError::business(
+            "iot.common.InvalidFormattedParameter",
+            "ProtocolType must be modbus, opc-ua, customize, ble or zigbee.",
+        ));
+    }
+    let auth_type = op.auth_type.clone().unwrap_or_else(|| "secret".into());
+    if !["secret", "id2", "x509"].contains(&auth_type.as_str()) {
+        return Err(ApiError::business(
+            "iot.common.InvalidFormattedParameter",
+            "AuthType must be secret, id2 or x509.",
+        ));
+    }
+    let validate_type = op.validate_type.unwrap_or(1);
+    if validate_type != 1 && validate_type != 2 {
+        return Err(ApiError::business(
+            "iot.common.InvalidFormattedParameter",
+            "ValidateType must be 1 or 2.",
+        ));
+    }
+    Ok(CreateAttributes { code, senior, data_format, net_type, auth_type, validate_type })
+}
+
 fn check_product_name(name: &str) -> Result<(), ApiError> {
     let allowed = name.chars().all(|c| is_han(c) || c.is_ascii_alphanumeric() || "_-@()".contains(c));
     let length = weighted_length(name);
@@ -580,69 +659,8 @@ impl State {
 
     fn create_product(&mut self, ctx: &CallContext, op: m::CreateProduct) -> Result<Value, ApiError> {
         let instance = self.resolve_instance(ctx, op.iot_instance_id.as_deref())?;
-        check_product_name(&op.product_name)?;
-        check_description(op.description.as_deref())?;
-        if op.node_type != 0 && op.node_type != 1 {
-            return Err(ApiError::business(
-                "iot.prod.InvalidNodeType",
-                "The node type must be 0 (device) or 1 (gateway).",
-            ));
-        }
-        let code = op.aliyun_commodity_code.clone().unwrap_or_else(|| "iothub".into());
-        if code != "iothub_senior" && code != "iothub" {
-            return Err(ApiError::business(
-                "iot.prod.InvalidAliyunCommodityCode",
-                "AliyunCommodityCode must be iothub_senior or iothub.",
-            ));
-        }
-        let senior = code == "iothub_senior";
-        let data_format = match (senior, op.data_format) {
-            (true, None) => {
-                return Err(ApiError::business(
-                    "iot.common.InvalidFormattedParameter",
-                    "DataFormat is required when AliyunCommodityCode is iothub_senior.",
-                ));
-            }
-            (true, Some(f)) if f != 0 && f != 1 => {
-                return Err(ApiError::business(
-                    "iot.common.InvalidFormattedParameter",
-                    "DataFormat must be 0 or 1.",
-                ));
-            }
-            (true, f) => f,
-            (false, _) => None,
-        };
-        let net_type = match op.net_type.as_deref() {
-            None => Some(3),
-            Some(t) => Some(net_type_code(t).ok_or_else(|| {
-                ApiError::business(
-                    "iot.common.InvalidFormattedParameter",
-                    "NetType must be WIFI, CELLULAR, ETHERNET, LORA or OTHER.",
-                )
-            })?),
-        };
-        if let Some(p) = op.protocol_type.as_deref()
-            && !["modbus", "opc-ua", "customize", "ble", "zigbee"].contains(&p)
-        {
-            return Err(ApiError::business(
-                "iot.common.InvalidFormattedParameter",
-                "ProtocolType must be modbus, opc-ua, customize, ble or zigbee.",
-            ));
-        }
-        let auth_type = op.auth_type.clone().unwrap_or_else(|| "secret".into());
-        if !["secret", "id2", "x509"].contains(&auth_type.as_str()) {
-            return Err(ApiError::business(
-                "iot.common.InvalidFormattedParameter",
-                "AuthType must be secret, id2 or x509.",
-            ));
-        }
-        let validate_type = op.validate_type.unwrap_or(1);
-        if validate_type != 1 && validate_type != 2 {
-            return Err(ApiError::business(
-                "iot.common.InvalidFormattedParameter",
-                "ValidateType must be 1 or 2.",
-            ));
-        }
+        let CreateAttributes { code, senior, data_format, net_type, auth_type, validate_type } =
+            check_create(&op)?;
         let in_instance: Vec<&Product> =
             self.products.values().filter(|p| p.instance_id == instance && p.uid == ctx.uid).collect();
         if in_instance.iter().any(|p| p.product_name == op.product_name) {
