@@ -211,6 +211,17 @@ async fn an_account_in_use_stays_until_its_products_are_gone_and_its_secret_is_l
         }
     })
     .await;
+    // The account said so in an Event (cluster-scoped objects' Events are in `default`).
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(env.client.clone(), "default");
+    eventually("an Event that the credentials work", DEADLINE, || async {
+        let list = events.list(&kube::api::ListParams::default()).await.map_err(|e| e.to_string())?;
+        let found = list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("CredentialsValid")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(account.as_str())
+        });
+        if found { Ok(()) } else { Err("no Event yet".to_string()) }
+    })
+    .await;
     // Deleting them in the wrong order: first the credentials, then the account.
     secrets.delete("platform-credentials", &DeleteParams::default()).await.unwrap();
     accounts.delete(&account, &DeleteParams::default()).await.unwrap();

@@ -316,3 +316,56 @@ async fn an_account_outside_the_operators_selector_is_not_used() {
     assert!(pd.status.unwrap().conditions[0].message.contains(&name));
     Api::<PlatformAccount>::all(env.client.clone()).delete(&name, &DeleteParams::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_broken_account_costs_a_product_and_its_distribution_only_their_backoffs_calls() {
+    // A product and a distribution of it whose account breaks while the distribution's job
+    // runs: each reconcile's failure is written to status, and neither kind's status churn
+    // may wake the other (that was a storm: 187 refused calls in 20 s).
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = common::test_namespace(&client, "storm").await;
+    let emulator = common::TestEmulator::start_with(|rules| rules.job_duration_ms = 600_000).await;
+    common::create_account(&client, &ns, &emulator.url, common::ACCESS_KEY_SECRET).await;
+    let operator = OperatorProcess::start(plane, &ns, &["--resync-interval", "10m"]);
+    let env = Env {
+        client: client.clone(),
+        ns: ns.clone(),
+        emulator,
+        operator,
+        products: Api::namespaced(client, &ns),
+    };
+    apply(&env, "lamp", json!({"productName": "Storm_01"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    distribute(&env, "to-prod", json!({"productRef": {"name": "lamp"}, "target": {"instanceId": "iot-cn-prod0001", "uid": common::ACCOUNT_UID}})).await;
+    eventually("the job to run", DEADLINE, || async {
+        let pd = distributions(&env).get("to-prod").await.map_err(|e| e.to_string())?;
+        pd.status.and_then(|s| s.job_id).ok_or_else(|| "no job yet".to_string())
+    })
+    .await;
+
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let wrong = json!({"stringData": {"AccessKeySecret": "not-the-secret"}});
+    secrets
+        .patch("platform-credentials", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(wrong))
+        .await
+        .unwrap();
+    let accounts: Api<iot_product_operator::crd::PlatformAccount> = Api::all(env.client.clone());
+    eventually("the account to report the broken credentials", DEADLINE, || async {
+        let a = accounts.get(&common::account_name(&env.ns)).await.map_err(|e| e.to_string())?;
+        let ready = a.status.unwrap_or_default().conditions.into_iter().find(|c| c.type_ == "Ready");
+        match ready {
+            Some(c) if c.status == "False" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // A measured window (not a wait for a condition): how many calls reach the platform.
+    let before = env.emulator.emulator.stats().requests;
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let calls = env.emulator.emulator.stats().requests - before;
+    eprintln!("broken account: {calls} platform requests in 20 s");
+    // The product's and the distribution's backoff (at least a minute after an auth failure)
+    // allow one or two attempts each; the account's own check another.
+    assert!(calls <= 8, "{calls} platform requests in 20 s; operator: {}", tail(&env.operator.logs()));
+}

@@ -187,6 +187,36 @@ fn helm_lint_is_clean() {
 }
 
 #[test]
+fn the_values_schema_refuses_wrong_values_naming_them() {
+    let plane = control_plane();
+    let chart = chart();
+    for (set, named) in [
+        ("replicaCount=abc", "replicaCount"),
+        ("logFormat=yaml", "logFormat"),
+        ("rbac.scope=Everything", "scope"),
+        ("resyncInterval=soon", "resyncInterval"),
+        ("replicaCuont=2", "replicaCuont"),
+    ] {
+        let output =
+            Command::new(plane.bin_dir.join("helm")).args(["lint", &chart, "--set", set]).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(!output.status.success(), "helm lint accepted {set}: {text}");
+        assert!(text.contains(named), "the refusal of {set} does not name {named}: {text}");
+    }
+}
+
+#[test]
+fn the_chart_renders_a_disruption_budget_only_for_several_replicas() {
+    let plane = control_plane();
+    let chart = chart();
+    let two = helm(plane, &["template", "iotop", &chart]);
+    assert!(two.contains("kind: PodDisruptionBudget") && two.contains("maxUnavailable: 1"), "{two}");
+    let one = helm(plane, &["template", "iotop", &chart, "--set", "replicaCount=1"]);
+    assert!(!one.contains("kind: PodDisruptionBudget"));
+}
+
+#[test]
 fn the_chart_with_default_values_passes_a_server_side_dry_run() {
     let plane = control_plane();
     ensure_namespace(plane, "chart-default");
@@ -226,6 +256,7 @@ fn the_chart_with_everything_switched_on_passes_a_server_side_dry_run() {
     let rendered = helm(plane, &["template", "full", &chart(), "-n", "chart-full", "-f", &values]);
     let out = dry_run(plane, &rendered);
     for kind in [
+        "poddisruptionbudget.policy/",
         "service/",
         "servicemonitor.monitoring.coreos.com/",
         "secret/",

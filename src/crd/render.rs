@@ -8,10 +8,60 @@ use kube::CustomResourceExt;
 
 use super::{IotProduct, PlatformAccount, ProductDistribution};
 
-/// Every CRD this operator serves, in a stable order.
+/// Every CRD this operator serves, in a stable order, with descriptions as paragraphs.
 #[must_use]
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    vec![PlatformAccount::crd(), IotProduct::crd(), ProductDistribution::crd()]
+    [PlatformAccount::crd(), IotProduct::crd(), ProductDistribution::crd()]
+        .into_iter()
+        .map(unwrapped)
+        .collect()
+}
+
+/// The CRD with every description's hard-wrapped lines joined (see [`unwrap_text`]), so that
+/// `kubectl explain` wraps them to the reader's terminal.
+fn unwrapped(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(&crd).expect("a CRD serialises");
+    unwrap_descriptions(&mut value);
+    serde_json::from_value(value).expect("only descriptions changed")
+}
+
+fn unwrap_descriptions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                match inner {
+                    serde_json::Value::String(text) if key == "description" => *text = unwrap_text(text),
+                    other => unwrap_descriptions(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
+
+/// Joins the lines of each paragraph with spaces; blank lines stay paragraph breaks, and a
+/// line starting a list item (`- `) or a table row (`|`) stays on a line of its own.
+#[must_use]
+pub fn unwrap_text(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            let mut out = String::new();
+            for line in paragraph.lines().map(str::trim_end) {
+                if out.is_empty() {
+                    out.push_str(line);
+                } else if line.trim_start().starts_with("- ") || line.trim_start().starts_with('|') {
+                    out.push('\n');
+                    out.push_str(line);
+                } else {
+                    out.push(' ');
+                    out.push_str(line.trim_start());
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// One rendered file: its name inside `crds/` and its contents.
@@ -64,6 +114,48 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_are_paragraphs_not_hard_wrapped_lines() {
+        assert_eq!(
+            unwrap_text("one line\nwraps here\n\nsecond\n- item\n- item"),
+            "one line wraps here\n\nsecond\n- item\n- item"
+        );
+        let yaml = crds_yaml().unwrap();
+        for crd in all_crds() {
+            let text = serde_json::to_string(&crd).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut descriptions = Vec::new();
+            collect_descriptions(&value, &mut descriptions);
+            assert!(descriptions.len() > 20);
+            for d in descriptions {
+                for (i, _) in d.match_indices('\n') {
+                    let before = &d[..i];
+                    let after = &d[i + 1..];
+                    let paragraph = before.ends_with('\n') || after.starts_with('\n');
+                    let list = after.trim_start().starts_with("- ") || after.trim_start().starts_with('|');
+                    assert!(paragraph || list, "a hard line break in {d:?}");
+                }
+            }
+        }
+        assert!(yaml.contains("kind: CustomResourceDefinition"));
+    }
+
+    fn collect_descriptions(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    if let (true, Some(text)) = (key == "description", inner.as_str()) {
+                        out.push(text.to_string());
+                    } else {
+                        collect_descriptions(inner, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect_descriptions(i, out)),
+            _ => {}
+        }
+    }
 
     #[test]
     fn every_crd_has_a_status_subresource_and_printer_columns() {

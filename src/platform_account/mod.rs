@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
 use crate::crd::platform_account::{PlatformAccount, PlatformAccountStatus};
@@ -98,6 +99,30 @@ async fn verify(ctx: &Context, account: &PlatformAccount) -> Desired {
     }
 }
 
+/// An Event when the account's readiness changes (credentials accepted, or why not).
+async fn announce(
+    ctx: &Context,
+    account: &PlatformAccount,
+    previous: &PlatformAccountStatus,
+    ready: &Desired,
+) {
+    let before = previous.conditions.iter().find(|c| c.type_ == "Ready");
+    if before.is_some_and(|c| (c.status == "True") == ready.status && c.reason == ready.reason) {
+        return;
+    }
+    let type_ = if ready.status { EventType::Normal } else { EventType::Warning };
+    let event = Event {
+        type_,
+        reason: ready.reason.clone(),
+        note: Some(ready.message.clone()),
+        action: "VerifyCredentials".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &account.object_ref(&())).await {
+        tracing::warn!(%error, "cannot publish an event");
+    }
+}
+
 /// Reconciles one `PlatformAccount`: observe (users from the cache) → plan (pure) →
 /// execute (finalizers; the credential check) → report (status, written when it changed).
 ///
@@ -127,6 +152,7 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
             finalizer::set(&accounts, account.as_ref(), ACCOUNT_FINALIZER, true).await?;
             release_secret(&ctx, &account).await;
             let ready = verify(&ctx, &account).await;
+            announce(&ctx, &account, &previous, &ready).await;
             if let Some(status) = plan::next_status(&previous, ready, users.len(), generation, &now) {
                 write_status(&ctx, &account, &status).await?;
             }

@@ -15,7 +15,9 @@ use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt,
 use kube::{Client, ResourceExt};
 
 use super::shutdown::Shutdown;
-use super::triggers::{account_relevance, label_relevance, log_result, spec_relevance};
+use super::triggers::{
+    account_relevance, distribution_relevance, label_relevance, log_result, product_relevance, spec_relevance,
+};
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::reconcile::admission::Admission;
 use crate::reconcile::context::Context;
@@ -73,6 +75,8 @@ where
 {
     let ProductTriggers { products, product_store, secrets, accounts, distributions, namespaces } = triggers;
     let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
+    let distribution_changes =
+        distributions.predicate_filter(distribution_relevance, PredicateConfig::default());
     let products_of_namespace = product_store.clone();
     let own_changes = products.predicate_filter(spec_relevance::<IotProduct>, PredicateConfig::default());
     let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
@@ -88,7 +92,7 @@ where
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(distributions, |pd: ProductDistribution| {
+        .watches_stream(distribution_changes, |pd: ProductDistribution| {
             let namespace = pd.namespace().unwrap_or_default();
             pd.spec.product_ref.map(|r| ObjectRef::new(&r.name).within(&namespace))
         })
@@ -152,6 +156,7 @@ where
 {
     let DistributionTriggers { distributions, distribution_store, products, accounts, namespaces } = triggers;
     let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
+    let product_changes = products.predicate_filter(product_relevance, PredicateConfig::default());
     let of_namespace = distribution_store.clone();
     let own_changes =
         distributions.predicate_filter(spec_relevance::<ProductDistribution>, PredicateConfig::default());
@@ -159,7 +164,7 @@ where
     let of_product = distribution_store.clone();
     let unfinished = distribution_store.clone();
     Controller::for_stream(own_changes, distribution_store)
-        .watches_stream(products, move |p: IotProduct| {
+        .watches_stream(product_changes, move |p: IotProduct| {
             let (namespace, name) = (p.namespace().unwrap_or_default(), p.name_any());
             of_product
                 .state()

@@ -10,7 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use tracing::{debug, error};
 
-use crate::crd::PlatformAccount;
+use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::reconcile::conditions;
 
 /// A trigger filter for accounts as seen by products and distributions: only a change of
@@ -22,6 +22,34 @@ pub fn account_relevance(account: &PlatformAccount) -> Option<u64> {
     if let Some(ready) = account.status.as_ref().and_then(|s| conditions::find(&s.conditions, "Ready")) {
         ready.status.hash(&mut hasher);
         ready.reason.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// A trigger filter for distributions as seen by their product: spec, deletion and job state
+/// (a completed job marks the product), not status messages — a distribution and its
+/// product re-triggering each other on every status write was a retry storm while their
+/// account was broken.
+#[must_use]
+pub fn distribution_relevance(pd: &ProductDistribution) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    pd.metadata.generation.hash(&mut hasher);
+    pd.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    pd.status.as_ref().and_then(|s| s.state.clone()).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// A trigger filter for products as seen by their distributions: spec, deletion, key and
+/// readiness (a distribution waits for a Ready product), not status messages.
+#[must_use]
+pub fn product_relevance(product: &IotProduct) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    product.metadata.generation.hash(&mut hasher);
+    product.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    if let Some(status) = &product.status {
+        status.product_key.hash(&mut hasher);
+        status.instance_id.hash(&mut hasher);
+        conditions::find(&status.conditions, "Ready").map(|c| c.status.clone()).hash(&mut hasher);
     }
     Some(hasher.finish())
 }
