@@ -293,3 +293,74 @@ async fn kubectl_get_shows_ready_synced_and_the_reason_for_both_kinds() {
         assert!(crd.contains(column), "{crd}");
     }
 }
+
+/// A JSON value that refuses an object with a key twice (serde_json keeps the last one).
+struct Unique;
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Unique;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+                let mut keys = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !keys.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("the key {key:?} twice")));
+                    }
+                    map.next_value::<Unique>()?;
+                }
+                Ok(Unique)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+                while seq.next_element::<Unique>()?.is_some() {}
+                Ok(Unique)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_unit<E>(self) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[tokio::test]
+async fn json_logs_name_each_key_once_and_readyz_turns_ready_without_leader_election() {
+    let env = env_with("jsonlogs", &["--log-format", "json"]).await;
+    apply(&env, "lamp", json!({"productName": "JsonLog_01"})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let logs = env.operator.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.iter().any(|l| l.contains("\"span\"")), "no reconcile span logged: {logs}");
+    for line in &lines {
+        let parsed: Result<Unique, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "{:?} in the log line {line}", parsed.err());
+    }
+    // Without leader election the replica is ready once its caches are.
+    let serving = lines.iter().find(|l| l.contains("serving /metrics")).expect("the metrics line");
+    let bound: serde_json::Value = serde_json::from_str(serving).unwrap();
+    let address = bound["bound"].as_str().expect("the bound address").to_string();
+    eventually("/readyz to answer 200", DEADLINE, || async {
+        let response = reqwest::get(format!("http://{address}/readyz")).await.map_err(|e| e.to_string())?;
+        if response.status() == 200 { Ok(()) } else { Err(response.status().to_string()) }
+    })
+    .await;
+}

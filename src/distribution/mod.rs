@@ -75,7 +75,7 @@ impl Error {
 ///
 /// # Errors
 /// [`Error`] after reporting the problem in status.
-#[instrument(skip_all, fields(namespace = %pd.namespace().unwrap_or_default(), name = %pd.name_any()))]
+#[instrument(skip_all, fields(namespace = %pd.namespace().unwrap_or_default(), resource = %pd.name_any()))]
 pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<ProductDistribution> =
         Api::namespaced(ctx.client.clone(), &pd.namespace().unwrap_or_default());
@@ -296,7 +296,7 @@ pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Contex
         Error::Account(_) => Duration::from_secs(30),
         _ => Duration::ZERO,
     };
-    warn!(namespace = %pd.namespace().unwrap_or_default(), name = %pd.name_any(), error = %crate::reconcile::error_chain(error),
+    warn!(namespace = %pd.namespace().unwrap_or_default(), resource = %pd.name_any(), error = %crate::reconcile::error_chain(error),
         retry_in_ms = delay.max(floor).as_millis() as u64, "distribution reconcile failed");
     Requeue::requeue(delay.max(floor))
 }

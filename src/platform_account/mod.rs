@@ -128,7 +128,7 @@ async fn announce(
 ///
 /// # Errors
 /// [`Error`] when a finalizer or the status cannot be written.
-#[instrument(skip_all, fields(name = %account.name_any()))]
+#[instrument(skip_all, fields(resource = %account.name_any()))]
 pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let name = account.name_any();
     let users = users(&ctx, &name);
@@ -173,6 +173,6 @@ async fn write_status(
 #[must_use]
 pub fn error_policy(account: Arc<PlatformAccount>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let delay = ctx.backoff.next(&account.uid().unwrap_or_default());
-    tracing::warn!(name = %account.name_any(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.as_millis() as u64, "account reconcile failed");
+    tracing::warn!(resource = %account.name_any(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.as_millis() as u64, "account reconcile failed");
     Requeue::requeue(delay)
 }

@@ -121,7 +121,7 @@ fn resync(ctx: &Context, product: &IotProduct) -> Duration {
 ///
 /// # Errors
 /// [`Error`] after the problem was reported in status; the error policy decides the retry.
-#[instrument(skip_all, fields(namespace = %product.namespace().unwrap_or_default(), name = %product.name_any()))]
+#[instrument(skip_all, fields(namespace = %product.namespace().unwrap_or_default(), resource = %product.name_any()))]
 pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<IotProduct> = Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
     let ctx = ctx.as_ref();
@@ -381,7 +381,7 @@ pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) 
         _ => Duration::ZERO,
     };
     tracing::warn!(
-        namespace = %product.namespace().unwrap_or_default(), name = %product.name_any(),
+        namespace = %product.namespace().unwrap_or_default(), resource = %product.name_any(),
         category = error.category(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.max(floor).as_millis() as u64,
         "reconcile failed"
     );

@@ -193,12 +193,24 @@ impl ScopeWatches {
     }
 }
 
+/// Waits until `store` has its first full list. kube-runtime's `wait_until_ready` wakes only
+/// the last of several waiters (one oneshot receiver, one waker) and the controller using the
+/// store waits too, so this waiter polls again every 200 ms: otherwise it could wait for ever
+/// (a replica without leader election never turned ready).
+async fn synced<K>(store: &Store<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await.is_err() {}
+}
+
 /// Keeps readiness and the managed-objects gauge in line with the caches.
 fn follow_caches(ctx: Arc<Context>, accounts: Store<PlatformAccount>) {
     tokio::spawn(async move {
-        let _ = accounts.wait_until_ready().await;
+        synced(&accounts).await;
         for store in &ctx.products.0 {
-            let _ = store.wait_until_ready().await;
+            synced(store).await;
         }
         ctx.metrics.set_ready(true);
         loop {
