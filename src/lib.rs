@@ -21,8 +21,9 @@
 //! - [`product`]: the `IotProduct` reconciler.
 //! - [`distribution`]: the `ProductDistribution` reconciler.
 //! - [`platform_account`]: the `PlatformAccount` reconciler (credentials checked, Secret protected).
-//! - [`reconcile`]: what the reconcilers share: context, account clients, conditions, Events,
-//!   backoff, admission, finalizers, status writes.
+//! - [`reconcile`]: what the reconcilers share: context, account clients, tenancy (who may use
+//!   which account), ownership marks, conditions, Events, backoff, fair admission, finalizers,
+//!   status writes.
 //! - [`crd`]: the custom resources (`PlatformAccount`, `IotProduct`, `ProductDistribution`).
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
 //! - [`telemetry`]: log output (text or JSON).

@@ -118,7 +118,7 @@ impl Metrics {
         let reconciles_waiting = Gauge::default();
         registry.register(
             "reconciles_waiting",
-            "IotProduct reconciles waiting for a slot (--concurrency); above zero for long when there is more work than the platform's quotas allow",
+            "IotProduct reconciles waiting for a slot of --concurrency (served fairly between namespaces); above zero for long when more work is due than the process runs at once (waits for the platform's quotas are iotop_ratelimit_wait_seconds)",
             reconciles_waiting.clone(),
         );
         let leader = Gauge::default();

@@ -363,4 +363,16 @@ async fn json_logs_name_each_key_once_and_readyz_turns_ready_without_leader_elec
         if response.status() == 200 { Ok(()) } else { Err(response.status().to_string()) }
     })
     .await;
+    // Once ready, the managed-objects gauge follows the cache (it never did while readiness hung).
+    eventually("the managed-objects gauge", DEADLINE, || async {
+        let text = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let line = r#"iotop_managed_objects{kind="IotProduct"} 1"#;
+        if text.contains(line) { Ok(()) } else { Err(format!("no {line}")) }
+    })
+    .await;
 }
