@@ -299,6 +299,20 @@ fn the_kustomize_default_overlay_passes_a_server_side_dry_run() {
     );
 }
 
+/// `kubectl apply --server-side` of JSON documents, as admin.
+fn apply_documents(plane: &ControlPlane, docs: &[String]) {
+    let mut child = Command::new(plane.bin_dir.join("kubectl"))
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(docs.join("\n---\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
 /// Installs the chart's RBAC (rendered by helm) with `rules` instead of the chart's own.
 fn install_rbac(plane: &ControlPlane, rules: &Value, leader_rules: &Value) {
     ensure_namespace(plane, OPERATOR_NS);
@@ -314,16 +328,7 @@ fn install_rbac(plane: &ControlPlane, rules: &Value, leader_rules: &Value) {
         }
         docs.push(serde_json::to_string(&value).unwrap());
     }
-    let mut child = Command::new(plane.bin_dir.join("kubectl"))
-        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-        .env("KUBECONFIG", &plane.kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(docs.join("\n---\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    apply_documents(plane, &docs);
 }
 
 /// Installs the chart's RBAC as rendered with `args` (for example the namespaced mode).
@@ -343,16 +348,7 @@ fn install_rendered_rbac(plane: &ControlPlane, args: &[&str]) {
         })
         .map(|v| serde_json::to_string(&v).unwrap())
         .collect();
-    let mut child = Command::new(plane.bin_dir.join("kubectl"))
-        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-        .env("KUBECONFIG", &plane.kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(docs.join("\n---\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    apply_documents(plane, &docs);
 }
 
 /// What the chart's ServiceAccount may do, as `kubectl auth can-i` says.
