@@ -98,11 +98,27 @@ build_helm() {
   ln -sf "$out/helm" "$BIN/helm"
 }
 
+# tools/checks: gitops-health (kstatus and Argo CD's Lua engine, for tests/gitops_health.rs)
+# and promlint (client_golang's metrics linter, for the metrics tests).
+build_checks() {
+  local src="$ROOT/tools/checks" tool out
+  for tool in gitops-health promlint; do
+    out="$ENVTEST_DIR/bin/$tool"
+    if [ ! -x "$out" ] || [ -n "$(find "$src" -newer "$out" -type f | head -n 1)" ]; then
+      mkdir -p "$(dirname "$out")"
+      log "building $tool (tools/checks)"
+      (cd "$src" && { go build -trimpath -o "$out.tmp" "./cmd/$tool" || GOSUMDB=off go build -trimpath -o "$out.tmp" "./cmd/$tool"; })
+      mv "$out.tmp" "$out"
+    fi
+  done
+}
+
 build() {
   command -v go >/dev/null || { log "go is required (https://go.dev/dl)"; exit 1; }
   (build_etcd)
   (build_kube)
   (build_helm)
+  (build_checks)
 }
 
 gen_pki() { # one CA for serving and client certs, a service-account key pair, static tokens

@@ -164,12 +164,19 @@ impl Metrics {
         self.ready.store(ready, Ordering::SeqCst);
     }
 
-    /// The exposition text.
+    /// The exposition in OpenMetrics text format.
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// The exposition in the Prometheus text format 0.0.4 (for clients that do not ask for
+    /// OpenMetrics: `promtool check metrics`, `curl`, older scrapers).
+    #[must_use]
+    pub fn render_text(&self) -> String {
+        classic_text(&self.render())
     }
 
     /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` in a background task.
@@ -187,7 +194,10 @@ impl Metrics {
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                         let metrics = metrics.clone();
-                        async move { Ok::<_, Infallible>(metrics.respond(request.uri().path())) }
+                        let accept =
+                            request.headers().get(hyper::header::ACCEPT).and_then(|a| a.to_str().ok());
+                        let response = metrics.respond(request.uri().path(), accept);
+                        async move { Ok::<_, Infallible>(response) }
                     });
                     if let Err(error) =
                         http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
@@ -200,11 +210,14 @@ impl Metrics {
         Ok(bound)
     }
 
-    fn respond(&self, path: &str) -> Response<Full<Bytes>> {
+    /// Answers a request; `/metrics` in OpenMetrics when `accept` asks for it (as Prometheus
+    /// does), else in the Prometheus text format 0.0.4.
+    fn respond(&self, path: &str, accept: Option<&str>) -> Response<Full<Bytes>> {
         let (status, content_type, body) = match path {
-            "/metrics" => {
+            "/metrics" if accept.is_some_and(|a| a.contains("application/openmetrics-text")) => {
                 (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", self.render())
             }
+            "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.render_text()),
             "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
             "/readyz" if self.ready.load(Ordering::SeqCst) => {
                 (StatusCode::OK, "text/plain", "ready\n".to_string())
@@ -218,6 +231,44 @@ impl Metrics {
             .body(Full::new(Bytes::from(body)))
             .expect("valid response")
     }
+}
+
+/// Rewrites an OpenMetrics exposition (as prometheus-client writes it) in the Prometheus
+/// text format 0.0.4: a counter family is named with its `_total` suffix (so its HELP and
+/// TYPE name its samples), `_created` samples, `# UNIT` lines and `# EOF` go, `unknown`
+/// reads `untyped`.
+#[must_use]
+pub fn classic_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, "counter")) = rest.split_once(' ')
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "].into_iter().find(|p| line.starts_with(p));
+        if let Some(prefix) = meta {
+            let rest = &line[prefix.len()..];
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = if counters.contains(name) { format!("{name}_total") } else { name.to_string() };
+            let tail = if prefix == "# TYPE " && tail == "unknown" { "untyped" } else { tail };
+            out.push_str(&format!("{prefix}{name} {tail}\n"));
+            continue;
+        }
+        let sample = line.split(['{', ' ']).next().unwrap_or_default();
+        if sample.strip_suffix("_created").is_some_and(|family| counters.contains(family)) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 impl CallObserver for Metrics {
@@ -266,5 +317,43 @@ mod tests {
         ] {
             assert!(text.contains(series), "missing {series} in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_classic_text_names_counter_families_by_their_samples_and_has_no_openmetrics_lines() {
+        let metrics = Metrics::new();
+        metrics.reconciled("IotProduct", "Success", Duration::from_millis(12));
+        metrics.observe("CreateProduct", None, Duration::ZERO);
+        let text = metrics.render_text();
+        assert!(text.contains("# HELP iotop_reconciles_total Reconciles"), "{text}");
+        assert!(text.contains("# TYPE iotop_reconciles_total counter"), "{text}");
+        assert!(text.contains("# TYPE iotop_platform_calls_total counter"), "{text}");
+        assert!(text.contains("# TYPE iotop_reconcile_duration_seconds histogram"), "{text}");
+        assert!(text.contains(r#"iotop_reconciles_total{kind="IotProduct",result="Success"} 1"#), "{text}");
+        assert!(!text.contains("# EOF") && !text.contains("_created"), "{text}");
+        // Every sample belongs to a family with HELP and TYPE (what promlint checks).
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# HELP "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = sample.split(['{', ' ']).next().unwrap();
+            let family =
+                ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+            assert!(families.contains(&family) || families.contains(&name), "{name} has no HELP in\n{text}");
+        }
+    }
+
+    #[test]
+    fn metrics_are_served_in_the_format_asked_for() {
+        let metrics = Metrics::new();
+        let content_type = |accept: Option<&str>| {
+            metrics.respond("/metrics", accept).headers()["content-type"].to_str().unwrap().to_string()
+        };
+        assert!(content_type(None).starts_with("text/plain; version=0.0.4"));
+        assert!(content_type(Some("text/plain")).starts_with("text/plain; version=0.0.4"));
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert!(content_type(Some(prometheus)).starts_with("application/openmetrics-text"));
     }
 }

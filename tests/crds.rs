@@ -140,12 +140,88 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
         (
             "name with a hyphen",
             product("chars", json!({"productName": "bad-name"})),
-            "spec.productName may contain only Chinese characters, letters (A-Z, a-z), digits and underscores (_)",
+            "spec.productName may contain only Chinese characters (CJK ideographs; radicals are not characters), letters (A-Z, a-z), digits and underscores (_)",
         ),
         (
             "name with a space",
             product("space", json!({"productName": "bad name"})),
             "spec.productName may contain only Chinese characters",
+        ),
+        (
+            "radicals that look Chinese but are not characters",
+            product("radical", json!({"productName": "⼈⼈⼈⼈"})),
+            "spec.productName may contain only Chinese characters (CJK ideographs",
+        ),
+        (
+            "a name far past the limit names the product-name rule",
+            product("very-long", json!({"productName": "a".repeat(70)})),
+            "spec.productName must be 4 to 30 characters long, counting each Chinese character as two",
+        ),
+        (
+            "a tag key the platform reserves",
+            product("abc-tag", json!({"productName": "Lamp", "tags": {"abc": "x"}})),
+            "spec.tags key 'abc' is reserved by the platform",
+        ),
+        (
+            "an account reference that is not a PlatformAccount name",
+            product("bad-account", json!({"productName": "Lamp", "accountRef": {"name": "My_Account"}})),
+            "accountRef.name must be a PlatformAccount name",
+        ),
+        (
+            "an instance id that is not one",
+            product("bad-instance", json!({"productName": "Lamp", "instanceId": "prod instance"})),
+            "spec.instanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01",
+        ),
+        (
+            "a ProductKey with characters a key never has",
+            product("bad-key", json!({"productName": "Lamp", "productKey": "a1/../b2"})),
+            "spec.productKey must be a ProductKey: letters and digits",
+        ),
+        (
+            "ObserveOnly with nothing to observe",
+            product("observe-nothing", json!({"productName": "Lamp", "managementPolicy": "ObserveOnly"})),
+            "spec.managementPolicy: ObserveOnly never creates a product, so it needs one to observe",
+        ),
+        (
+            "a product reference that is not an object name",
+            distribution(
+                "bad-ref",
+                json!({"productRef": {"name": "Lamp_1"}, "target": {"instanceId": "iot-1", "uid": "1"}}),
+            ),
+            "spec.productRef.name: Invalid value",
+        ),
+        (
+            "a target instance id that is not one",
+            distribution(
+                "bad-target",
+                json!({"productKey": "a1b2", "target": {"instanceId": "IOT_1", "uid": "1"}}),
+            ),
+            "spec.target.instanceId must be an IoT Platform instance id",
+        ),
+        (
+            "the same source and target instance",
+            distribution(
+                "same-instance",
+                json!({"productKey": "a1b2", "sourceInstanceId": "iot-cn-a1",
+                       "target": {"instanceId": "iot-cn-a1", "uid": "1"}}),
+            ),
+            "spec.target.instanceId must differ from spec.sourceInstanceId",
+        ),
+        (
+            "a credentials namespace that is not a namespace name",
+            account(
+                "bad-creds-ns",
+                json!({"region": "cn-shanghai", "credentials": {"secretRef": {"name": "creds", "namespace": "Team_A"}}}),
+            ),
+            "spec.credentials.secretRef.namespace must be a namespace name",
+        ),
+        (
+            "an account instance id that is not one",
+            account(
+                "bad-account-instance",
+                json!({"region": "cn-shanghai", "instanceId": "instance-1", "credentials": credentials()}),
+            ),
+            "spec.instanceId must be an IoT Platform instance id",
         ),
         (
             "description over 100",
@@ -304,6 +380,8 @@ async fn names_at_the_limits_are_accepted() {
         ("two-chinese", "智能".to_string()),
         ("fifteen-chinese", "智".repeat(15)),
         ("mixed", "智能灯_Lamp_01".to_string()),
+        ("extension-b", "𠀀𠀀".to_string()),
+        ("compatibility", "\u{F900}\u{F900}".to_string()),
     ] {
         create(&client, &ns, product(name, json!({"productName": product_name})))
             .await

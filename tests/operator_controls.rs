@@ -61,7 +61,8 @@ async fn observe_only_reports_and_writes_the_secret_but_never_touches_the_platfo
     )
     .await;
     let product = wait_condition(&env, "watched", "Synced", "False", Some("ObserveOnly")).await;
-    assert_eq!(condition(&product, "Ready").unwrap().0, "True");
+    assert_eq!(condition(&product, "Ready").unwrap().0, "False", "the live product differs from the spec");
+    assert_eq!(condition(&product, "Available").unwrap().0, "True", "the observed product exists");
     let message = condition(&product, "Synced").unwrap().2;
     assert!(message.contains("UpdateProduct") && message.contains("ReleaseProduct"), "{message}");
     let secret =
@@ -375,4 +376,39 @@ async fn json_logs_name_each_key_once_and_readyz_turns_ready_without_leader_elec
         if text.contains(line) { Ok(()) } else { Err(format!("no {line}")) }
     })
     .await;
+    // Asked for text/plain (or nothing), the exposition is the classic format and passes
+    // client_golang's linter (what `promtool check metrics` runs); Prometheus gets OpenMetrics.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{address}/metrics"))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = plain.text().await.unwrap();
+    let promlint = common::control_plane().bin_dir.parent().unwrap().join("promlint");
+    let mut lint = std::process::Command::new(&promlint)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {} (built by scripts/envtest.sh build): {e}", promlint.display()));
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let linted = lint.wait_with_output().unwrap();
+    assert!(
+        linted.status.success(),
+        "promlint: {}{}\n{text}",
+        String::from_utf8_lossy(&linted.stdout),
+        String::from_utf8_lossy(&linted.stderr)
+    );
+    let openmetrics = reqwest::Client::new()
+        .get(format!("http://{address}/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        openmetrics.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text")
+    );
+    assert!(openmetrics.text().await.unwrap().ends_with("# EOF\n"));
 }

@@ -206,7 +206,14 @@ async fn change_to_published_product_is_blocked_then_applied_when_the_policy_all
             && message.contains("RevokeAndRepublish"),
         "{message}"
     );
-    assert_eq!(condition(&product, "Ready").unwrap().0, "True", "the product itself is still available");
+    let ready = condition(&product, "Ready").unwrap();
+    assert_eq!(
+        (ready.0.as_str(), ready.1.as_str()),
+        ("False", "PublishedLocked"),
+        "not Ready: the spec is not applied"
+    );
+    assert_eq!(condition(&product, "Available").unwrap().0, "True", "the product itself is still available");
+    assert_eq!(condition(&product, "Stalled").unwrap().1, "PublishedLocked");
     assert_eq!(env.emulator.products()[0].product_name, "Lamp_Locked");
     assert!(events(&env, "lamp").await.iter().any(|(r, _)| r == "PublishedLocked"));
 

@@ -43,6 +43,7 @@ use super::{AccountRef, Condition, LocalObjectRef};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("has(self.productRef) != has(self.productKey)").message("set exactly one of spec.productRef (an IotProduct in this namespace) or spec.productKey"))]
+#[x_kube(validation = Rule::new("!has(self.sourceInstanceId) || self.sourceInstanceId != self.target.instanceId").message("spec.target.instanceId must differ from spec.sourceInstanceId: a product cannot be distributed to the instance it is in").field_path(".target.instanceId"))]
 #[x_kube(validation = Rule::new("self == oldSelf").message("the spec of a ProductDistribution is immutable: a distribution is one-shot; create a new ProductDistribution instead"))]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDistributionSpec {
@@ -54,6 +55,7 @@ pub struct ProductDistributionSpec {
     /// The ProductKey of the product to distribute, when it is not managed by an IotProduct.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]+$')").message("spec.productKey must be a ProductKey: letters and digits, such as a1BwAGV6xyz"))]
     pub product_key: Option<String>,
 
     /// The account that owns the product. Defaults to the referenced IotProduct's account,
@@ -65,6 +67,7 @@ pub struct ProductDistributionSpec {
     /// else the account's instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^iotx?-[0-9a-z][-0-9a-z]*$')").message("spec.sourceInstanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01 (iotx-oxssharez200 is the cn-shanghai public instance)"))]
     pub source_instance_id: Option<String>,
 
     /// Where the product goes.
@@ -87,6 +90,7 @@ pub struct ProductDistributionSpec {
 pub struct DistributionTarget {
     /// The instance to distribute the product to.
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^iotx?-[0-9a-z][-0-9a-z]*$')").message("spec.target.instanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01 (iotx-oxssharez200 is the cn-shanghai public instance)"))]
     pub instance_id: String,
     /// The target account's ID (the platform's TargetUid).
     #[serde(default, skip_serializing_if = "Option::is_none")]

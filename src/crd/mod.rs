@@ -12,7 +12,6 @@ pub mod platform_account;
 pub mod product;
 pub mod render;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use distribution::{ProductDistribution, ProductDistributionSpec, ProductDistributionStatus};
@@ -63,20 +62,22 @@ pub fn resync_override(
 }
 
 /// A reference to a cluster-scoped `PlatformAccount`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, kube::KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountRef {
     /// Name of the `PlatformAccount` (cluster-scoped) whose credentials and region are used.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("accountRef.name must be a PlatformAccount name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub name: String,
 }
 
 /// A reference to an object in the same namespace, by name.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, kube::KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalObjectRef {
     /// Name of the object, in the same namespace as the referring resource.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("the name must be an object name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub name: String,
 }
 

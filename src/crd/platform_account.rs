@@ -74,6 +74,7 @@ pub struct PlatformAccountSpec {
     /// `iot-cn-2r42x0g0f01`). When unset, the region's public instance is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^iotx?-[0-9a-z][-0-9a-z]*$')").message("spec.instanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01 (iotx-oxssharez200 is the cn-shanghai public instance)"))]
     pub instance_id: Option<String>,
 
     /// Where the AccessKey is.
@@ -154,6 +155,7 @@ pub struct CredentialsSecretRef {
     /// runs in); leave this unset, or set it to that namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("spec.credentials.secretRef.namespace must be a namespace name: lower-case letters, digits and '-', starting and ending with a letter or digit"))]
     pub namespace: Option<String>,
     /// Key of the AccessKey ID in the Secret. Default `AccessKeyId`.
     #[serde(default = "default_access_key_id_key")]

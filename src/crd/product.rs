@@ -57,6 +57,7 @@ pub const RESERVED_TAG_PREFIX: &str = "iotop.";
 #[x_kube(validation = Rule::new("has(self.categoryKey) == has(oldSelf.categoryKey)").message("spec.categoryKey is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".categoryKey"))]
 #[x_kube(validation = Rule::new("has(self.validationLevel) == has(oldSelf.validationLevel)").message("spec.validationLevel is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".validationLevel"))]
 #[x_kube(validation = Rule::new("has(self.resourceGroupId) == has(oldSelf.resourceGroupId)").message("spec.resourceGroupId is immutable: the platform fixes it when the product is created; create a new IotProduct to change it").field_path(".resourceGroupId"))]
+#[x_kube(validation = Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.productKey) || self.adoptionPolicy == 'ByName'").message("spec.managementPolicy: ObserveOnly never creates a product, so it needs one to observe: set spec.productKey, or spec.adoptionPolicy: ByName to find the product named spec.productName").field_path(".managementPolicy"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.productKey) || (has(self.productKey) && self.productKey == oldSelf.productKey)").message("spec.productKey cannot be changed or removed once set: this resource manages that product; create a new IotProduct to manage another").field_path(".productKey"))]
 #[serde(rename_all = "camelCase")]
 pub struct IotProductSpec {
@@ -71,15 +72,20 @@ pub struct IotProductSpec {
     /// instance is used. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^iotx?-[0-9a-z][-0-9a-z]*$')").message("spec.instanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01 (iotx-oxssharez200 is the cn-shanghai public instance)"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.instanceId is immutable: a product cannot move between instances; create a new IotProduct (or distribute this one with a ProductDistribution)"))]
     pub instance_id: Option<String>,
 
     /// The product name: 4 to 30 characters where each Chinese character counts as two;
     /// Chinese characters, letters, digits and underscores. Unique within the instance.
     /// Can be changed: the operator renames the product.
-    #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.matches('^[\\\\p{Han}A-Za-z0-9_]*$')").message("spec.productName may contain only Chinese characters, letters (A-Z, a-z), digits and underscores (_)"))]
-    #[x_kube(validation = Rule::new("size(self) + size(self.findAll('\\\\p{Han}')) >= 4 && size(self) + size(self.findAll('\\\\p{Han}')) <= 30").message("spec.productName must be 4 to 30 characters long, counting each Chinese character as two"))]
+    /// A Chinese character is a CJK ideograph (radicals that look Han are refused); the
+    /// rule is `iot_platform::names`' (the emulator's too).
+    // The schema's own limit only bounds the rules' cost: a limit the API server checks
+    // first would stop the rules from being evaluated and hide the product-name rule.
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]*$')").message("spec.productName may contain only Chinese characters (CJK ideographs; radicals are not characters), letters (A-Z, a-z), digits and underscores (_)"))]
+    #[x_kube(validation = Rule::new("size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) >= 4 && size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) <= 30").message("spec.productName must be 4 to 30 characters long, counting each Chinese character as two"))]
     pub product_name: String,
 
     /// A description of the product, up to 100 characters. Can be changed.
@@ -159,6 +165,7 @@ pub struct IotProductSpec {
     }))]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9.]{1,30}$'))").message("spec.tags keys must be 1 to 30 letters, digits or dots"))]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('iotop.'))").message("spec.tags keys starting with 'iotop.' are reserved for the operator"))]
+    #[x_kube(validation = Rule::new("!('abc' in self)").message("spec.tags key 'abc' is reserved by the platform (it silently drops it from tag queries); use another key"))]
     pub tags: BTreeMap<String, String>,
 
     /// The product's thing model (its properties, events and services), in the platform's
@@ -210,6 +217,7 @@ pub struct IotProductSpec {
     /// adopted. Once set it cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]+$')").message("spec.productKey must be a ProductKey: letters and digits, such as a1BwAGV6xyz"))]
     pub product_key: Option<String>,
 
     /// Whether an existing product may be adopted by its name: `ByKeyOnly` (the default:

@@ -22,7 +22,23 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
 fn unwrapped(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(&crd).expect("a CRD serialises");
     unwrap_descriptions(&mut value);
-    serde_json::from_value(value).expect("only descriptions changed")
+    default_status(&mut value);
+    serde_json::from_value(value).expect("only descriptions and a default changed")
+}
+
+/// Gives `status` the default `{observedGeneration: 0}`. The API server applies it whenever
+/// it reads an object that has no status yet, so from the moment a resource is applied
+/// kstatus (Flux) reads "generation 1, observed 0": in progress, not `Current`, before the
+/// operator has looked at it.
+fn default_status(crd: &mut serde_json::Value) {
+    let Some(versions) = crd.pointer_mut("/spec/versions").and_then(|v| v.as_array_mut()) else { return };
+    for version in versions {
+        if let Some(status) = version.pointer_mut("/schema/openAPIV3Schema/properties/status")
+            && let Some(status) = status.as_object_mut()
+        {
+            status.insert("default".into(), serde_json::json!({"observedGeneration": 0}));
+        }
+    }
 }
 
 fn unwrap_descriptions(value: &mut serde_json::Value) {
@@ -176,6 +192,35 @@ mod tests {
                 on_disk == file.contents,
                 "crds/{} is stale: run `cargo run -- crds --out crds` and commit the result",
                 file.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_product_name_rules_use_the_platform_crates_ideograph_ranges() {
+        let crd = serde_json::to_value(IotProduct::crd()).unwrap();
+        let rules = crd
+            .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/productName/x-kubernetes-validations")
+            .and_then(|v| v.as_array())
+            .expect("productName has rules");
+        let class = iot_platform::names::cel_ideograph_class();
+        assert_eq!(rules.len(), 2);
+        for rule in rules {
+            let text = rule["rule"].as_str().unwrap();
+            assert!(text.contains(&class), "{text} does not use {class}");
+        }
+    }
+
+    #[test]
+    fn every_status_defaults_to_generation_zero_observed() {
+        for crd in all_crds() {
+            let value = serde_json::to_value(&crd).unwrap();
+            let default = value.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/status/default");
+            assert_eq!(
+                default,
+                Some(&serde_json::json!({"observedGeneration": 0})),
+                "{:?}",
+                crd.metadata.name
             );
         }
     }

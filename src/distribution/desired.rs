@@ -35,7 +35,7 @@ pub enum Waiting {
         namespace: String,
     },
     /// The named IotProduct has no product yet.
-    #[error("IotProduct {name} has no product yet (not Ready); the distribution waits for it")]
+    #[error("IotProduct {name} has no product yet (not Available); the distribution waits for it")]
     ProductNotReady {
         /// Its name.
         name: String,
@@ -107,8 +107,13 @@ pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Sou
         return Err(Waiting::ProductNotFound { name, namespace });
     };
     let status = product.status.clone().unwrap_or_default();
-    let ready = conditions::find(&status.conditions, "Ready").is_some_and(|c| c.status == "True");
-    let Some(key) = status.product_key.clone().filter(|_| ready) else {
+    // Available: the product exists and its key is known (Ready also asks that the live
+    // product match the spec, which a distribution does not need; Ready is read from a
+    // status written before Available existed).
+    let available = conditions::find(&status.conditions, "Available")
+        .or_else(|| conditions::find(&status.conditions, "Ready"))
+        .is_some_and(|c| c.status == "True");
+    let Some(key) = status.product_key.clone().filter(|_| available) else {
         return Err(Waiting::ProductNotReady { name });
     };
     let account = product.account_name();

@@ -187,8 +187,9 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
     }
 }
 
-/// Ready: whether the product exists and its credentials are in the Secret, and if not why.
-fn ready_condition(
+/// Available: whether the product exists and its credentials are in the Secret, and if not
+/// why.
+fn available_condition(
     facts: &Facts<'_>,
     state: &After,
     secret_problem: Option<&str>,
@@ -240,14 +241,29 @@ fn ready_condition(
     }
 }
 
-/// The Ready, Synced and Published conditions (and ThingModelLocked once distributed).
+/// The Ready, Available, Synced and Published conditions (and ThingModelLocked once
+/// distributed).
 #[must_use]
 pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&str>) -> Vec<Desired> {
     let mut out = Vec::new();
     let key = state.key.clone().unwrap_or_default();
     let (synced, synced_reason, synced_message) = synced_condition(facts, secret_problem);
-    let (ready, ready_reason, ready_message) = ready_condition(facts, state, secret_problem, &synced_message);
-    out.push(Desired::new("Ready", ready, ready_reason, ready_message));
+    let (available, available_reason, available_message) =
+        available_condition(facts, state, secret_problem, &synced_message);
+    // Ready: the live product matches the current spec (kstatus', Argo CD's and `kubectl
+    // wait`'s reading); Available alone is what a distribution needs.
+    let ready = match (available, synced) {
+        (false, _) => Desired::new("Ready", false, available_reason.clone(), available_message.clone()),
+        (true, false) => Desired::new("Ready", false, synced_reason.clone(), synced_message.clone()),
+        (true, true) => Desired::new(
+            "Ready",
+            true,
+            "Available",
+            format!("{available_message}; the platform matches the spec"),
+        ),
+    };
+    out.push(ready);
+    out.push(Desired::new("Available", available, available_reason, available_message));
     out.push(Desired::new("Synced", synced, synced_reason, synced_message));
     if !facts.observation_distributed.is_empty() {
         out.push(Desired::new(

@@ -240,15 +240,49 @@ pub async fn report_problem(
     let previous = product.status.clone().unwrap_or_default();
     event(ctx, product, EventType::Warning, reason, "Reconcile", message.clone()).await;
     let now = Time(jiff::Timestamp::now());
-    let ready_still = conditions::find(&previous.conditions, "Ready").is_some_and(|c| c.status == "True");
-    let mut wanted = vec![Desired::new("Synced", false, reason, message.clone())];
-    if !ready_still || reason == "InvalidSpec" {
-        wanted.push(Desired::new("Ready", false, reason, message));
-    }
+    // Ready says the live product matches the current spec, which is not known now;
+    // Available (the product exists, its credentials are in the Secret) stays as it was.
+    let wanted = vec![
+        Desired::new("Synced", false, reason, message.clone()),
+        Desired::new("Ready", false, reason, message),
+    ];
     let status = IotProductStatus {
         observed_generation: product.metadata.generation,
         last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
         conditions: conditions::merge(&previous.conditions, wanted, product.metadata.generation, &now),
+        ..previous
+    };
+    write_status(ctx, product, &status).await
+}
+
+/// Whether the operator has not yet written a status for this resource (none, or only the
+/// schema's default `observedGeneration: 0`).
+#[must_use]
+pub fn first_sight(product: &IotProduct) -> bool {
+    product.status.as_ref().is_none_or(|s| s.observed_generation.unwrap_or(0) == 0)
+}
+
+/// Reports, before anything else, that the operator has seen the resource and works on it
+/// (`Ready=False`, `Reconciling=True`, reason `Pending`): health checks and `kubectl get`
+/// tell "not looked at yet" from "done" at once, however long the platform takes.
+///
+/// # Errors
+/// A Kubernetes error when the status write fails.
+pub async fn report_first_sight(ctx: &Context, product: &IotProduct) -> Result<(), kube::Error> {
+    let previous = product.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let message = "the operator has seen the resource and is bringing the platform in line with it";
+    let status = IotProductStatus {
+        observed_generation: product.metadata.generation,
+        conditions: conditions::merge(
+            &previous.conditions,
+            vec![
+                Desired::new("Ready", false, "Pending", message),
+                Desired::new("Synced", false, "Pending", message),
+            ],
+            product.metadata.generation,
+            &now,
+        ),
         ..previous
     };
     write_status(ctx, product, &status).await
@@ -272,7 +306,10 @@ pub async fn report_paused(ctx: &Context, product: &IotProduct) -> Result<(), ku
         last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
         conditions: conditions::merge(
             &previous.conditions,
-            vec![Desired::new("Synced", false, "Paused", message)],
+            vec![
+                Desired::new("Synced", false, "Paused", message.clone()),
+                Desired::new("Ready", false, "Paused", message),
+            ],
             product.metadata.generation,
             &now,
         ),

@@ -49,7 +49,9 @@ pub fn product_relevance(product: &IotProduct) -> Option<u64> {
     if let Some(status) = &product.status {
         status.product_key.hash(&mut hasher);
         status.instance_id.hash(&mut hasher);
-        conditions::find(&status.conditions, "Ready").map(|c| c.status.clone()).hash(&mut hasher);
+        for type_ in ["Ready", "Available"] {
+            conditions::find(&status.conditions, type_).map(|c| c.status.clone()).hash(&mut hasher);
+        }
     }
     Some(hasher.finish())
 }

@@ -236,14 +236,10 @@ pub struct Snapshot {
     pub job_history: Vec<(String, String)>,
 }
 
-fn is_han(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
-}
-
 /// The platform's weighted name length: each Chinese character counts as two.
 #[must_use]
 pub fn weighted_length(name: &str) -> usize {
-    name.chars().map(|c| if is_han(c) { 2 } else { 1 }).sum()
+    iot_platform::names::product_name_units(name)
 }
 
 /// The attributes of a product to create, checked as the platform checks them.
@@ -326,14 +322,12 @@ fn check_create(op: &m::CreateProduct) -> Result<CreateAttributes, ApiError> {
 }
 
 fn check_product_name(name: &str) -> Result<(), ApiError> {
-    let allowed = name.chars().all(|c| is_han(c) || c.is_ascii_alphanumeric() || "_-@()".contains(c));
-    let length = weighted_length(name);
-    if !allowed || !(4..=30).contains(&length) {
+    // The CreateProduct reference's rule (iot_platform::names), which the CRD also checks.
+    if !iot_platform::names::is_valid_product_name(name) {
         return Err(ApiError::business(
             "iot.prod.InvalidFormattedProductName",
             "The product name is invalid. It must be 4 to 30 characters long and may contain Chinese characters, \
-             letters, digits, underscores (_), hyphens (-), at signs (@) and parentheses (()); each Chinese character \
-             counts as two characters.",
+             letters, digits and underscores (_); each Chinese character counts as two characters.",
         ));
     }
     Ok(())

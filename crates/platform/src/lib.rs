@@ -27,6 +27,7 @@ pub mod error;
 pub mod fair;
 pub mod http;
 pub mod model;
+pub mod names;
 pub mod quota;
 pub mod ratelimit;
 pub mod region;
