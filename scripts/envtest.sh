@@ -19,6 +19,7 @@ ENVTEST_DIR="${ENVTEST_DIR:-$ROOT/target/envtest}"
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 HELM_VERSION="${HELM_VERSION:-3.21.4}"
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-0.316.0}" # Go module version of Prometheus 3.16.0 (promtool)
 OP_NS="${OP_NS:-iot-product-operator-system}" # identity of operator.kubeconfig: the chart's ServiceAccount
 OP_SA="${OP_SA:-iot-product-operator}"
 BIN="$ENVTEST_DIR/bin/k8s-$K8S_VERSION"
@@ -98,11 +99,32 @@ build_helm() {
   ln -sf "$out/helm" "$BIN/helm"
 }
 
-# tools/checks: gitops-health (kstatus and Argo CD's Lua engine, for tests/gitops_health.rs)
-# and promlint (client_golang's metrics linter, for the metrics tests).
+# promtool, for `promtool test rules` of the chart's alerts (tests/packaging.rs).
+build_promtool() {
+  local out="$ENVTEST_DIR/bin/promtool-$PROMETHEUS_VERSION" src="$ENVTEST_DIR/src/promtool-$PROMETHEUS_VERSION"
+  if [ ! -x "$out/promtool" ]; then
+    mkdir -p "$src" "$out"
+    (
+      cd "$src"
+      if [ ! -f go.sum ]; then
+        rm -f go.mod
+        go mod init envtest.local/promtool >/dev/null 2>&1
+        go_get -tool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_VERSION"
+      fi
+      log "building promtool (Prometheus module v$PROMETHEUS_VERSION; first time: a few minutes)"
+      go build -trimpath -ldflags "-s -w" -o "$out/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool
+      mv "$out/promtool.tmp" "$out/promtool"
+    )
+  fi
+  ln -sf "$out/promtool" "$ENVTEST_DIR/bin/promtool"
+}
+
+# tools/checks: gitops-health (kstatus and Argo CD's Lua engine, for tests/gitops_health.rs),
+# promlint (client_golang's metrics linter) and dashboard (the Grafana dashboard, generated
+# with Grafana's foundation SDK), for the metrics tests.
 build_checks() {
   local src="$ROOT/tools/checks" tool out
-  for tool in gitops-health promlint; do
+  for tool in gitops-health promlint dashboard; do
     out="$ENVTEST_DIR/bin/$tool"
     if [ ! -x "$out" ] || [ -n "$(find "$src" -newer "$out" -type f | head -n 1)" ]; then
       mkdir -p "$(dirname "$out")"
@@ -119,6 +141,7 @@ build() {
   (build_kube)
   (build_helm)
   (build_checks)
+  (build_promtool)
 }
 
 gen_pki() { # one CA for serving and client certs, a service-account key pair, static tokens

@@ -409,7 +409,8 @@ impl Accounts {
             self.limiters.for_account(&name),
         );
         if let Some(observer) = &self.observer {
-            client = client.with_observer(observer.clone());
+            client =
+                client.with_observer(Arc::new(iot_platform::AccountObserver::new(&name, observer.clone())));
         }
         let handle = Arc::new(AccountHandle {
             name: name.clone(),

@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, inventory};
 use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::reconcile::account_clients::Accounts;
 use crate::reconcile::admission::Admission;
@@ -205,17 +205,37 @@ where
     while tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await.is_err() {}
 }
 
-/// Keeps readiness and the managed-objects gauge in line with the caches.
-fn follow_caches(ctx: Arc<Context>, accounts: Store<PlatformAccount>) {
+/// Keeps readiness, the managed-objects gauge and the resource gauges in line with the
+/// caches (every 5 s).
+fn follow_caches(
+    ctx: Arc<Context>,
+    accounts: Store<PlatformAccount>,
+    distributions: Vec<Store<ProductDistribution>>,
+) {
     tokio::spawn(async move {
         synced(&accounts).await;
         for store in &ctx.products.0 {
             synced(store).await;
         }
+        for store in &distributions {
+            synced(store).await;
+        }
         ctx.metrics.set_ready(true);
         loop {
-            ctx.metrics.set_managed("IotProduct", ctx.products.state().len());
-            ctx.metrics.set_managed("PlatformAccount", accounts.state().len());
+            let products = ctx.products.state();
+            let accounts = accounts.state();
+            let distributions: Vec<_> = distributions.iter().flat_map(Store::state).collect();
+            ctx.metrics.set_managed("IotProduct", products.len());
+            ctx.metrics.set_managed("PlatformAccount", accounts.len());
+            ctx.metrics.set_managed("ProductDistribution", distributions.len());
+            let with_accounts = distributions
+                .iter()
+                .map(|pd| (pd.as_ref(), crate::distribution::desired::account_name(&ctx.products, pd)));
+            ctx.metrics.set_inventory(inventory::count(
+                products.iter().map(AsRef::as_ref),
+                with_accounts,
+                accounts.iter().map(AsRef::as_ref),
+            ));
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
@@ -241,6 +261,7 @@ fn on_signal() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
 pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     let client = Client::try_default().await.map_err(RunError::Kubernetes)?;
     let metrics = Arc::new(Metrics::new());
+    metrics.set_quota_share(args.qps_share);
     metrics
         .clone()
         .serve(args.metrics_addr)
@@ -277,6 +298,8 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
         strip_managed_fields,
     );
     let scopes: Vec<ScopeWatches> = namespaces.into_iter().map(|ns| ScopeWatches::new(&client, ns)).collect();
+    let distribution_stores: Vec<Store<ProductDistribution>> =
+        scopes.iter().map(|s| s.distributions.store()).collect();
     // Namespaces' labels (metadata only), for the accounts' namespace selectors.
     let mut namespaces = SharedWatch::new(
         "Namespace",
@@ -294,7 +317,7 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     }
     tasks.push(controllers::accounts(&client, account_trigger, accounts.store(), &shutdown, ctx.clone()));
     tasks.push(namespaces.run(shutdown.signal()));
-    follow_caches(ctx.clone(), accounts.store());
+    follow_caches(ctx.clone(), accounts.store(), distribution_stores);
     tasks.push(accounts.run(shutdown.signal()));
 
     info!(resync = ?ctx.settings.resync, concurrency = args.concurrency, namespaces = ?args.namespaces, "iot-product-operator running");

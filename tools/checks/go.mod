@@ -3,6 +3,7 @@ module iotop.local/checks
 go 1.26.8
 
 require (
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/prometheus/client_golang v1.25.0
 	github.com/yuin/gopher-lua v1.1.2
 	k8s.io/apimachinery v0.30.1

@@ -106,6 +106,18 @@ const CODES: &[(&str, ErrorClass)] = &[
     ("Iot.system.BillIsOverDue", ErrorClass::Auth),
 ];
 
+/// A bounded label value for `code` (metrics): the code itself when the client knows it
+/// (the table above), else `Other` — the platform's codes are not a closed set.
+#[must_use]
+pub fn metric_code(code: &str) -> &'static str {
+    match code {
+        "Success" => "Success",
+        "Transport" => "Transport",
+        "Decode" => "Decode",
+        _ => CODES.iter().find(|(c, _)| *c == code).map_or("Other", |(c, _)| c),
+    }
+}
+
 /// Classifies a platform error code (with the HTTP status it came with).
 #[must_use]
 pub fn classify(code: &str, http_status: u16) -> ErrorClass {
@@ -271,6 +283,9 @@ mod tests {
 
     #[test]
     fn documented_codes_fall_in_the_classes_the_reconcilers_act_on() {
+        assert_eq!(metric_code("Throttling.User"), "Throttling.User");
+        assert_eq!(metric_code("iot.prod.SomethingNew"), "Other");
+        assert_eq!(metric_code("Transport"), "Transport");
         assert_eq!(classify("Throttling.User", 429), ErrorClass::Throttled);
         assert_eq!(classify("Throttling.Whatever", 400), ErrorClass::Throttled);
         assert_eq!(classify("iot.system.SystemException", 200), ErrorClass::Transient);

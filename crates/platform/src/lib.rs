@@ -36,6 +36,7 @@ pub mod sign;
 pub mod tsl;
 pub mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -131,4 +132,37 @@ pub trait CallObserver: Send + Sync {
     /// One attempt of `action` finished, successfully (`error` is `None`) or not, after
     /// waiting `limiter_wait` for the rate limiter.
     fn observe(&self, action: &str, error: Option<&PlatformError>, limiter_wait: Duration);
+
+    /// The same, for an attempt made with the credentials of `account` (see
+    /// [`AccountObserver`]); by default the account is not told apart.
+    fn observe_for(
+        &self,
+        account: &str,
+        action: &str,
+        error: Option<&PlatformError>,
+        limiter_wait: Duration,
+    ) {
+        let _ = account;
+        self.observe(action, error, limiter_wait);
+    }
+}
+
+/// Passes every attempt on to `inner`, naming the account whose client made it.
+pub struct AccountObserver {
+    account: String,
+    inner: Arc<dyn CallObserver>,
+}
+
+impl AccountObserver {
+    /// An observer for the client of `account`.
+    #[must_use]
+    pub fn new(account: impl Into<String>, inner: Arc<dyn CallObserver>) -> Self {
+        Self { account: account.into(), inner }
+    }
+}
+
+impl CallObserver for AccountObserver {
+    fn observe(&self, action: &str, error: Option<&PlatformError>, limiter_wait: Duration) {
+        self.inner.observe_for(&self.account, action, error, limiter_wait);
+    }
 }

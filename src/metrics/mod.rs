@@ -1,13 +1,21 @@
-//! Prometheus metrics (text exposition format) and the `/metrics`, `/healthz`, `/readyz`
-//! endpoints on one port.
+//! Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` endpoints on one port.
 //!
-//! Labels are bounded: resource kinds, outcomes as PascalCase categories, platform actions
-//! and error codes — never object names or error text.
+//! Labels are bounded: resource kinds, outcomes as PascalCase categories, platform actions,
+//! the error codes the client knows (else `Other`), condition reasons from the reasons
+//! table (else `Other`) and PlatformAccount names — never other object names or error text.
+//! `docs/metrics.md` lists every metric.
 
+pub mod exposition;
+pub mod inventory;
+
+pub use exposition::classic_text;
+pub use inventory::Inventory;
+
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,17 +55,53 @@ pub struct KindLabels {
 /// Labels of platform calls.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
+    /// The PlatformAccount whose credentials made the call.
+    pub account: String,
     /// The platform action.
     pub action: String,
-    /// `Success` or the platform's error code.
-    pub code: String,
+    /// `Success`, a known error code, `Transport`, `Decode` or `Other`.
+    pub code: &'static str,
+}
+
+/// Labels by account and platform action.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountActionLabels {
+    /// The PlatformAccount.
+    pub account: String,
+    /// The platform action.
+    pub action: String,
 }
 
 /// Labels by platform action.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
     /// The platform action.
-    pub action: String,
+    pub action: &'static str,
+}
+
+/// Labels of the resource gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// The resource kind.
+    pub kind: &'static str,
+    /// `Ready`, `Reconciling` or `Stalled`.
+    pub status: &'static str,
+    /// The condition reason (from the reasons table, else `Other`).
+    pub reason: &'static str,
+}
+
+/// Labels by distribution job state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct StateLabels {
+    /// The job state.
+    pub state: &'static str,
+}
+
+/// Labels by account.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct AccountLabels {
+    /// The PlatformAccount.
+    pub account: String,
 }
 
 /// Every metric the operator exports.
@@ -66,11 +110,19 @@ pub struct Metrics {
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_duration: Family<KindLabels, Histogram>,
     platform_calls: Family<CallLabels, Counter>,
-    throttled: Family<ActionLabels, Counter>,
-    limiter_wait: Family<ActionLabels, Histogram>,
+    throttled: Family<AccountActionLabels, Counter>,
+    limiter_wait: Family<AccountActionLabels, Histogram>,
+    quota_share: Gauge<f64, std::sync::atomic::AtomicU64>,
     managed: Family<KindLabels, Gauge>,
     reconciles_waiting: Gauge,
     leader: Gauge,
+    resources: Family<ResourceLabels, Gauge>,
+    distributions: Family<StateLabels, Gauge>,
+    tasks_held: Family<AccountLabels, Gauge>,
+    account_ready: Family<AccountLabels, Gauge>,
+    /// The inventory last exported (its series are zeroed when they vanish, not removed:
+    /// a series missing from one scrape would restart the alerts' `for`).
+    last_inventory: Mutex<Inventory>,
     ready: AtomicBool,
 }
 
@@ -103,15 +155,30 @@ impl Metrics {
             "Platform call attempts by action and result code",
             platform_calls.clone(),
         );
-        let throttled = Family::<ActionLabels, Counter>::default();
+        let throttled = Family::<AccountActionLabels, Counter>::default();
         registry.register("platform_throttled", "Platform calls refused by throttling", throttled.clone());
-        let limiter_wait = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+        let limiter_wait = Family::<AccountActionLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
         registry.register(
             "ratelimit_wait_seconds",
             "Time calls waited for the per-account rate limiter",
             limiter_wait.clone(),
+        );
+        let quota = Family::<ActionLabels, Gauge>::default();
+        registry.register(
+            "platform_quota_per_second",
+            "The platform's documented QPS of each operation (shared by every user of an account)",
+            quota.clone(),
+        );
+        for (action, qps) in iot_platform::quota::QPS {
+            quota.get_or_create(&ActionLabels { action }).set(i64::from(*qps));
+        }
+        let quota_share = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "platform_quota_share",
+            "The share of each documented QPS the operator's rate limiter allows itself (--qps-share)",
+            quota_share.clone(),
         );
         let managed = Family::<KindLabels, Gauge>::default();
         registry.register("managed_objects", "Objects watched, by kind", managed.clone());
@@ -123,6 +190,33 @@ impl Metrics {
         );
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica holds the leader lease", leader.clone());
+        let resources = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "resources",
+            "Resources by kind, health (Ready, Reconciling: getting there on its own, Stalled: needs a person) and condition reason",
+            resources.clone(),
+        );
+        let distributions = Family::<StateLabels, Gauge>::default();
+        registry.register("distributions", "ProductDistributions by job state", distributions.clone());
+        let tasks_held = Family::<AccountLabels, Gauge>::default();
+        registry.register(
+            "distribution_tasks_held",
+            "Distribution tasks held by this cluster's ProductDistributions, by account",
+            tasks_held.clone(),
+        );
+        let task_limit: Gauge = Gauge::default();
+        registry.register(
+            "distribution_task_limit",
+            "The platform's limit of distribution tasks per account",
+            task_limit.clone(),
+        );
+        task_limit.set(i64::try_from(iot_platform::quota::MAX_DISTRIBUTION_JOBS).unwrap_or(i64::MAX));
+        let account_ready = Family::<AccountLabels, Gauge>::default();
+        registry.register(
+            "account_ready",
+            "1 when the platform accepted the PlatformAccount's credentials at the last check",
+            account_ready.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -130,11 +224,42 @@ impl Metrics {
             platform_calls,
             throttled,
             limiter_wait,
+            quota_share,
             managed,
             reconciles_waiting,
             leader,
+            resources,
+            distributions,
+            tasks_held,
+            account_ready,
+            last_inventory: Mutex::default(),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Sets the share of the documented QPS the limiter allows itself.
+    pub fn set_quota_share(&self, share: f64) {
+        self.quota_share.set(share);
+    }
+
+    /// Exports `inventory` (counted from the caches); series that vanished read 0.
+    pub fn set_inventory(&self, inventory: Inventory) {
+        let mut last = self.last_inventory.lock().expect("inventory lock");
+        export(&self.resources, &last.resources, &inventory.resources, |(kind, status, reason)| {
+            ResourceLabels { kind, status, reason }
+        });
+        export(&self.distributions, &last.distributions, &inventory.distributions, |state| StateLabels {
+            state,
+        });
+        export(&self.tasks_held, &last.tasks_held, &inventory.tasks_held, |account| AccountLabels {
+            account,
+        });
+        let ready: BTreeMap<String, i64> =
+            inventory.accounts_ready.iter().map(|(a, r)| (a.clone(), i64::from(*r))).collect();
+        let last_ready: BTreeMap<String, i64> =
+            last.accounts_ready.iter().map(|(a, r)| (a.clone(), i64::from(*r))).collect();
+        export(&self.account_ready, &last_ready, &ready, |account| AccountLabels { account });
+        *last = inventory;
     }
 
     /// Records one reconcile.
@@ -233,54 +358,45 @@ impl Metrics {
     }
 }
 
-/// Rewrites an OpenMetrics exposition (as prometheus-client writes it) in the Prometheus
-/// text format 0.0.4: a counter family is named with its `_total` suffix (so its HELP and
-/// TYPE name its samples), `_created` samples, `# UNIT` lines and `# EOF` go, `unknown`
-/// reads `untyped`.
-#[must_use]
-pub fn classic_text(openmetrics: &str) -> String {
-    let mut counters = std::collections::HashSet::new();
-    for line in openmetrics.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ")
-            && let Some((name, "counter")) = rest.split_once(' ')
-        {
-            counters.insert(name.to_string());
-        }
+/// Sets `family`'s series to `now`'s counts and those only in `before` to 0.
+fn export<K, L>(
+    family: &Family<L, Gauge>,
+    before: &BTreeMap<K, i64>,
+    now: &BTreeMap<K, i64>,
+    labels: impl Fn(K) -> L,
+) where
+    K: Ord + Clone,
+    L: Clone + std::hash::Hash + Eq,
+{
+    for key in before.keys().filter(|k| !now.contains_key(*k)) {
+        family.get_or_create(&labels(key.clone())).set(0);
     }
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let meta = ["# HELP ", "# TYPE "].into_iter().find(|p| line.starts_with(p));
-        if let Some(prefix) = meta {
-            let rest = &line[prefix.len()..];
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            let name = if counters.contains(name) { format!("{name}_total") } else { name.to_string() };
-            let tail = if prefix == "# TYPE " && tail == "unknown" { "untyped" } else { tail };
-            out.push_str(&format!("{prefix}{name} {tail}\n"));
-            continue;
-        }
-        let sample = line.split(['{', ' ']).next().unwrap_or_default();
-        if sample.strip_suffix("_created").is_some_and(|family| counters.contains(family)) {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
+    for (key, count) in now {
+        family.get_or_create(&labels(key.clone())).set(*count);
     }
-    out
 }
 
 impl CallObserver for Metrics {
     fn observe(&self, action: &str, error: Option<&PlatformError>, limiter_wait: Duration) {
-        let code = error.map_or("Success", PlatformError::code).to_string();
-        self.platform_calls.get_or_create(&CallLabels { action: action.to_string(), code }).inc();
+        self.observe_for("", action, error, limiter_wait);
+    }
+
+    fn observe_for(
+        &self,
+        account: &str,
+        action: &str,
+        error: Option<&PlatformError>,
+        limiter_wait: Duration,
+    ) {
+        let code = error.map_or("Success", |e| iot_platform::error::metric_code(e.code()));
+        let labels = AccountActionLabels { account: account.to_string(), action: action.to_string() };
+        self.platform_calls
+            .get_or_create(&CallLabels { account: account.to_string(), action: action.to_string(), code })
+            .inc();
         if error.is_some_and(|e| e.class() == ErrorClass::Throttled) {
-            self.throttled.get_or_create(&ActionLabels { action: action.to_string() }).inc();
+            self.throttled.get_or_create(&labels).inc();
         }
-        self.limiter_wait
-            .get_or_create(&ActionLabels { action: action.to_string() })
-            .observe(limiter_wait.as_secs_f64());
+        self.limiter_wait.get_or_create(&labels).observe(limiter_wait.as_secs_f64());
     }
 }
 
@@ -308,10 +424,12 @@ mod tests {
         for series in [
             r#"iotop_reconciles_total{kind="IotProduct",result="Success"} 1"#,
             r#"iotop_reconcile_duration_seconds_count{kind="IotProduct"} 1"#,
-            r#"iotop_platform_calls_total{action="CreateProduct",code="Success"} 1"#,
-            r#"iotop_platform_calls_total{action="CreateProduct",code="Throttling.User"} 1"#,
-            r#"iotop_platform_throttled_total{action="CreateProduct"} 1"#,
-            r#"iotop_ratelimit_wait_seconds_count{action="CreateProduct"} 2"#,
+            r#"iotop_platform_calls_total{account="",action="CreateProduct",code="Success"} 1"#,
+            r#"iotop_platform_calls_total{account="",action="CreateProduct",code="Throttling.User"} 1"#,
+            r#"iotop_platform_throttled_total{account="",action="CreateProduct"} 1"#,
+            r#"iotop_ratelimit_wait_seconds_count{account="",action="CreateProduct"} 2"#,
+            r#"iotop_platform_quota_per_second{action="CreateProduct"} 50"#,
+            "iotop_distribution_task_limit 10",
             r#"iotop_managed_objects{kind="IotProduct"} 3"#,
             "iotop_leader 1",
         ] {
