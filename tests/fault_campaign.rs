@@ -549,7 +549,7 @@ async fn check_invariants(
         assert_eq!(text("ProductKey").as_deref(), Some(key.as_str()), "{name} Secret key");
         assert_eq!(
             text("ProductSecret").as_deref(),
-            Some(on_platform.product_secret.as_str()),
+            Some(on_platform.product_secret.expose()),
             "{name} Secret secret"
         );
         assert!(

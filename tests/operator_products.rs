@@ -33,14 +33,14 @@ async fn a_new_product_becomes_ready_with_its_credentials_in_a_secret() {
     assert_eq!(status.published, Some(true));
     let data = secret_data(&env, "lamp-credentials").await;
     assert_eq!(data["ProductKey"], platform[0].product_key);
-    assert_eq!(data["ProductSecret"], platform[0].product_secret);
+    assert_eq!(data["ProductSecret"], platform[0].product_secret.expose());
     assert_eq!(data["RegionId"], "cn-shanghai");
     assert_eq!(data["IotInstanceId"], "iotx-oxssharez200");
     assert!(data["MqttEndpoint"].ends_with(".iot-as-mqtt.cn-shanghai.aliyuncs.com"));
     let reasons: Vec<String> = events(&env, "lamp").await.into_iter().map(|(r, _)| r).collect();
     assert!(reasons.contains(&"Created".into()) && reasons.contains(&"Published".into()), "{reasons:?}");
     // The ProductSecret never appears in status.
-    assert!(!serde_json::to_string(&status).unwrap().contains(&platform[0].product_secret));
+    assert!(!serde_json::to_string(&status).unwrap().contains(platform[0].product_secret.expose()));
 }
 
 #[tokio::test]

@@ -257,3 +257,113 @@ async fn no_secret_reaches_a_log_a_status_or_an_event_in_a_whole_life() {
     );
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
 }
+
+/// An STS-style key: requests must carry its security token.
+const TOKEN_KEY_ID: &str = "STS.TransportKeyId";
+const TOKEN_KEY_SECRET: &str = "sts-key-secret-4b1c";
+const TOKEN: &str = "sts-security-token-c0ffee";
+
+/// With V1 signing, the request once put the AccessKeyId, the security token and the
+/// signature in its URL, and a transport failure copied that URL into status, Events and
+/// logs. Now parameters travel in the body and errors carry no URL: a life with V1 signing,
+/// a security token, and the platform gone for a while (connections refused) leaks none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_signing_with_a_security_token_and_transport_failures_leak_nothing() {
+    let plane = control_plane();
+    let client = plane.admin_client().await;
+    let ns = common::test_namespace(&client, "secrets-v1").await;
+    let log = plane.run_dir.join(format!("emulator-{ns}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let start_emulator = || {
+        Command::new(common::emulator_binary())
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--log-level", "debug", "--access-key"])
+            .arg(format!("{TOKEN_KEY_ID}:{TOKEN_KEY_SECRET}:{ACCOUNT_UID}:owner@example.com:{TOKEN}"))
+            .env_remove("RUST_LOG")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file.try_clone().unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the emulator")
+    };
+    let mut emulator = start_emulator();
+    let url = format!("http://127.0.0.1:{port}");
+    let account = common::account_name(&ns);
+    let creds: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "platform-credentials", "namespace": ns},
+        "stringData": {"AccessKeyId": TOKEN_KEY_ID, "AccessKeySecret": TOKEN_KEY_SECRET, "SecurityToken": TOKEN}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns).create(&PostParams::default(), &creds).await.unwrap();
+    let platform_account: PlatformAccount = serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
+        "metadata": {"name": account, "labels": {"test": ns}},
+        "spec": {"region": "cn-shanghai", "endpoint": url, "signatureVersion": "V1",
+                 "credentials": {"secretRef": {"name": "platform-credentials", "namespace": ns}},
+                 "allowedNamespaces": {"names": [ns]}}
+    }))
+    .unwrap();
+    Api::<PlatformAccount>::all(client.clone())
+        .create(&PostParams::default(), &platform_account)
+        .await
+        .unwrap();
+    let operator = OperatorProcess::start(plane, &ns, &["--log-level", "debug"]);
+    let products: Api<IotProduct> = Api::namespaced(client.clone(), &ns);
+    let lamp: IotProduct = serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": "lamp"},
+        "spec": {"accountRef": {"name": account}, "productName": "Secret_V1_Lamp", "thingModel": {"tsl": TSL}}
+    }))
+    .unwrap();
+    products.create(&PostParams::default(), &lamp).await.unwrap();
+    product_ready(&products, "lamp", &operator).await;
+
+    // The platform goes away; a change is tried (and fails) until it is back.
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+    products
+        .patch("lamp", &PatchParams::default(), &Patch::Merge(json!({"spec": {"description": "while down"}})))
+        .await
+        .unwrap();
+    eventually("the failure reported", DEADLINE, || async {
+        let p = products.get("lamp").await.map_err(|e| e.to_string())?;
+        let synced = p.status.and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Synced"));
+        match synced {
+            Some(c) if c.reason == "PlatformUnavailable" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    emulator = start_emulator();
+    product_ready(&products, "lamp", &operator).await;
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+
+    let operator_log = operator.logs();
+    let statuses = serde_json::to_string(&products.list(&Default::default()).await.unwrap().items).unwrap();
+    let events = Api::<Event>::namespaced(client.clone(), &ns).list(&Default::default()).await.unwrap().items;
+    let events_text =
+        events.iter().map(|e| format!("{:?} {:?}", e.reason, e.message)).collect::<Vec<_>>().join("\n");
+    assert!(
+        operator_log.contains("Transport") || operator_log.contains("error sending request"),
+        "the scan covers transport failures: {}",
+        common::tail(&operator_log)
+    );
+    let mut hits = Vec::new();
+    for (place, text) in [("operator log", &operator_log), ("status", &statuses), ("events", &events_text)] {
+        for (what, needle) in [
+            ("the AccessKeySecret", TOKEN_KEY_SECRET),
+            ("the security token", TOKEN),
+            ("a V1 signature", "Signature="),
+            ("a signed URL", "SignatureNonce"),
+        ] {
+            if text.contains(needle) {
+                hits.push(format!("{what} in the {place}"));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+}

@@ -59,7 +59,7 @@ pub struct Executed {
     /// The product's key after execution, when known.
     pub product_key: Option<String>,
     /// The ProductSecret, when a create returned it.
-    pub created_secret: Option<String>,
+    pub created_secret: Option<iot_platform::secret::Secret>,
     /// How it ended.
     pub outcome: Outcome,
 }

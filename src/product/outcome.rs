@@ -101,7 +101,7 @@ pub struct After {
     /// Whether it is published.
     pub published: Option<bool>,
     /// Its ProductSecret.
-    pub secret: Option<String>,
+    pub secret: Option<iot_platform::secret::Secret>,
 }
 
 /// The state after the executed actions.

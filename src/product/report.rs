@@ -191,7 +191,7 @@ async fn report_secret(
     {
         let credentials = ProductCredentials {
             product_key: key.clone(),
-            product_secret: product_secret.clone(),
+            product_secret: product_secret.expose().to_string(),
             region: facts.account.region.clone(),
             instance_id: instance_shown.clone(),
         };

@@ -31,6 +31,18 @@ use super::state::{ApiError, CallContext, Rules, Snapshot, State};
 use super::xml;
 use iot_platform::quota;
 
+/// Whether `peer` may use the admin endpoints (`/_emulator/*`, which return every
+/// ProductSecret): loopback clients only.
+#[must_use]
+pub fn admin_allowed(peer: SocketAddr) -> bool {
+    peer.ip().is_loopback()
+}
+
+/// Connections served at once; more wait for a free one.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
 
@@ -187,12 +199,16 @@ impl Emulator {
     /// # Errors
     /// Only when accepting connections fails.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, region: String) -> std::io::Result<()> {
+        let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (stream, peer) = listener.accept().await?;
+            // Past the limit a connection waits to be served (in the kernel's backlog first).
+            let Ok(permit) = connections.clone().acquire_owned().await else { continue };
             let _ = stream.set_nodelay(true);
             let emulator = self.clone();
             let region = region.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let service = service_fn(move |request| {
                     let emulator = emulator.clone();
                     let region = region.clone();
@@ -205,6 +221,8 @@ impl Emulator {
                 });
                 if let Err(error) = http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)
                     .await
                     && !error.to_string().contains("dropped by fault injection")
@@ -245,6 +263,18 @@ impl Emulator {
     ) -> Answer {
         let path = request.uri().path().to_string();
         if let Some(admin) = path.strip_prefix("/_emulator/") {
+            // The admin view holds every ProductSecret: loopback clients only.
+            if !admin_allowed(peer) {
+                return Answer::Respond(
+                    Response::builder()
+                        .status(StatusCode::FORBIDDEN)
+                        .header("content-type", "text/plain")
+                        .body(Full::new(Bytes::from_static(
+                            b"the admin endpoints answer loopback clients only\n",
+                        )))
+                        .expect("valid response"),
+                );
+            }
             return Answer::Respond(self.admin(admin, request).await);
         }
         let id = request_id();
@@ -462,6 +492,14 @@ pub async fn spawn(emulator: Arc<Emulator>, addr: SocketAddr, region: &str) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_clients_reach_the_admin_endpoints() {
+        assert!(admin_allowed("127.0.0.1:5000".parse().unwrap()));
+        assert!(admin_allowed("[::1]:5000".parse().unwrap()));
+        assert!(!admin_allowed("10.0.0.7:5000".parse().unwrap()));
+        assert!(!admin_allowed("192.168.1.20:5000".parse().unwrap()));
+    }
 
     #[test]
     fn endpoint_hosts_name_their_region() {

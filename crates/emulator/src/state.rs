@@ -134,7 +134,7 @@ pub struct Product {
     /// ProductKey.
     pub product_key: String,
     /// ProductSecret.
-    pub product_secret: String,
+    pub product_secret: iot_platform::secret::Secret,
     /// Name.
     pub product_name: String,
     /// Description.
@@ -691,7 +691,7 @@ impl State {
             instance_id: instance.clone(),
             region: ctx.region.clone(),
             product_key: product_key.clone(),
-            product_secret: product_secret.clone(),
+            product_secret: product_secret.clone().into(),
             product_name: op.product_name.clone(),
             description: op.description.clone(),
             node_type: op.node_type,
@@ -716,7 +716,7 @@ impl State {
             data: Some(m::CreatedProduct {
                 product_key,
                 product_name: op.product_name,
-                product_secret,
+                product_secret: product_secret.into(),
                 aliyun_commodity_code: Some(code),
                 auth_type: Some(auth_type),
                 data_format: if senior { data_format } else { None },

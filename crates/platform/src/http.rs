@@ -16,7 +16,7 @@ use super::model::Envelope;
 use super::quota;
 use super::ratelimit::AccountLimiter;
 use super::retry::RetryPolicy;
-use super::sign::{RpcRequest, SignatureVersion, SigningContext, acs3, percent_encode, rpc_v1};
+use super::sign::{RpcRequest, SignatureVersion, SigningContext, acs3, rpc_v1};
 use super::{CallObserver, Credentials, IotPlatform, RawCall};
 
 /// The API version of every call.
@@ -118,6 +118,9 @@ pub fn http_client() -> reqwest::Client {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60))
+        // A redirect would send a signed request (and its credentials) somewhere the endpoint
+        // policy never allowed.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("iot-product-operator/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("HTTP client")
@@ -180,39 +183,39 @@ impl HttpPlatform {
     }
 
     /// One attempt; also returns the platform's retry-after hint, if it sent one.
+    ///
+    /// Every parameter travels in a form body, never in the URL: a URL is logged by proxies
+    /// and printed in HTTP errors, and with the V1 scheme it would hold the AccessKey ID, the
+    /// security token and the signature (and a large thing model would not fit in one).
     async fn send_once(&self, call: &RawCall) -> (Result<Value, PlatformError>, Option<Duration>) {
         let endpoint = self.endpoint_for(call.action);
         let context = SigningContext::now();
-        let request = RpcRequest {
-            method: "POST",
-            host: &endpoint.host,
-            action: call.action,
-            version: API_VERSION,
-            region: &endpoint.region,
-            params: &call.params,
-            body: b"",
+        let (body, headers) = match self.signature {
+            SignatureVersion::V1 => {
+                let request = rpc_request(endpoint, call.action, &call.params, b"");
+                let signed = rpc_v1::sign(&request, &self.credentials, &context);
+                (form_encode(&signed), vec![("content-type".to_string(), FORM.to_string())])
+            }
+            SignatureVersion::V3 => {
+                let body = form_encode(&call.params);
+                let request = rpc_request(endpoint, call.action, &[], body.as_bytes());
+                let headers = acs3::sign(&request, &self.credentials, &context);
+                (body, headers)
+            }
         };
-        let (query, headers) = match self.signature {
-            SignatureVersion::V1 => (rpc_v1::sign(&request, &self.credentials, &context), Vec::new()),
-            SignatureVersion::V3 => (call.params.clone(), acs3::sign(&request, &self.credentials, &context)),
-        };
-        let query_string = query
-            .iter()
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let url = format!("{}/?{query_string}", endpoint.base_url);
-        let mut builder = self.http.post(url).header("accept", "application/json");
+        let mut builder =
+            self.http.post(format!("{}/", endpoint.base_url)).header("accept", "application/json");
         for (name, value) in headers.iter().filter(|(name, _)| name != "host") {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let response = match builder.send().await {
+        let response = match builder.body(body).send().await {
             Ok(response) => response,
             Err(e) => {
+                let ambiguous = !e.is_connect();
                 let error = PlatformError::Transport {
                     action: call.action,
-                    message: e.to_string(),
-                    ambiguous: !e.is_connect(),
+                    message: transport_message(e),
+                    ambiguous,
                 };
                 return (Err(error), None);
             }
@@ -221,15 +224,78 @@ impl HttpPlatform {
         let header_request_id =
             response.headers().get("x-acs-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = retry_after(response.headers());
-        let result = match response.bytes().await {
+        let result = match read_capped(response, MAX_RESPONSE_BYTES).await {
             Ok(body) => decode(call.action, status, header_request_id, &body),
-            Err(e) => Err(PlatformError::Transport {
-                action: call.action,
-                message: format!("reading the response: {e}"),
-                ambiguous: true,
-            }),
+            Err(message) => Err(PlatformError::Transport { action: call.action, message, ambiguous: true }),
         };
         (result, retry_after)
+    }
+}
+
+/// The content type of a form body (signed, in the V3 scheme, like every header it sends).
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The largest answer read (the largest real one, a thing model, is far smaller); a larger
+/// one is refused rather than buffered.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+fn rpc_request<'a>(
+    endpoint: &'a Endpoint,
+    action: &'a str,
+    params: &'a [(String, String)],
+    body: &'a [u8],
+) -> RpcRequest<'a> {
+    RpcRequest {
+        method: "POST",
+        host: &endpoint.host,
+        action,
+        version: API_VERSION,
+        region: &endpoint.region,
+        params,
+        body,
+    }
+}
+
+/// `application/x-www-form-urlencoded` of `params`.
+fn form_encode(params: &[(String, String)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        form.append_pair(name, value);
+    }
+    form.finish()
+}
+
+/// A transport error as text without the request's URL, with its causes (`connection
+/// refused`, `timed out`…).
+fn transport_message(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Reads the body, refusing one over `cap` bytes (by its Content-Length, or as it streams).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!("the answer is larger than {cap} bytes; not read"));
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    return Err(format!("the answer is larger than {cap} bytes; not read"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the response: {}", transport_message(e))),
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod quota;
 pub mod ratelimit;
 pub mod region;
 pub mod retry;
+pub mod secret;
 pub mod sign;
 pub mod tsl;
 pub mod wire;

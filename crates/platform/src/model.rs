@@ -420,7 +420,7 @@ pub struct CreatedProduct {
     pub product_name: String,
     /// ProductSecret (a credential).
     #[serde(default)]
-    pub product_secret: String,
+    pub product_secret: crate::secret::Secret,
     /// `iothub_senior` or `iothub`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aliyun_commodity_code: Option<String>,
@@ -467,7 +467,7 @@ pub struct ProductDetails {
     pub product_name: String,
     /// ProductSecret (a credential).
     #[serde(default)]
-    pub product_secret: String,
+    pub product_secret: crate::secret::Secret,
     /// Description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

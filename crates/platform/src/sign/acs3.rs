@@ -90,7 +90,9 @@ pub fn verify(access_key_secret: &str, string_to_sign: &str, provided_hex: &str)
 }
 
 /// Signs an RPC call with ACS3-HMAC-SHA256: returns the headers to send (all of them
-/// signed, `Authorization` last). The request's parameters are sent in the URL.
+/// signed, `Authorization` last). `request.params` go in the URL; a non-empty
+/// `request.body` is an RPC form body, so `content-type: application/x-www-form-urlencoded`
+/// is among the signed headers.
 #[must_use]
 pub fn sign(
     request: &RpcRequest<'_>,
@@ -106,6 +108,9 @@ pub fn sign(
         ("x-acs-signature-nonce".into(), context.nonce.clone()),
         ("x-acs-content-sha256".into(), payload_hash.clone()),
     ];
+    if !request.body.is_empty() {
+        headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+    }
     if let Some(token) = credentials.security_token() {
         headers.push(("x-acs-security-token".into(), token.into()));
     }
