@@ -12,8 +12,11 @@
 #   scripts/fuzz.sh                                 every target, FUZZ_SECONDS (20) each, random seed,
 #                                                   growing corpus: exploration (`make fuzz`)
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh thing_model   the long run of one target
-#   FUZZ_SEED=N FUZZ_FRESH_CORPUS=1 scripts/fuzz.sh the reproducible smoke run `make test` does:
-#                                                   fixed seed, committed seeds only
+#   FUZZ_SEED=N FUZZ_RUNS=M FUZZ_FRESH_CORPUS=1 scripts/fuzz.sh
+#                                                   the reproducible smoke run `make test` does:
+#                                                   fixed seed, committed seeds only, M inputs
+#                                                   per target (a count, not a time: the same
+#                                                   inputs on a fast or a slow machine)
 # Corpora grow in target/fuzz-corpus/<target>; seeds are in fuzz/seeds/<target>; crashes are
 # kept in fuzz/artifacts/<target> (reproduce: cargo fuzz run <target> <file>). A crash found
 # is fixed with a unit test and its input added to fuzz/seeds/<target>.
@@ -45,6 +48,8 @@ if ! cargo "${toolchain[@]}" fuzz build "${flags[@]}" >target/fuzz-build.log 2>&
 fi
 seed_flag=()
 [ -z "${FUZZ_SEED:-}" ] || seed_flag=(-seed="$FUZZ_SEED")
+limit=(-max_total_time="$SECONDS_EACH")
+[ -z "${FUZZ_RUNS:-}" ] || limit=(-runs="$FUZZ_RUNS")
 for target in "${targets[@]}"; do
   if [ -n "${FUZZ_FRESH_CORPUS:-}" ]; then
     corpus="target/fuzz-smoke-corpus/$target"
@@ -54,12 +59,13 @@ for target in "${targets[@]}"; do
   fi
   mkdir -p "$corpus" "fuzz/seeds/$target"
   log="target/fuzz-$target.log"
+  started=$SECONDS
   if ! cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- \
-    -max_total_time="$SECONDS_EACH" "${seed_flag[@]}" -print_final_stats=1 >"$log" 2>&1; then
+    "${limit[@]}" "${seed_flag[@]}" -print_final_stats=1 >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz target $target FAILED (log: $log)" >&2
     exit 1
   fi
   runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  echo "fuzz $target: ${runs:-?} executions in ${SECONDS_EACH}s, corpus $(find "$corpus" -type f | wc -l) inputs, no failure"
+  echo "fuzz $target: ${runs:-?} executions in $((SECONDS - started))s, corpus $(find "$corpus" -type f | wc -l) inputs, no failure"
 done

@@ -17,10 +17,11 @@ if [ -f scripts/conformance.sh ]; then
   bash scripts/conformance.sh
 fi
 # The smoke run is reproducible: it starts from the committed seeds only, with a fixed random
-# seed, so a given commit passes or fails it the same way everywhere. Open-ended exploration
-# (random seed, growing corpus) is `make fuzz`.
-export FUZZ_SEED="${FUZZ_SEED:-20261124}" FUZZ_FRESH_CORPUS=1
-echo "== fuzzing smoke run (scripts/fuzz.sh; FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target, seed $FUZZ_SEED)"
+# seed and a fixed number of inputs per target (not a time, which a slower machine would
+# spend on fewer inputs), so a given commit passes or fails it the same way everywhere.
+# Open-ended exploration (random seed, growing corpus, FUZZ_SECONDS each) is `make fuzz`.
+export FUZZ_SEED="${FUZZ_SEED:-20261124}" FUZZ_RUNS="${FUZZ_RUNS:-400000}" FUZZ_FRESH_CORPUS=1
+echo "== fuzzing smoke run (scripts/fuzz.sh; $FUZZ_RUNS inputs per target, seed $FUZZ_SEED)"
 bash scripts/fuzz.sh
 
 echo "== all tests passed in $((SECONDS - started))s"
