@@ -62,25 +62,31 @@ build_kube() {
   done
 }
 
-build_etcd() {
-  mkdir -p "$BIN"
-  local out="$ENVTEST_DIR/bin/etcd-$ETCD_VERSION" src="$ENVTEST_DIR/src/etcd-$ETCD_VERSION"
-  if [ ! -x "$out/etcd" ]; then
+# A Go command built from its module at a pinned version, in a throwaway module of its own
+# (its go.sum pins what was resolved), cached as $ENVTEST_DIR/bin/NAME-VERSION/NAME and
+# linked as LINK.
+build_go_tool() { # NAME PACKAGE VERSION LINK
+  local name=$1 package=$2 version=$3 link=$4
+  local out="$ENVTEST_DIR/bin/$name-$version" src="$ENVTEST_DIR/src/$name-$version"
+  if [ ! -x "$out/$name" ]; then
     mkdir -p "$src" "$out"
     (
       cd "$src"
       if [ ! -f go.sum ]; then
         rm -f go.mod
-        go mod init envtest.local/etcd >/dev/null 2>&1
-        go_get -tool "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+        go mod init "envtest.local/$name" >/dev/null 2>&1
+        go_get -tool "$package@v$version"
       fi
-      log "building etcd v$ETCD_VERSION"
-      go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3
-      mv "$out/etcd.tmp" "$out/etcd"
+      log "building $name v$version (first time: a few minutes)"
+      go build -trimpath -ldflags "-s -w" -o "$out/$name.tmp" "$package"
+      mv "$out/$name.tmp" "$out/$name"
     )
   fi
-  ln -sf "$out/etcd" "$BIN/etcd"
+  mkdir -p "$(dirname "$link")"
+  ln -sf "$out/$name" "$link"
 }
+
+build_etcd() { build_go_tool etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$BIN/etcd"; }
 
 build_helm() {
   local out="$ENVTEST_DIR/bin/helm-$HELM_VERSION" minor
@@ -99,24 +105,9 @@ build_helm() {
   ln -sf "$out/helm" "$BIN/helm"
 }
 
-# promtool, for `promtool test rules` of the chart's alerts (tests/packaging.rs).
+# promtool, for `promtool test rules` of the chart's alerts (tests/observability.rs).
 build_promtool() {
-  local out="$ENVTEST_DIR/bin/promtool-$PROMETHEUS_VERSION" src="$ENVTEST_DIR/src/promtool-$PROMETHEUS_VERSION"
-  if [ ! -x "$out/promtool" ]; then
-    mkdir -p "$src" "$out"
-    (
-      cd "$src"
-      if [ ! -f go.sum ]; then
-        rm -f go.mod
-        go mod init envtest.local/promtool >/dev/null 2>&1
-        go_get -tool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_VERSION"
-      fi
-      log "building promtool (Prometheus module v$PROMETHEUS_VERSION; first time: a few minutes)"
-      go build -trimpath -ldflags "-s -w" -o "$out/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool
-      mv "$out/promtool.tmp" "$out/promtool"
-    )
-  fi
-  ln -sf "$out/promtool" "$ENVTEST_DIR/bin/promtool"
+  build_go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" "$ENVTEST_DIR/bin/promtool"
 }
 
 # tools/checks: gitops-health (kstatus and Argo CD's Lua engine, for tests/gitops_health.rs),

@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    ACCESS_KEY_SECRET, DEADLINE, Env, OperatorProcess, TestEmulator, account_name, apply, control_plane,
-    create_account, eventually, manifest, patch_spec, root, test_namespace, wait_condition,
+    ACCESS_KEY_SECRET, DEADLINE, Env, OperatorProcess, account_name, apply, control_plane, eventually,
+    manifest, patch_spec, root, wait_condition,
 };
 use iot_platform_emulator::faults::Faults;
 use iot_product_operator::crd::{PlatformAccount, ProductDistribution};
@@ -148,19 +148,8 @@ async fn tools_read_a_product_as_in_progress_until_it_matches_its_spec_and_as_fa
 
 #[tokio::test]
 async fn tools_read_broken_credentials_as_failed_on_the_account_and_its_products() {
-    let plane = control_plane();
-    let client = plane.admin_client().await;
-    let ns = test_namespace(&client, "health-creds").await;
-    let emulator = TestEmulator::start().await;
-    create_account(&client, &ns, &emulator.url, "wrong-secret").await;
-    let operator = OperatorProcess::start(plane, &ns, &[]);
-    let env = Env {
-        products: Api::namespaced(client.clone(), &ns),
-        client: client.clone(),
-        ns,
-        emulator,
-        operator,
-    };
+    let env = common::env_with_secret("health-creds", "wrong-secret").await;
+    let client = env.client.clone();
     env.products
         .create(&PostParams::default(), &manifest(&env, "lamp", json!({"productName": "Lamp_Broken"})))
         .await

@@ -6,9 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    DEADLINE, Env, OperatorProcess, TestEmulator, account_name, apply, condition, control_plane,
-    create_account, env, events, eventually, in_process_context, patch_spec, secret_data, tail,
-    test_namespace, wait_condition,
+    DEADLINE, Env, OperatorProcess, account_name, apply, condition, control_plane, env, events, eventually,
+    in_process_context, patch_spec, secret_data, tail, wait_condition,
 };
 use iot_platform::model::{CreateProduct, CreateProductTags, DeleteProduct, ListProductTags};
 use iot_platform::wire::Tag;
@@ -330,19 +329,9 @@ async fn a_deleted_secret_is_written_again() {
 
 #[tokio::test]
 async fn broken_credentials_are_reported_by_the_account_and_its_products_and_a_fix_is_picked_up() {
-    let plane = control_plane();
-    let client = plane.admin_client().await;
-    let ns = test_namespace(&client, "creds").await;
-    let emulator = TestEmulator::start().await;
-    create_account(&client, &ns, &emulator.url, "wrong-secret").await;
-    let operator = OperatorProcess::start(plane, &ns, &[]);
-    let env = Env {
-        products: Api::namespaced(client.clone(), &ns),
-        client: client.clone(),
-        ns: ns.clone(),
-        emulator,
-        operator,
-    };
+    let env = common::env_with_secret("creds", "wrong-secret").await;
+    let client = env.client.clone();
+    let ns = env.ns.clone();
     apply(&env, "lamp", json!({"productName": "Lamp_Creds"})).await;
     let accounts: Api<PlatformAccount> = Api::all(client.clone());
     eventually("account not ready", DEADLINE, || async {

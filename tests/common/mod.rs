@@ -386,11 +386,21 @@ pub async fn env(prefix: &str) -> Env {
 
 /// Like [`env`], with extra arguments for the operator.
 pub async fn env_with(prefix: &str, extra: &[&str]) -> Env {
+    env_of(prefix, ACCESS_KEY_SECRET, extra).await
+}
+
+/// Like [`env`], with the account's AccessKeySecret set to `secret` (a wrong one makes the
+/// platform refuse the account's signatures).
+pub async fn env_with_secret(prefix: &str, secret: &str) -> Env {
+    env_of(prefix, secret, &[]).await
+}
+
+async fn env_of(prefix: &str, secret: &str, extra: &[&str]) -> Env {
     let plane = control_plane();
     let client = plane.admin_client().await;
     let ns = test_namespace(&client, prefix).await;
     let emulator = TestEmulator::start().await;
-    create_account(&client, &ns, &emulator.url, ACCESS_KEY_SECRET).await;
+    create_account(&client, &ns, &emulator.url, secret).await;
     let operator = OperatorProcess::start(plane, &ns, extra);
     let products = Api::namespaced(client.clone(), &ns);
     Env { client, ns, emulator, operator, products }
