@@ -88,6 +88,10 @@ pub struct EmulatorArgs {
     /// Faults at start, as a JSON file in the format of `GET /_emulator/faults`.
     #[arg(long)]
     pub faults_file: Option<PathBuf>,
+    /// The STS setup (roles, OIDC providers with their keys, credential lifetime), as a
+    /// JSON file in the format of `GET /_emulator/sts`.
+    #[arg(long)]
+    pub sts_config: Option<PathBuf>,
     /// Seed of keys and fault decisions.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

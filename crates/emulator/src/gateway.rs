@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 use iot_platform::http::API_VERSION;
 use iot_platform::sign::{acs3, parse_timestamp, rpc_v1};
+use iot_platform::sts::STS_VERSION;
 use iot_platform::wire::Params;
 
 use super::state::ApiError;
@@ -158,6 +159,8 @@ pub struct Authenticated {
     pub scheme: Scheme,
     /// Whether the caller asked for XML.
     pub wants_xml: bool,
+    /// The API version asked for (the IoT Platform's or STS's).
+    pub version: String,
 }
 
 fn missing(name: &str) -> ApiError {
@@ -182,8 +185,9 @@ fn check_time(text: &str, now_ms: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The API versions served: the IoT Platform's and STS's.
 fn check_version(version: &str) -> Result<(), ApiError> {
-    if version == API_VERSION {
+    if version == API_VERSION || version == STS_VERSION {
         Ok(())
     } else {
         Err(ApiError::gateway(
@@ -194,10 +198,36 @@ fn check_version(version: &str) -> Result<(), ApiError> {
     }
 }
 
-fn find_key<'a>(keys: &'a [AccessKey], id: &str) -> Result<&'a AccessKey, ApiError> {
-    keys.iter().find(|k| k.id == id).ok_or_else(|| {
-        ApiError::gateway(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-    })
+/// Where the gateway finds the AccessKey a request names.
+pub trait KeyLookup {
+    /// The key `id`, valid at `now_ms`.
+    ///
+    /// # Errors
+    /// `InvalidAccessKeyId.NotFound` for an unknown key; `InvalidSecurityToken.Expired` for
+    /// temporary credentials past their expiry.
+    fn find(&self, id: &str, now_ms: i64) -> Result<AccessKey, ApiError>;
+}
+
+/// The error for a key no one issued.
+#[must_use]
+pub fn key_not_found() -> ApiError {
+    ApiError::gateway(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+}
+
+impl KeyLookup for [AccessKey] {
+    fn find(&self, id: &str, _now_ms: i64) -> Result<AccessKey, ApiError> {
+        self.iter().find(|k| k.id == id).cloned().ok_or_else(key_not_found)
+    }
+}
+
+impl KeyLookup for Vec<AccessKey> {
+    fn find(&self, id: &str, now_ms: i64) -> Result<AccessKey, ApiError> {
+        self.as_slice().find(id, now_ms)
+    }
+}
+
+fn find_key(keys: &dyn KeyLookup, id: &str, now_ms: i64) -> Result<AccessKey, ApiError> {
+    keys.find(id, now_ms)
 }
 
 fn check_token(key: &AccessKey, provided: Option<&str>) -> Result<(), ApiError> {
@@ -233,7 +263,7 @@ fn signature_mismatch(string_to_sign: &str) -> ApiError {
 /// `SignatureNonceUsed`, `InvalidSecurityToken.*`, `InvalidVersion`.
 pub fn authenticate(
     request: &Incoming,
-    keys: &[AccessKey],
+    keys: &dyn KeyLookup,
     nonces: &mut NonceCache,
     now_ms: i64,
 ) -> Result<Authenticated, ApiError> {
@@ -247,7 +277,7 @@ pub fn authenticate(
 
 fn authenticate_v1(
     request: &Incoming,
-    keys: &[AccessKey],
+    keys: &dyn KeyLookup,
     nonces: &mut NonceCache,
     now_ms: i64,
 ) -> Result<Authenticated, ApiError> {
@@ -263,7 +293,8 @@ fn authenticate_v1(
         )
     })?;
     let action = get("Action")?.to_string();
-    check_version(get("Version")?)?;
+    let version = get("Version")?.to_string();
+    check_version(&version)?;
     if get("SignatureMethod")? != rpc_v1::SIGNATURE_METHOD {
         return Err(ApiError::gateway(
             400,
@@ -280,12 +311,12 @@ fn authenticate_v1(
     }
     let nonce = get("SignatureNonce")?;
     check_time(get("Timestamp")?, now_ms)?;
-    let key = find_key(keys, key_id)?;
+    let key = find_key(keys, key_id, now_ms)?;
     let string_to_sign = rpc_v1::string_to_sign(&request.method, &rpc_v1::canonical_query(&all));
     if !rpc_v1::verify(&key.secret, &string_to_sign, signature) {
         return Err(signature_mismatch(&string_to_sign));
     }
-    check_token(key, params.get("SecurityToken"))?;
+    check_token(&key, params.get("SecurityToken"))?;
     if !nonces.check_and_record(&key.id, nonce, now_ms) {
         return Err(ApiError::gateway(
             400,
@@ -297,13 +328,13 @@ fn authenticate_v1(
         Some(f) => f.eq_ignore_ascii_case("xml"),
         None => !request.header("accept").unwrap_or_default().contains("json"),
     };
-    Ok(Authenticated { key: key.clone(), action, params, scheme: Scheme::V1, wants_xml })
+    Ok(Authenticated { key, action, params, scheme: Scheme::V1, wants_xml, version })
 }
 
 fn authenticate_v3(
     request: &Incoming,
     authorization: &str,
-    keys: &[AccessKey],
+    keys: &dyn KeyLookup,
     nonces: &mut NonceCache,
     now_ms: i64,
 ) -> Result<Authenticated, ApiError> {
@@ -318,7 +349,8 @@ fn authenticate_v3(
             .ok_or_else(|| incomplete(format!("The header {name} is required.")))
     };
     let action = header("x-acs-action")?.to_string();
-    check_version(header("x-acs-version")?)?;
+    let version = header("x-acs-version")?.to_string();
+    check_version(&version)?;
     let date = header("x-acs-date")?;
     let nonce = header("x-acs-signature-nonce")?;
     let content_hash = header("x-acs-content-sha256")?;
@@ -339,7 +371,7 @@ fn authenticate_v3(
         ));
     }
     check_time(date, now_ms)?;
-    let key = find_key(keys, &parsed.access_key_id)?;
+    let key = find_key(keys, &parsed.access_key_id, now_ms)?;
     let mut signed = Vec::new();
     for name in &parsed.signed_headers {
         let value = request
@@ -352,7 +384,7 @@ fn authenticate_v3(
     if !acs3::verify(&key.secret, &string_to_sign, &parsed.signature) {
         return Err(signature_mismatch(&string_to_sign.replace('\n', "\\n")));
     }
-    check_token(key, request.header("x-acs-security-token"))?;
+    check_token(&key, request.header("x-acs-security-token"))?;
     if !nonces.check_and_record(&key.id, nonce, now_ms) {
         return Err(ApiError::gateway(
             400,
@@ -363,7 +395,7 @@ fn authenticate_v3(
     let params = Params::from_pairs(request.query.iter().chain(request.form.iter()).cloned());
     let wants_xml = !request.header("accept").unwrap_or("application/json").contains("json")
         && params.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("xml"));
-    Ok(Authenticated { key: key.clone(), action, params, scheme: Scheme::V3, wants_xml })
+    Ok(Authenticated { key, action, params, scheme: Scheme::V3, wants_xml, version })
 }
 
 #[cfg(test)]
@@ -466,7 +498,7 @@ mod tests {
     #[test]
     fn an_unknown_key_is_not_found() {
         let mut nonces = NonceCache::default();
-        let err = authenticate(&v1("testsecret", "n1", NOW), &[], &mut nonces, NOW).unwrap_err();
+        let err = authenticate(&v1("testsecret", "n1", NOW), &Vec::new(), &mut nonces, NOW).unwrap_err();
         assert_eq!((err.http_status, err.code.as_str()), (404, "InvalidAccessKeyId.NotFound"));
     }
 

@@ -7,6 +7,7 @@
 //!
 //! - [`state`]: the platform's rules (pure).
 //! - [`gateway`]: signatures, keys, nonces, timestamps (pure).
+//! - [`sts`]: the Security Token Service: roles, OIDC providers, temporary keys (pure).
 //! - [`faults`]: what goes wrong on purpose.
 //! - [`server`]: the HTTP listener.
 //! - [`xml`]: XML bodies for clients that ask for them.
@@ -24,6 +25,7 @@ pub mod gateway;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod sts;
 pub mod xml;
 
 pub use server::{Emulator, EmulatorConfig};

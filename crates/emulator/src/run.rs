@@ -35,6 +35,15 @@ pub fn config_from_args(args: &EmulatorArgs) -> Result<EmulatorConfig, String> {
         }
         None => Faults::default(),
     };
+    let sts = match &args.sts_config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not a valid STS setup: {e}", path.display()))?
+        }
+        None => super::sts::StsConfig::default(),
+    };
     if args.latency_ms > 0 {
         faults.latency_ms = args.latency_ms;
     }
@@ -52,6 +61,7 @@ pub fn config_from_args(args: &EmulatorArgs) -> Result<EmulatorConfig, String> {
         rate_limit: !args.no_rate_limit,
         qps_scale: args.qps_scale,
         seed: args.seed,
+        sts,
     })
 }
 

@@ -26,10 +26,13 @@ use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use super::faults::{ErrorKind, FaultInjector, Faults};
-use super::gateway::{self, AccessKey, Incoming, NonceCache};
+use super::gateway::{self, AccessKey, Incoming, KeyLookup, NonceCache};
 use super::state::{ApiError, CallContext, Rules, Snapshot, State};
+use super::sts::{Sts, StsConfig, TemporaryKey};
 use super::xml;
 use iot_platform::quota;
+use iot_platform::sts::STS_VERSION;
+use iot_platform::wire::Params;
 
 /// Whether `peer` may use the admin endpoints (`/_emulator/*`, which return every
 /// ProductSecret): loopback clients only.
@@ -61,6 +64,8 @@ pub struct EmulatorConfig {
     pub qps_scale: f64,
     /// Seed of fault decisions.
     pub seed: u64,
+    /// The STS setup (roles, OIDC providers, credential lifetime).
+    pub sts: StsConfig,
 }
 
 impl Default for EmulatorConfig {
@@ -72,6 +77,7 @@ impl Default for EmulatorConfig {
             rate_limit: true,
             qps_scale: 1.0,
             seed: 42,
+            sts: StsConfig::default(),
         }
     }
 }
@@ -92,11 +98,16 @@ pub struct Stats {
     pub lost_responses: u64,
     /// Requests refused by the gateway for their signature, key, nonce or time.
     pub refused_signatures: u64,
+    /// Those refusals by code (for example `InvalidSecurityToken.Expired`).
+    pub refused: BTreeMap<String, u64>,
+    /// Temporary credentials STS issued.
+    pub sts_issued: u64,
 }
 
 /// The emulated platform.
 pub struct Emulator {
     keys: Vec<AccessKey>,
+    sts: Mutex<Sts>,
     state: Mutex<State>,
     nonces: Mutex<NonceCache>,
     faults: Mutex<FaultInjector>,
@@ -159,8 +170,11 @@ impl Emulator {
     /// An emulator with `config`.
     #[must_use]
     pub fn new(config: EmulatorConfig) -> Arc<Self> {
+        let mut sts = Sts::default();
+        sts.configure(config.sts);
         Arc::new(Self {
             keys: config.access_keys,
+            sts: Mutex::new(sts),
             state: Mutex::new(State::new(config.rules)),
             nonces: Mutex::new(NonceCache::default()),
             faults: Mutex::new(FaultInjector::new(config.faults, config.seed)),
@@ -180,7 +194,20 @@ impl Emulator {
     /// The counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        self.stats.lock().expect("stats lock").clone()
+        let mut stats = self.stats.lock().expect("stats lock").clone();
+        stats.sts_issued = self.sts.lock().expect("sts lock").issued_total;
+        stats
+    }
+
+    /// Replaces the STS setup (credentials issued earlier stay valid until they expire).
+    pub fn set_sts(&self, config: StsConfig) {
+        self.sts.lock().expect("sts lock").configure(config);
+    }
+
+    /// The STS setup.
+    #[must_use]
+    pub fn sts_config(&self) -> StsConfig {
+        self.sts.lock().expect("sts lock").config().clone()
     }
 
     /// Replaces the faults in force.
@@ -297,18 +324,29 @@ impl Emulator {
         };
         let region = region_of_host(&host).unwrap_or_else(|| listener_region.to_string());
         let now = now_ms();
+        if is_anonymous_oidc(&incoming) {
+            return Answer::Respond(self.assume_role_with_oidc(&incoming, &id, now));
+        }
         let authenticated = {
             let mut nonces = self.nonces.lock().expect("nonce lock");
-            gateway::authenticate(&incoming, &self.keys, &mut nonces, now)
+            let sts = self.sts.lock().expect("sts lock");
+            gateway::authenticate(&incoming, &Keys { fixed: &self.keys, sts: &sts }, &mut nonces, now)
         };
         let call = match authenticated {
             Ok(call) => call,
             Err(error) => {
-                self.stats.lock().expect("stats lock").refused_signatures += 1;
+                {
+                    let mut stats = self.stats.lock().expect("stats lock");
+                    stats.refused_signatures += 1;
+                    *stats.refused.entry(error.code.clone()).or_default() += 1;
+                }
                 warn!(%peer, code = %error.code, "emulator refused a request at the gateway");
                 return Answer::Respond(gateway_error(&id, &error, false, "Error"));
             }
         };
+        if call.version == STS_VERSION {
+            return Answer::Respond(self.sts_call(&call, &id, now));
+        }
         let action = call.action.clone();
         let root = format!("{action}Response");
         let decision = self.faults.lock().expect("faults lock").decide(&action, now);
@@ -365,6 +403,67 @@ impl Emulator {
         })
     }
 
+    /// Refuses a call over the account's quota for `action` (`Throttling.User`).
+    fn throttled(&self, uid: &str, action: &str) -> Option<ApiError> {
+        if self.limiter(uid, action).is_some_and(|l| l.check().is_err()) {
+            self.stats.lock().expect("stats lock").throttled += 1;
+            self.count(action, "Throttling.User");
+            return Some(ApiError::gateway(
+                429,
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            ));
+        }
+        None
+    }
+
+    /// A signed STS call (`AssumeRole`).
+    fn sts_call(&self, call: &gateway::Authenticated, id: &str, now: i64) -> Response<Full<Bytes>> {
+        if let Some(error) = self.throttled(&call.key.uid, &call.action) {
+            return sts_answer(id, Err(error));
+        }
+        let result = match call.action.as_str() {
+            "AssumeRole" => self.sts.lock().expect("sts lock").assume_role(&call.key, &call.params, now),
+            _ => Err(ApiError::gateway(
+                404,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )),
+        };
+        self.count(&call.action, result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"));
+        sts_answer(id, result)
+    }
+
+    /// `AssumeRoleWithOIDC`, which is not signed: the token is the proof.
+    fn assume_role_with_oidc(&self, incoming: &Incoming, id: &str, now: i64) -> Response<Full<Bytes>> {
+        const ACTION: &str = "AssumeRoleWithOIDC";
+        let params = Params::from_pairs(incoming.query.iter().chain(incoming.form.iter()).cloned());
+        let version = params.get("Version").or_else(|| incoming.header("x-acs-version")).unwrap_or_default();
+        if version != STS_VERSION {
+            let error = ApiError::gateway(
+                400,
+                "InvalidVersion",
+                format!("Specified parameter Version is not valid: {version}"),
+            );
+            return sts_answer(id, Err(error));
+        }
+        let uid = params
+            .get("RoleArn")
+            .and_then(|arn| arn.strip_prefix("acs:ram::"))
+            .and_then(|r| r.split(':').next())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(error) = self.throttled(&uid, ACTION) {
+            return sts_answer(id, Err(error));
+        }
+        let result = self.sts.lock().expect("sts lock").assume_role_with_oidc(&params, now);
+        self.count(ACTION, result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"));
+        if let Err(error) = &result {
+            debug!(code = %error.code, "emulator STS refused AssumeRoleWithOIDC");
+        }
+        sts_answer(id, result)
+    }
+
     async fn admin(&self, path: &str, request: Request<IncomingBody>) -> Response<Full<Bytes>> {
         let id = request_id();
         let ok = |value: Value| json_response(200, &id, value.to_string(), "application/json;charset=utf-8");
@@ -372,6 +471,32 @@ impl Emulator {
             (Method::GET, "healthz") => ok(json!({"ok": true})),
             (Method::GET, "state") => ok(json!({"state": self.snapshot(), "stats": self.stats()})),
             (Method::GET, "faults") => ok(serde_json::to_value(self.faults()).expect("faults serialise")),
+            (Method::GET, "sts") => ok(serde_json::to_value(self.sts_config()).expect("sts serialises")),
+            (Method::PUT, "sts") => {
+                let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                    Ok(body) => body.to_bytes(),
+                    Err(e) => {
+                        return json_response(
+                            400,
+                            &id,
+                            json!({"error": e.to_string()}).to_string(),
+                            "application/json",
+                        );
+                    }
+                };
+                match serde_json::from_slice::<StsConfig>(&body) {
+                    Ok(config) => {
+                        self.set_sts(config.clone());
+                        ok(serde_json::to_value(config).expect("sts serialises"))
+                    }
+                    Err(e) => json_response(
+                        400,
+                        &id,
+                        json!({"error": e.to_string()}).to_string(),
+                        "application/json",
+                    ),
+                }
+            }
             (Method::PUT, "faults") => {
                 let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
                     Ok(body) => body.to_bytes(),
@@ -403,6 +528,60 @@ impl Emulator {
                 json!({"error": "unknown admin endpoint"}).to_string(),
                 "application/json",
             ),
+        }
+    }
+}
+
+/// The gateway's keys: the configured ones, and the temporary ones STS issued.
+struct Keys<'a> {
+    fixed: &'a [AccessKey],
+    sts: &'a Sts,
+}
+
+impl KeyLookup for Keys<'_> {
+    fn find(&self, id: &str, now_ms: i64) -> Result<AccessKey, ApiError> {
+        if let Some(key) = self.fixed.iter().find(|k| k.id == id) {
+            return Ok(key.clone());
+        }
+        self.sts.key(id, now_ms).map_err(|e| match e {
+            TemporaryKey::Unknown => gateway::key_not_found(),
+            TemporaryKey::Expired => {
+                ApiError::gateway(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+            }
+        })
+    }
+}
+
+/// Whether a request is an unsigned `AssumeRoleWithOIDC` (no AccessKey, no signature).
+fn is_anonymous_oidc(incoming: &Incoming) -> bool {
+    let param = |name: &str| {
+        incoming.query.iter().chain(incoming.form.iter()).find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    };
+    let action = param("Action").or_else(|| incoming.header("x-acs-action"));
+    action == Some("AssumeRoleWithOIDC")
+        && param("AccessKeyId").is_none()
+        && incoming.header("authorization").is_none()
+}
+
+/// An STS answer: the body and `RequestId` (STS answers carry no `Success`), or an error.
+fn sts_answer(id: &str, result: Result<Value, ApiError>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(Value::Object(mut map)) => {
+            map.insert("RequestId".into(), json!(id));
+            json_response(200, id, Value::Object(map).to_string(), "application/json;charset=utf-8")
+        }
+        Ok(_) => {
+            json_response(200, id, json!({"RequestId": id}).to_string(), "application/json;charset=utf-8")
+        }
+        Err(error) => {
+            let body = json!({
+                "RequestId": id,
+                "HostId": "sts.aliyuncs.com",
+                "Code": error.code,
+                "Message": error.message,
+                "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Sts&requestId={id}", error.code),
+            });
+            json_response(error.http_status, id, body.to_string(), "application/json;charset=utf-8")
         }
     }
 }

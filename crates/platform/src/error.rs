@@ -97,6 +97,9 @@ const CODES: &[(&str, ErrorClass)] = &[
     (emulator_codes::DISTRIBUTE_JOB_LIMIT, ErrorClass::Quota),
     ("InvalidAccessKeyId.NotFound", ErrorClass::Auth),
     ("InvalidAccessKeyId.Inactive", ErrorClass::Auth),
+    ("InvalidSecurityToken.Expired", ErrorClass::Auth),
+    ("InvalidSecurityToken.Malformed", ErrorClass::Auth),
+    ("InvalidSecurityToken.MismatchWithAccessKey", ErrorClass::Auth),
     ("SignatureDoesNotMatch", ErrorClass::Auth),
     ("IncompleteSignature", ErrorClass::Auth),
     ("iot.common.RamActionPermissionDeny", ErrorClass::Auth),
@@ -174,6 +177,19 @@ pub enum PlatformError {
         /// The request id, if one could be read.
         request_id: Option<String>,
     },
+    /// No credentials to sign with: the account's credential source failed (STS refused
+    /// or unreachable, the token file unreadable). Nothing was sent to the platform.
+    Credentials {
+        /// The operation that was not attempted.
+        action: &'static str,
+        /// A PascalCase reason for conditions (`AssumeRoleRefused`, `StsUnavailable`,
+        /// `OidcTokenUnreadable`).
+        reason: &'static str,
+        /// Why, in words (STS's code and message; never a secret or a token).
+        message: String,
+        /// Whether it may pass without anyone acting (STS unreachable or throttled).
+        transient: bool,
+    },
 }
 
 impl PlatformError {
@@ -183,9 +199,10 @@ impl PlatformError {
     #[must_use]
     pub fn redacted(mut self, secrets: &[&str]) -> Self {
         let message = match &mut self {
-            Self::Api { message, .. } | Self::Transport { message, .. } | Self::Decode { message, .. } => {
-                message
-            }
+            Self::Api { message, .. }
+            | Self::Transport { message, .. }
+            | Self::Decode { message, .. }
+            | Self::Credentials { message, .. } => message,
         };
         for secret in secrets.iter().filter(|s| s.len() >= 4) {
             if message.contains(secret) {
@@ -201,6 +218,8 @@ impl PlatformError {
         match self {
             Self::Api { class, .. } => *class,
             Self::Transport { .. } | Self::Decode { .. } => ErrorClass::Transient,
+            Self::Credentials { transient: true, .. } => ErrorClass::Transient,
+            Self::Credentials { transient: false, .. } => ErrorClass::Auth,
         }
     }
 
@@ -211,6 +230,7 @@ impl PlatformError {
             Self::Api { code, .. } => code,
             Self::Transport { .. } => "Transport",
             Self::Decode { .. } => "Decode",
+            Self::Credentials { reason, .. } => reason,
         }
     }
 
@@ -220,7 +240,7 @@ impl PlatformError {
         match self {
             Self::Api { request_id, .. } => Some(request_id),
             Self::Decode { request_id, .. } => request_id.as_deref(),
-            Self::Transport { .. } => None,
+            Self::Transport { .. } | Self::Credentials { .. } => None,
         }
     }
 
@@ -228,7 +248,10 @@ impl PlatformError {
     #[must_use]
     pub fn action(&self) -> &'static str {
         match self {
-            Self::Api { action, .. } | Self::Transport { action, .. } | Self::Decode { action, .. } => action,
+            Self::Api { action, .. }
+            | Self::Transport { action, .. }
+            | Self::Decode { action, .. }
+            | Self::Credentials { action, .. } => action,
         }
     }
 
@@ -238,6 +261,7 @@ impl PlatformError {
         match self {
             Self::Transport { ambiguous, .. } => *ambiguous,
             Self::Decode { .. } => true,
+            Self::Credentials { .. } => false,
             Self::Api { http_status, class, .. } => *http_status >= 500 && *class == ErrorClass::Transient,
         }
     }
@@ -256,6 +280,9 @@ impl fmt::Display for PlatformError {
                 Some(id) => write!(f, "{action} failed: unreadable response: {message} (RequestId {id})"),
                 None => write!(f, "{action} failed: unreadable response: {message}"),
             },
+            Self::Credentials { action, message, .. } => {
+                write!(f, "{action} not attempted: the account has no usable credentials: {message}")
+            }
         }
     }
 }

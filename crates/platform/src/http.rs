@@ -11,6 +11,7 @@ use rand::Rng as _;
 use serde_json::Value;
 use tracing::debug;
 
+use super::credential_provider::CredentialProvider;
 use super::error::{PlatformError, classify};
 use super::model::Envelope;
 use super::quota;
@@ -85,7 +86,7 @@ impl Endpoints {
 pub struct HttpPlatform {
     http: reqwest::Client,
     endpoints: Endpoints,
-    credentials: Credentials,
+    credentials: Arc<CredentialProvider>,
     signature: SignatureVersion,
     limiter: Arc<AccountLimiter>,
     retry: RetryPolicy,
@@ -127,19 +128,20 @@ pub fn http_client() -> reqwest::Client {
 }
 
 impl HttpPlatform {
-    /// A client for one account.
+    /// A client for one account, signing with the credentials `credentials` gives (a
+    /// fixed [`Credentials`] converts into a provider).
     #[must_use]
     pub fn new(
         http: reqwest::Client,
         endpoints: Endpoints,
-        credentials: Credentials,
+        credentials: impl Into<Arc<CredentialProvider>>,
         signature: impl Into<SignatureVersion>,
         limiter: Arc<AccountLimiter>,
     ) -> Self {
         Self {
             http,
             endpoints,
-            credentials,
+            credentials: credentials.into(),
             signature: signature.into(),
             limiter,
             retry: RetryPolicy::default(),
@@ -148,10 +150,25 @@ impl HttpPlatform {
     }
 
     /// The values no error message may carry: this client's credentials.
-    fn secrets(&self) -> Vec<&str> {
-        let mut values = vec![self.credentials.access_key_id(), self.credentials.access_key_secret()];
-        values.extend(self.credentials.security_token());
-        values
+    fn secrets(&self) -> Vec<String> {
+        self.credentials.secrets()
+    }
+
+    /// Usable credentials, or the error that says why there are none (nothing is sent).
+    async fn credentials_for(&self, action: &'static str) -> Result<Credentials, PlatformError> {
+        self.credentials.credentials().await.map_err(|error| PlatformError::Credentials {
+            action,
+            reason: error.reason(),
+            message: format!("{error}; {}", error.hint()),
+            transient: error.is_transient(),
+        })
+    }
+
+    /// `error` without this client's credentials in its message.
+    fn redact(&self, error: PlatformError) -> PlatformError {
+        let secrets = self.secrets();
+        let values: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        error.redacted(&values)
     }
 
     /// Uses `retry` instead of the default policy.
@@ -187,19 +204,23 @@ impl HttpPlatform {
     /// Every parameter travels in a form body, never in the URL: a URL is logged by proxies
     /// and printed in HTTP errors, and with the V1 scheme it would hold the AccessKey ID, the
     /// security token and the signature (and a large thing model would not fit in one).
-    async fn send_once(&self, call: &RawCall) -> (Result<Value, PlatformError>, Option<Duration>) {
+    async fn send_once(
+        &self,
+        call: &RawCall,
+        credentials: &Credentials,
+    ) -> (Result<Value, PlatformError>, Option<Duration>) {
         let endpoint = self.endpoint_for(call.action);
         let context = SigningContext::now();
         let (body, headers) = match self.signature {
             SignatureVersion::V1 => {
                 let request = rpc_request(endpoint, call.action, &call.params, b"");
-                let signed = rpc_v1::sign(&request, &self.credentials, &context);
+                let signed = rpc_v1::sign(&request, credentials, &context);
                 (form_encode(&signed), vec![("content-type".to_string(), FORM.to_string())])
             }
             SignatureVersion::V3 => {
                 let body = form_encode(&call.params);
                 let request = rpc_request(endpoint, call.action, &[], body.as_bytes());
-                let headers = acs3::sign(&request, &self.credentials, &context);
+                let headers = acs3::sign(&request, credentials, &context);
                 (body, headers)
             }
         };
@@ -257,7 +278,7 @@ fn rpc_request<'a>(
 }
 
 /// `application/x-www-form-urlencoded` of `params`.
-fn form_encode(params: &[(String, String)]) -> String {
+pub(crate) fn form_encode(params: &[(String, String)]) -> String {
     let mut form = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         form.append_pair(name, value);
@@ -267,7 +288,7 @@ fn form_encode(params: &[(String, String)]) -> String {
 
 /// A transport error as text without the request's URL, with its causes (`connection
 /// refused`, `timed out`…).
-fn transport_message(error: reqwest::Error) -> String {
+pub(crate) fn transport_message(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut message = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -280,7 +301,7 @@ fn transport_message(error: reqwest::Error) -> String {
 }
 
 /// Reads the body, refusing one over `cap` bytes (by its Content-Length, or as it streams).
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
     if response.content_length().is_some_and(|n| n > cap as u64) {
         return Err(format!("the answer is larger than {cap} bytes; not read"));
     }
@@ -360,9 +381,13 @@ impl IotPlatform for HttpPlatform {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Without usable credentials nothing is sent (and no quota is taken).
+            self.credentials_for(call.action).await.map_err(|e| self.redact(e))?;
             let waited = self.limiter.acquire(call.action, &call.tenant).await;
-            let (result, hint) = self.send_once(&call).await;
-            let result = result.map_err(|e| e.redacted(&self.secrets()));
+            // Taken again after the wait: they may have been renewed meanwhile.
+            let credentials = self.credentials_for(call.action).await.map_err(|e| self.redact(e))?;
+            let (result, hint) = self.send_once(&call, &credentials).await;
+            let result = result.map_err(|e| self.redact(e));
             if let Some(observer) = &self.observer {
                 observer.observe(call.action, result.as_ref().err(), waited);
             }

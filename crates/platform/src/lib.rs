@@ -6,6 +6,9 @@
 //! 127.0.0.1).
 //!
 //! - [`credentials`]: an AccessKey (and STS token), redacted in `Debug`.
+//! - [`credential_provider`]: where credentials come from (static, `AssumeRole`, OIDC/RRSA),
+//!   cached and renewed ahead of expiry.
+//! - [`sts`]: the STS calls that give temporary credentials.
 //! - [`sign`]: both request signature schemes, as pure functions.
 //! - [`wire`]: parameter encoding and decoding as the gateway sees it.
 //! - [`model`]: the typed operations and their responses.
@@ -21,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod credential_provider;
 pub mod credentials;
 pub mod endpoint_policy;
 pub mod error;
@@ -34,6 +38,7 @@ pub mod region;
 pub mod retry;
 pub mod secret;
 pub mod sign;
+pub mod sts;
 pub mod tsl;
 pub mod wire;
 

@@ -28,6 +28,9 @@ pub const QPS: &[(&str, u32)] = &[
     ("ListDeviceDistributeJob", 5),
     ("DeleteDeviceDistributeJob", 2),
     ("ListDistributedProduct", 5),
+    // STS (the STS FAQ: 100 QPS per account for AssumeRole and its kin).
+    ("AssumeRole", 100),
+    ("AssumeRoleWithOIDC", 100),
 ];
 
 /// The documented QPS of `action`, or `None` for an operation not in the table.
