@@ -101,6 +101,20 @@ pub struct RunArgs {
     /// annotation may ask for, so that one namespace cannot use up an account's read quota.
     #[arg(long, default_value = "60s", env = "IOTOP_MIN_RESYNC_INTERVAL")]
     pub min_resync_interval: humantime::Duration,
+    /// The projected service-account token that `oidc` (RRSA) PlatformAccounts exchange for
+    /// a RAM role's credentials; read afresh at every renewal (the kubelet rotates it).
+    #[arg(long, env = "ALIBABA_CLOUD_OIDC_TOKEN_FILE")]
+    pub oidc_token_file: Option<PathBuf>,
+    /// The role `oidc` PlatformAccounts assume when they name none.
+    #[arg(long, env = "ALIBABA_CLOUD_ROLE_ARN")]
+    pub oidc_role_arn: Option<String>,
+    /// The RAM OIDC provider `oidc` PlatformAccounts use when they name none.
+    #[arg(long, env = "ALIBABA_CLOUD_OIDC_PROVIDER_ARN")]
+    pub oidc_provider_arn: Option<String>,
+    /// The STS endpoint of PlatformAccounts that name none (default
+    /// `https://sts.<region>.aliyuncs.com`); it must be on the endpoint allow list.
+    #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
     /// This replica's name in Events and the lease (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance_name: Option<String>,

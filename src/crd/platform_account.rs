@@ -77,7 +77,8 @@ pub struct PlatformAccountSpec {
     #[x_kube(validation = Rule::new("self.matches('^iotx?-[0-9a-z][-0-9a-z]*$')").message("spec.instanceId must be an IoT Platform instance id such as iot-cn-2r42x0g0f01 (iotx-oxssharez200 is the cn-shanghai public instance)"))]
     pub instance_id: Option<String>,
 
-    /// Where the AccessKey is.
+    /// Where the credentials come from: a static AccessKey Secret, the operator's OIDC
+    /// token (RRSA), or a role assumed with base credentials.
     pub credentials: CredentialsSource,
 
     /// The request signature scheme: `V3` (ACS3-HMAC-SHA256, the default, recommended by
@@ -134,12 +135,127 @@ pub struct TakeOver {
     pub allowed_namespaces: NamespaceSelection,
 }
 
-/// Where an account's credentials come from.
+/// Where an account's credentials come from: exactly one of a static AccessKey in a Secret
+/// (`secretRef`), the operator's own service-account token exchanged for a RAM role's
+/// temporary credentials (`oidc`, RRSA on ACK — no long-lived key in the cluster), or a RAM
+/// role assumed with base credentials from a Secret (`assumeRole`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.secretRef), has(self.oidc), has(self.assumeRole)].filter(x, x).size() == 1").message("spec.credentials must name exactly one source: secretRef (a static AccessKey), oidc (RRSA: the operator's service-account token) or assumeRole (a RAM role assumed with base credentials)"))]
 pub struct CredentialsSource {
-    /// A Secret holding the AccessKey pair (and, for STS credentials, the security token).
+    /// A Secret holding a static AccessKey pair (and, for STS credentials someone else
+    /// renews, the security token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<CredentialsSecretRef>,
+    /// RRSA / OIDC: the operator's projected service-account token is exchanged through STS
+    /// `AssumeRoleWithOIDC` for the temporary credentials of a RAM role, renewed before they
+    /// expire. The token file is the operator's (`--oidc-token-file`, by default
+    /// `ALIBABA_CLOUD_OIDC_TOKEN_FILE` as ACK's pod-identity webhook sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcRoleSource>,
+    /// A RAM role assumed through STS `AssumeRole` with base credentials from a Secret, so
+    /// one base identity can reach several accounts' roles; renewed before expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRoleSource>,
+}
+
+impl CredentialsSource {
+    /// The Secret the credentials (or the base credentials) are read from, if any.
+    #[must_use]
+    pub fn secret(&self) -> Option<&CredentialsSecretRef> {
+        self.secret_ref.as_ref().or(self.assume_role.as_ref().map(|a| &a.secret_ref))
+    }
+}
+
+/// The RAM role to assume with the operator's OIDC token (RRSA).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcRoleSource {
+    /// The role's ARN (`acs:ram::<account id>:role/<name>`). Default: the operator's
+    /// `--oidc-role-arn` / `ALIBABA_CLOUD_ROLE_ARN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^acs:ram::[0-9]+:role/.+$')").message("roleArn must be a RAM role ARN such as acs:ram::1234567890123456:role/iot-operator"))]
+    pub role_arn: Option<String>,
+    /// The ARN of the OIDC identity provider registered in RAM for the cluster's
+    /// service-account issuer (`acs:ram::<account id>:oidc-provider/<name>`). Default: the
+    /// operator's `--oidc-provider-arn` / `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^acs:ram::[0-9]+:oidc-provider/.+$')").message("oidcProviderArn must be a RAM OIDC provider ARN such as acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee"))]
+    pub oidc_provider_arn: Option<String>,
+    /// The session: its name, duration, policy and STS endpoint.
+    #[serde(flatten)]
+    pub session: RoleSession,
+}
+
+/// The RAM role to assume with base credentials.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumeRoleSource {
+    /// The Secret with the base AccessKey (the identity that assumes the role), in the
+    /// operator's credentials namespace.
     pub secret_ref: CredentialsSecretRef,
+    /// The role's ARN (`acs:ram::<account id>:role/<name>`).
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^acs:ram::[0-9]+:role/.+$')").message("roleArn must be a RAM role ARN such as acs:ram::1234567890123456:role/iot-operator"))]
+    pub role_arn: String,
+    /// The external id the role's trust policy asks for, if it asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224))]
+    #[x_kube(validation = Rule::new("self.matches('^[-a-zA-Z0-9=,.@:/]+$')").message("externalId is letters, digits and =,.@:/-"))]
+    pub external_id: Option<String>,
+    /// The session: its name, duration, policy and STS endpoint.
+    #[serde(flatten)]
+    pub session: RoleSession,
+}
+
+/// A role session's settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleSession {
+    /// The session name recorded in ActionTrail for the operator's calls. Default
+    /// `iot-product-operator`.
+    #[serde(default = "default_session_name")]
+    #[schemars(length(min = 2, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[-a-zA-Z0-9.@_]+$')").message("roleSessionName is 2 to 64 of letters, digits and .@-_"))]
+    pub role_session_name: String,
+    /// How long the temporary credentials live, seconds: from 900 to the role's maximum
+    /// session duration (at most 43200). They are renewed when a third of that is left (at
+    /// most 15 minutes ahead). Default 3600.
+    #[serde(default = "default_duration_seconds")]
+    #[schemars(range(min = 900, max = 43200))]
+    pub duration_seconds: u32,
+    /// A policy (JSON) that narrows the role's permissions for the operator's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub policy: Option<String>,
+    /// The STS endpoint, for example `https://sts-vpc.cn-shanghai.aliyuncs.com`. Default:
+    /// the operator's `--sts-endpoint` / `ALIBABA_CLOUD_STS_ENDPOINT`, else
+    /// `https://sts.<region>.aliyuncs.com`. It must be on the operator's endpoint allow list
+    /// like every endpoint credentials are sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("stsEndpoint must be a URL with scheme and host only, such as https://sts-vpc.cn-shanghai.aliyuncs.com"))]
+    pub sts_endpoint: Option<String>,
+}
+
+impl Default for RoleSession {
+    fn default() -> Self {
+        Self {
+            role_session_name: default_session_name(),
+            duration_seconds: default_duration_seconds(),
+            policy: None,
+            sts_endpoint: None,
+        }
+    }
+}
+
+fn default_session_name() -> String {
+    "iot-product-operator".into()
+}
+fn default_duration_seconds() -> u32 {
+    3600
 }
 
 /// A Secret with an AccessKey pair, in the operator's credentials namespace.

@@ -104,6 +104,17 @@ pub struct AccountLabels {
     pub account: String,
 }
 
+/// Labels of credential renewals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RenewalLabels {
+    /// The PlatformAccount.
+    pub account: String,
+    /// `AssumeRole` or `OIDC`.
+    pub source: &'static str,
+    /// `Success` or why not (`AssumeRoleRefused`, `StsUnavailable`, `OidcTokenUnreadable`).
+    pub result: &'static str,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -120,6 +131,8 @@ pub struct Metrics {
     distributions: Family<StateLabels, Gauge>,
     tasks_held: Family<AccountLabels, Gauge>,
     account_ready: Family<AccountLabels, Gauge>,
+    credential_renewals: Family<RenewalLabels, Counter>,
+    credentials_expiry: Family<AccountLabels, Gauge>,
     /// The inventory last exported (its series are zeroed when they vanish, not removed:
     /// a series missing from one scrape would restart the alerts' `for`).
     last_inventory: Mutex<Inventory>,
@@ -217,6 +230,18 @@ impl Metrics {
             "1 when the platform accepted the PlatformAccount's credentials at the last check",
             account_ready.clone(),
         );
+        let credential_renewals = Family::<RenewalLabels, Counter>::default();
+        registry.register(
+            "credential_renewals",
+            "Renewals of temporary credentials (STS AssumeRole / AssumeRoleWithOIDC) by account, source and result",
+            credential_renewals.clone(),
+        );
+        let credentials_expiry = Family::<AccountLabels, Gauge>::default();
+        registry.register(
+            "credentials_expiry_timestamp_seconds",
+            "When the account's current temporary credentials expire (Unix time)",
+            credentials_expiry.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -232,6 +257,8 @@ impl Metrics {
             distributions,
             tasks_held,
             account_ready,
+            credential_renewals,
+            credentials_expiry,
             last_inventory: Mutex::default(),
             ready: AtomicBool::new(false),
         }
@@ -260,6 +287,24 @@ impl Metrics {
             last.accounts_ready.iter().map(|(a, r)| (a.clone(), i64::from(*r))).collect();
         export(&self.account_ready, &last_ready, &ready, |account| AccountLabels { account });
         *last = inventory;
+    }
+
+    /// Records one renewal of `account`'s temporary credentials from `source`.
+    pub fn credentials_renewed(
+        &self,
+        account: &str,
+        source: &'static str,
+        outcome: Result<jiff::Timestamp, &iot_platform::credential_provider::CredentialError>,
+    ) {
+        let result = outcome.as_ref().map_or_else(|e| e.reason(), |_| "Success");
+        self.credential_renewals
+            .get_or_create(&RenewalLabels { account: account.to_string(), source, result })
+            .inc();
+        if let Ok(expiry) = outcome {
+            self.credentials_expiry
+                .get_or_create(&AccountLabels { account: account.to_string() })
+                .set(expiry.as_second());
+        }
     }
 
     /// Records one reconcile.

@@ -47,7 +47,7 @@ pub enum Error {
 /// operator marks no Secret it does not own. A failure is logged, not fatal (the operator
 /// may no longer have the right to change that Secret).
 async fn release_secret(ctx: &Context, account: &PlatformAccount) {
-    let source = &account.spec.credentials.secret_ref;
+    let Some(source) = account.spec.credentials.secret() else { return };
     let namespace = ctx.accounts.credentials_namespace();
     if source.namespace.as_deref().is_some_and(|ns| ns != namespace) {
         return;
@@ -95,9 +95,18 @@ async fn verify(ctx: &Context, account: &PlatformAccount) -> Desired {
                 handle.region, handle.endpoints.regional.base_url
             ),
         ),
+        // No usable credentials (STS refused or unreachable, the token file unreadable):
+        // the reason says which, the message what STS answered and what to do.
+        Err(e @ iot_platform::PlatformError::Credentials { reason, .. }) => {
+            Desired::new("Ready", false, reason, e.to_string())
+        }
         Err(e) => Desired::new("Ready", false, error_reason(&e), error_message(&e)),
     }
 }
+
+/// How soon an account whose credentials could not be renewed is checked again (renewal
+/// retries on its own; this brings the Ready condition along).
+const RENEWAL_RECHECK: Duration = Duration::from_secs(30);
 
 /// An Event when the account's readiness changes (credentials accepted, or why not).
 async fn announce(
@@ -153,10 +162,16 @@ pub async fn reconcile(account: Arc<PlatformAccount>, ctx: Arc<Context>) -> Resu
             release_secret(&ctx, &account).await;
             let ready = verify(&ctx, &account).await;
             announce(&ctx, &account, &previous, &ready).await;
+            let renewal_failed = !ready.status
+                && matches!(
+                    ready.reason.as_str(),
+                    "AssumeRoleRefused" | "StsUnavailable" | "OidcTokenUnreadable"
+                );
             if let Some(status) = plan::next_status(&previous, ready, users.len(), generation, &now) {
                 write_status(&ctx, &account, &status).await?;
             }
-            Ok(Requeue::requeue(ctx.settings.resync_for(&account.metadata, ctx.settings.resync)))
+            let resync = ctx.settings.resync_for(&account.metadata, ctx.settings.resync);
+            Ok(Requeue::requeue(if renewal_failed { resync.min(RENEWAL_RECHECK) } else { resync }))
         }
     }
 }

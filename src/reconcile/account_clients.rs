@@ -7,6 +7,7 @@
 //! account controller calls [`Accounts::reload`] on every change of either).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -15,10 +16,15 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::tenancy::{self, DEFAULT_CREDENTIALS_NAMESPACE, Namespaces};
-use crate::crd::platform_account::PlatformAccount;
+use crate::crd::platform_account::{CredentialsSecretRef, PlatformAccount, RoleSession};
+use crate::metrics::Metrics;
+use iot_platform::credential_provider::{
+    CredentialError, CredentialProvider, CredentialSource, RefreshObserver,
+};
 use iot_platform::endpoint_policy::{EndpointError, EndpointPolicy};
 use iot_platform::http::{Endpoints, HttpPlatform, http_client};
 use iot_platform::ratelimit::LimiterRegistry;
+use iot_platform::sts::{RoleRequest, StsClient, default_endpoint};
 use iot_platform::{CallObserver, Credentials, ForTenant, IotPlatform};
 
 /// Everything needed to call the platform for one account.
@@ -33,7 +39,7 @@ pub struct AccountHandle {
     pub instance_id: Option<String>,
     /// Where calls go.
     pub endpoints: Endpoints,
-    /// What the handle was built from: (account resourceVersion, Secret resourceVersion).
+    /// What the handle was built from: (account generation, Secret resourceVersion).
     built_from: (String, String),
 }
 
@@ -129,6 +135,22 @@ pub enum AccountError {
         /// The operator's credentials namespace.
         expected: String,
     },
+    /// An OIDC account without a role or provider ARN (in its spec or the operator's
+    /// environment).
+    #[error(
+        "PlatformAccount {account:?} uses spec.credentials.oidc but no {what} is set: set \
+         spec.credentials.oidc.{field}, or the operator's {env} (ACK's pod-identity webhook sets it)"
+    )]
+    CredentialSourceIncomplete {
+        /// Account.
+        account: String,
+        /// What is missing, in words.
+        what: &'static str,
+        /// The spec field that would give it.
+        field: &'static str,
+        /// The environment variable that would give it.
+        env: &'static str,
+    },
     /// An endpoint is not on the operator's allow list.
     #[error("PlatformAccount {account:?}: {reason}")]
     EndpointNotAllowed {
@@ -151,7 +173,49 @@ impl AccountError {
             Self::ReadSecret { .. } => "CredentialsUnreadable",
             Self::NotAllowed { .. } => "AccountNotAllowed",
             Self::CredentialsNamespace { .. } => "CredentialsNamespaceNotAllowed",
+            Self::CredentialSourceIncomplete { .. } => "CredentialSourceIncomplete",
             Self::EndpointNotAllowed { .. } => "EndpointNotAllowed",
+        }
+    }
+}
+
+/// What the operator's environment gives OIDC (RRSA) accounts: ACK's pod-identity webhook
+/// sets `ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN` and
+/// `ALIBABA_CLOUD_OIDC_TOKEN_FILE` (and sometimes `ALIBABA_CLOUD_STS_ENDPOINT`).
+#[derive(Debug, Clone, Default)]
+pub struct OidcDefaults {
+    /// The projected service-account token file.
+    pub token_file: Option<PathBuf>,
+    /// The role, when the account names none.
+    pub role_arn: Option<String>,
+    /// The OIDC provider, when the account names none.
+    pub provider_arn: Option<String>,
+    /// The STS endpoint, when the account names none.
+    pub sts_endpoint: Option<String>,
+}
+
+/// The token file ACK's pod-identity webhook mounts.
+pub const RRSA_TOKEN_FILE: &str = "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token";
+
+/// Reports one account's credential renewals: metrics, and a wake-up of the account's
+/// reconcile when renewing starts or stops failing (so its Ready condition and Event follow
+/// at once, not at the next resync).
+struct RenewalReporter {
+    account: String,
+    metrics: Option<Arc<Metrics>>,
+    wake: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    last_ok: Mutex<Option<bool>>,
+}
+
+impl RefreshObserver for RenewalReporter {
+    fn refreshed(&self, source: &'static str, outcome: Result<jiff::Timestamp, &CredentialError>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.credentials_renewed(&self.account, source, outcome);
+        }
+        let ok = outcome.is_ok();
+        let changed = self.last_ok.lock().expect("renewal lock").replace(ok) != Some(ok);
+        if changed && let Some(wake) = &self.wake {
+            let _ = wake.send(self.account.clone());
         }
     }
 }
@@ -168,6 +232,9 @@ pub struct Accounts {
     namespaces: Namespaces,
     credentials_namespace: String,
     endpoint_policy: EndpointPolicy,
+    oidc: OidcDefaults,
+    metrics: Option<Arc<Metrics>>,
+    wake: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -203,7 +270,26 @@ impl Accounts {
             namespaces: Namespaces::default(),
             credentials_namespace: DEFAULT_CREDENTIALS_NAMESPACE.to_string(),
             endpoint_policy: EndpointPolicy::default(),
+            oidc: OidcDefaults::default(),
+            metrics: None,
+            wake: None,
         }
+    }
+
+    /// Temporary credentials: the defaults OIDC accounts take from the operator's
+    /// environment, where renewals are counted, and where accounts whose renewals start or
+    /// stop failing are sent (the account controller reconciles them).
+    #[must_use]
+    pub fn with_renewals(
+        mut self,
+        oidc: OidcDefaults,
+        metrics: Option<Arc<Metrics>>,
+        wake: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Self {
+        self.oidc = oidc;
+        self.metrics = metrics;
+        self.wake = wake;
+        self
     }
 
     /// Who may use which account: the namespaces' labels, the only namespace credentials
@@ -310,7 +396,7 @@ impl Accounts {
     async fn handle(&self, account: &PlatformAccount) -> Result<Arc<AccountHandle>, AccountError> {
         let name = account.name_any();
         if let Some(handle) = self.handles.lock().expect("accounts lock").get(&name)
-            && handle.built_from.0 == account.resource_version().unwrap_or_default()
+            && handle.built_from.0 == spec_version(account)
         {
             return Ok(handle.clone());
         }
@@ -350,57 +436,81 @@ impl Accounts {
 
     async fn build(&self, account: &PlatformAccount) -> Result<Arc<AccountHandle>, AccountError> {
         let name = account.name_any();
-        let source = &account.spec.credentials.secret_ref;
-        let secret_namespace = source.namespace.clone().unwrap_or_else(|| self.credentials_namespace.clone());
-        if secret_namespace != self.credentials_namespace {
-            return Err(AccountError::CredentialsNamespace {
-                account: name,
-                namespace: secret_namespace,
-                expected: self.credentials_namespace.clone(),
-            });
-        }
         let endpoints = Endpoints::new(
             &account.spec.region,
             account.spec.endpoint.as_deref(),
             account.spec.distribution_endpoint.as_deref(),
         );
         for endpoint in [&endpoints.regional, &endpoints.distribution] {
-            self.endpoint_policy
-                .check(&endpoint.base_url)
-                .map_err(|reason| AccountError::EndpointNotAllowed { account: name.clone(), reason })?;
+            self.check_endpoint(&name, &endpoint.base_url)?;
         }
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret_namespace);
-        let secret = api
-            .get_opt(&source.name)
-            .await
-            .map_err(|e| AccountError::ReadSecret { account: name.clone(), source: e })?
-            .ok_or_else(|| AccountError::SecretNotFound {
-                account: name.clone(),
-                namespace: secret_namespace.clone(),
-                name: source.name.clone(),
-            })?;
-        let required = |key: &str| {
-            secret_value(&secret, key).filter(|v| !v.is_empty()).ok_or_else(|| {
-                AccountError::SecretKeyMissing {
-                    account: name.clone(),
-                    namespace: secret_namespace.clone(),
-                    name: source.name.clone(),
-                    key: key.to_string(),
-                }
-            })
+        let sources = &account.spec.credentials;
+        let secret = match sources.secret() {
+            Some(reference) => Some(self.read_secret(&name, reference).await?),
+            None => None,
         };
-        let credentials = Credentials::new(
-            required(&source.access_key_id_key)?,
-            required(&source.access_key_secret_key)?,
-            secret_value(&secret, &source.security_token_key),
-        );
-        let built_from =
-            (account.resource_version().unwrap_or_default(), secret.resource_version().unwrap_or_default());
+        let secret_version = secret.as_ref().map(|(s, _)| s.resource_version().unwrap_or_default());
+        let built_from = (spec_version(account), secret_version.unwrap_or_default());
         if let Some(existing) = self.handles.lock().expect("accounts lock").get(&name)
             && existing.built_from == built_from
         {
             return Ok(existing.clone());
         }
+        let source = match (secret, &sources.oidc, &sources.assume_role) {
+            (Some((_, credentials)), _, Some(assume)) => CredentialSource::AssumeRole {
+                sts: self.sts_client(&name, &account.spec.region, &assume.session)?,
+                base: credentials,
+                role: role_request(&assume.role_arn, &assume.session, assume.external_id.clone()),
+            },
+            (Some((_, credentials)), _, None) => CredentialSource::Static(credentials),
+            (None, Some(oidc), _) => {
+                let incomplete = |what, field, env| AccountError::CredentialSourceIncomplete {
+                    account: name.clone(),
+                    what,
+                    field,
+                    env,
+                };
+                let role_arn =
+                    oidc.role_arn.clone().or_else(|| self.oidc.role_arn.clone()).ok_or_else(|| {
+                        incomplete("role ARN", "roleArn", "--oidc-role-arn / ALIBABA_CLOUD_ROLE_ARN")
+                    })?;
+                let provider_arn =
+                    oidc.oidc_provider_arn.clone().or_else(|| self.oidc.provider_arn.clone()).ok_or_else(
+                        || {
+                            incomplete(
+                                "OIDC provider ARN",
+                                "oidcProviderArn",
+                                "--oidc-provider-arn / ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                            )
+                        },
+                    )?;
+                CredentialSource::Oidc {
+                    sts: self.sts_client(&name, &account.spec.region, &oidc.session)?,
+                    provider_arn,
+                    token_file: self
+                        .oidc
+                        .token_file
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(RRSA_TOKEN_FILE)),
+                    role: role_request(&role_arn, &oidc.session, None),
+                }
+            }
+            (None, None, _) => {
+                return Err(AccountError::CredentialSourceIncomplete {
+                    account: name,
+                    what: "credential source",
+                    field: "secretRef",
+                    env: "(none)",
+                });
+            }
+        };
+        let reporter = RenewalReporter {
+            account: name.clone(),
+            metrics: self.metrics.clone(),
+            wake: self.wake.clone(),
+            last_ok: Mutex::default(),
+        };
+        let credentials = Arc::new(CredentialProvider::new(source).with_observer(Arc::new(reporter)));
         let mut client = HttpPlatform::new(
             self.http.clone(),
             endpoints.clone(),
@@ -422,5 +532,89 @@ impl Accounts {
         });
         self.handles.lock().expect("accounts lock").insert(name, handle.clone());
         Ok(handle)
+    }
+
+    fn check_endpoint(&self, account: &str, url: &str) -> Result<(), AccountError> {
+        self.endpoint_policy
+            .check(url)
+            .map_err(|reason| AccountError::EndpointNotAllowed { account: account.to_string(), reason })
+    }
+
+    /// The STS client of a role session: its endpoint, else the operator's, else the
+    /// region's — allow-listed like every endpoint credentials go to.
+    fn sts_client(
+        &self,
+        account: &str,
+        region: &str,
+        session: &RoleSession,
+    ) -> Result<StsClient, AccountError> {
+        let url = session
+            .sts_endpoint
+            .clone()
+            .or_else(|| self.oidc.sts_endpoint.clone())
+            .unwrap_or_else(|| default_endpoint(region));
+        self.check_endpoint(account, &url)?;
+        Ok(StsClient::new(self.http.clone(), &url, region))
+    }
+
+    /// Reads the credentials Secret `reference` names (only in the credentials namespace).
+    async fn read_secret(
+        &self,
+        account: &str,
+        reference: &CredentialsSecretRef,
+    ) -> Result<(Secret, Credentials), AccountError> {
+        let secret_namespace =
+            reference.namespace.clone().unwrap_or_else(|| self.credentials_namespace.clone());
+        if secret_namespace != self.credentials_namespace {
+            return Err(AccountError::CredentialsNamespace {
+                account: account.to_string(),
+                namespace: secret_namespace,
+                expected: self.credentials_namespace.clone(),
+            });
+        }
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret_namespace);
+        let secret = api
+            .get_opt(&reference.name)
+            .await
+            .map_err(|e| AccountError::ReadSecret { account: account.to_string(), source: e })?
+            .ok_or_else(|| AccountError::SecretNotFound {
+                account: account.to_string(),
+                namespace: secret_namespace.clone(),
+                name: reference.name.clone(),
+            })?;
+        let required = |key: &str| {
+            secret_value(&secret, key).filter(|v| !v.is_empty()).ok_or_else(|| {
+                AccountError::SecretKeyMissing {
+                    account: account.to_string(),
+                    namespace: secret_namespace.clone(),
+                    name: reference.name.clone(),
+                    key: key.to_string(),
+                }
+            })
+        };
+        let credentials = Credentials::new(
+            required(&reference.access_key_id_key)?,
+            required(&reference.access_key_secret_key)?,
+            secret_value(&secret, &reference.security_token_key),
+        );
+        Ok((secret, credentials))
+    }
+}
+
+/// Which version of the account's spec a handle was built from: its generation (status
+/// writes do not change it, so they neither rebuild the client nor renew its temporary
+/// credentials).
+fn spec_version(account: &PlatformAccount) -> String {
+    account.metadata.generation.unwrap_or_default().to_string()
+}
+
+/// The STS request of a role session.
+fn role_request(role_arn: &str, session: &RoleSession, external_id: Option<String>) -> RoleRequest {
+    RoleRequest {
+        role_arn: role_arn.to_string(),
+        session_name: session.role_session_name.clone(),
+        duration_seconds: session.duration_seconds,
+        policy: session.policy.clone(),
+        external_id,
     }
 }

@@ -207,9 +207,12 @@ pub fn accounts(
     client: &Client,
     accounts: impl Trigger<PlatformAccount>,
     account_store: Store<PlatformAccount>,
+    mut renewed: tokio::sync::mpsc::UnboundedReceiver<String>,
     shutdown: &Shutdown,
     ctx: Arc<Context>,
 ) -> BoxFuture<'static, ()> {
+    let renewals = futures::stream::poll_fn(move |cx| renewed.poll_recv(cx))
+        .map(|name| ObjectRef::<PlatformAccount>::new(&name));
     let own_changes =
         accounts.predicate_filter(spec_relevance::<PlatformAccount>, PredicateConfig::default());
     let accounts_of_secret = account_store.clone();
@@ -226,10 +229,11 @@ pub fn accounts(
             accounts_of_secret
                 .state()
                 .iter()
-                .filter(|a| a.spec.credentials.secret_ref.name == name)
+                .filter(|a| a.spec.credentials.secret().is_some_and(|s| s.name == name))
                 .map(|a| ObjectRef::from_obj(a.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_on(renewals)
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {

@@ -32,7 +32,7 @@ use crate::cli::RunArgs;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use crate::metrics::{Metrics, inventory};
 use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
-use crate::reconcile::account_clients::Accounts;
+use crate::reconcile::account_clients::{Accounts, OidcDefaults};
 use crate::reconcile::admission::Admission;
 use crate::reconcile::backoff::Backoff;
 use crate::reconcile::context::{Context, ProductStores, SecretStores, Settings};
@@ -307,7 +307,10 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
         watcher::Config::default(),
         strip_managed_fields,
     );
-    let ctx = Arc::new(context(&client, args, &metrics, accounts.store(), namespaces.store(), &scopes)?);
+    // Accounts whose credential renewals start or stop failing are reconciled at once.
+    let (renewals, renewed_accounts) = tokio::sync::mpsc::unbounded_channel();
+    let ctx =
+        Arc::new(context(&client, args, &metrics, accounts.store(), namespaces.store(), &scopes, renewals)?);
 
     let account_trigger = accounts.subscribe();
     let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());
@@ -315,7 +318,14 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     for scope in scopes {
         tasks.extend(scope.controllers(&client, &mut accounts, &mut namespaces, &admission, &shutdown, &ctx));
     }
-    tasks.push(controllers::accounts(&client, account_trigger, accounts.store(), &shutdown, ctx.clone()));
+    tasks.push(controllers::accounts(
+        &client,
+        account_trigger,
+        accounts.store(),
+        renewed_accounts,
+        &shutdown,
+        ctx.clone(),
+    ));
     tasks.push(namespaces.run(shutdown.signal()));
     follow_caches(ctx.clone(), accounts.store(), distribution_stores);
     tasks.push(accounts.run(shutdown.signal()));
@@ -346,6 +356,7 @@ fn context(
     accounts: Store<PlatformAccount>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
     scopes: &[ScopeWatches],
+    renewals: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Result<Context, RunError> {
     let settings = Settings {
         resync: args.resync_interval.into(),
@@ -364,7 +375,17 @@ fn context(
         client: client.clone(),
         accounts: Accounts::new(client.clone(), accounts, args.qps_share, Some(observer))
             .with_selector(args.account_selector.clone())
-            .with_tenancy(Namespaces(Some(namespaces)), &credentials_namespace, endpoint_policy),
+            .with_tenancy(Namespaces(Some(namespaces)), &credentials_namespace, endpoint_policy)
+            .with_renewals(
+                OidcDefaults {
+                    token_file: args.oidc_token_file.clone(),
+                    role_arn: args.oidc_role_arn.clone().filter(|a| !a.is_empty()),
+                    provider_arn: args.oidc_provider_arn.clone().filter(|a| !a.is_empty()),
+                    sts_endpoint: args.sts_endpoint.clone().filter(|a| !a.is_empty()),
+                },
+                Some(metrics.clone()),
+                Some(renewals),
+            ),
         recorder: events::EventPublisher::new(client.clone(), reporter),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: SecretStores(scopes.iter().map(|s| s.secret_store.clone()).collect()),

@@ -167,7 +167,7 @@ impl Sts {
         now_ms: i64,
     ) -> Result<Value, ApiError> {
         let (role, session, duration) = self.role_request(params)?;
-        if !role.trusted_access_keys.iter().any(|k| *k == caller.id) {
+        if !role.trusted_access_keys.contains(&caller.id) {
             return Err(sts_error(
                 403,
                 "NoPermission",
@@ -203,7 +203,7 @@ impl Sts {
                 sts_error(401, "AuthenticationFail.NoPermission", "No such OIDC Provider registered.")
             })?;
         let claims = verify_token(&provider, token, now_ms + self.config.oidc_clock_offset_seconds * 1000)?;
-        if !role.trusted_oidc_providers.iter().any(|p| *p == provider.arn) {
+        if !role.trusted_oidc_providers.contains(&provider.arn) {
             return Err(sts_error(401, "AuthenticationFail.NoPermission", "There is no permission"));
         }
         let info = json!({

@@ -266,10 +266,9 @@ impl CredentialProvider {
                 // cached credentials, which still have a while to live.
                 if let Ok(mut renewal) = self.renewal.try_lock()
                     && renewal.retry_at.is_none_or(|at| Instant::now() >= at)
+                    && let Ok(fresh) = self.renew(&mut renewal).await
                 {
-                    if let Ok(fresh) = self.renew(&mut renewal).await {
-                        return Ok(fresh);
-                    }
+                    return Ok(fresh);
                 }
                 Ok(c.credentials.clone())
             }
