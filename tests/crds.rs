@@ -345,6 +345,64 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
             "each of names must be a namespace name",
         ),
         (
+            "two credential sources at once",
+            account(
+                "two-sources",
+                json!({"region": "cn-shanghai", "credentials": {
+                    "secretRef": {"name": "creds"},
+                    "oidc": {"roleArn": "acs:ram::1234567890123456:role/iot"}}}),
+            ),
+            "spec.credentials must name exactly one source",
+        ),
+        (
+            "no credential source",
+            account("no-source", json!({"region": "cn-shanghai", "credentials": {}})),
+            "spec.credentials must name exactly one source",
+        ),
+        (
+            "a role ARN that is not one",
+            account(
+                "bad-role",
+                json!({"region": "cn-shanghai", "credentials": {"oidc": {"roleArn": "iot-operator"}}}),
+            ),
+            "roleArn must be a RAM role ARN",
+        ),
+        (
+            "an OIDC provider ARN that names a role",
+            account(
+                "bad-provider",
+                json!({"region": "cn-shanghai", "credentials": {"oidc": {
+                    "oidcProviderArn": "acs:ram::1234567890123456:role/iot"}}}),
+            ),
+            "oidcProviderArn must be a RAM OIDC provider ARN",
+        ),
+        (
+            "a session shorter than STS allows",
+            account(
+                "short-session",
+                json!({"region": "cn-shanghai", "credentials": {"assumeRole": {
+                    "secretRef": {"name": "base"}, "roleArn": "acs:ram::1234567890123456:role/iot",
+                    "durationSeconds": 60}}}),
+            ),
+            "should be greater than or equal to 900",
+        ),
+        (
+            "a session name STS refuses",
+            account(
+                "bad-session",
+                json!({"region": "cn-shanghai", "credentials": {"oidc": {"roleSessionName": "iot operator"}}}),
+            ),
+            "roleSessionName is 2 to 64 of letters, digits and .@-_",
+        ),
+        (
+            "an STS endpoint with a path",
+            account(
+                "bad-sts",
+                json!({"region": "cn-shanghai", "credentials": {"oidc": {"stsEndpoint": "https://sts.example.com/x"}}}),
+            ),
+            "stsEndpoint must be a URL with scheme and host only",
+        ),
+        (
             "more distribution tasks per namespace than the account has",
             account(
                 "tasks",
