@@ -271,6 +271,72 @@ fn the_chart_with_everything_switched_on_passes_a_server_side_dry_run() {
 }
 
 #[test]
+fn the_chart_mounts_an_rrsa_token_and_makes_an_account_without_a_secret() {
+    let plane = control_plane();
+    ensure_namespace(plane, "chart-rrsa");
+    let rendered = helm(
+        plane,
+        &[
+            "template",
+            "rrsa",
+            &chart(),
+            "-n",
+            "chart-rrsa",
+            "--set",
+            "rrsa.enabled=true",
+            "--set",
+            "rrsa.roleArn=acs:ram::1234567890123456:role/iot-product-operator",
+            "--set",
+            "rrsa.oidcProviderArn=acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee",
+            "--set",
+            "rrsa.stsEndpoint=https://sts-vpc.cn-shanghai.aliyuncs.com",
+            "--set",
+            "platformAccount.create=true",
+            "--set",
+            "platformAccount.name=rrsa-chart",
+            "--set",
+            "platformAccount.credentialSource=oidc",
+            "--set",
+            "platformAccount.allowedNamespaces.names={team-a}",
+        ],
+    );
+    let out = dry_run(plane, &rendered);
+    assert!(out.contains("platformaccount.iot.productoperator.dev/rrsa-chart"), "{out}");
+    assert!(!out.contains("secret/"), "no Secret for an OIDC account: {out}");
+    let documents: Vec<Value> = rendered
+        .split("\n---")
+        .filter_map(|d| serde_yaml::from_str::<Value>(d).ok())
+        .filter(|d| !d.is_null())
+        .collect();
+    let deployment = documents.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let token = &pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
+    assert_eq!(token["audience"], "sts.aliyuncs.com", "{pod}");
+    assert_eq!(token["path"], "token");
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens"
+    );
+    let env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+        .collect();
+    for (name, value) in [
+        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token"),
+        ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/iot-product-operator"),
+        ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee"),
+        ("ALIBABA_CLOUD_STS_ENDPOINT", "https://sts-vpc.cn-shanghai.aliyuncs.com"),
+    ] {
+        assert!(env.contains(&(name.to_string(), value.to_string())), "{name} missing: {env:?}");
+    }
+    let account = documents.iter().find(|d| d["kind"] == "PlatformAccount").unwrap();
+    assert_eq!(account["spec"]["credentials"], json!({"oidc": {}}));
+}
+
+#[test]
 fn the_kustomize_namespaced_overlay_passes_a_server_side_dry_run() {
     let plane = control_plane();
     let rendered = plane.kubectl(&["kustomize", &root().join("config/namespaced").display().to_string()]);
