@@ -53,6 +53,12 @@ pub struct EmulatorArgs {
     /// are served as that region instead).
     #[arg(long, default_value = "cn-shanghai")]
     pub region: String,
+    /// Serve `--listen` over HTTPS with this certificate chain (PEM); with `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Serve another region at another address, as `REGION=ADDR` (repeatable).
     #[arg(long = "region-listen", value_name = "REGION=ADDR")]
     pub region_listen: Vec<String>,

@@ -6,7 +6,7 @@ use tracing::info;
 
 use super::faults::Faults;
 use super::gateway::AccessKey;
-use super::server::{Emulator, EmulatorConfig, spawn};
+use super::server::{Emulator, EmulatorConfig, spawn_with};
 use super::state::{Instance, Rules};
 use crate::cli::EmulatorArgs;
 
@@ -79,17 +79,44 @@ pub async fn run(args: &EmulatorArgs) -> Result<(), String> {
         let addr: SocketAddr = addr.parse().map_err(|e| format!("--region-listen {entry:?}: {e}"))?;
         listeners.push((region.to_string(), addr));
     }
-    for (region, addr) in listeners {
-        let bound = spawn(emulator.clone(), addr, &region)
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    for (index, (region, addr)) in listeners.into_iter().enumerate() {
+        // TLS (when asked for) on the main listener.
+        let tls = if index == 0 { tls.clone() } else { None };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let bound = spawn_with(emulator.clone(), addr, &region, tls)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         // A stable line for scripts that start the emulator on port 0.
-        println!("emulator listening on http://{bound} region={region}");
+        println!("emulator listening on {scheme}://{bound} region={region}");
         info!(%bound, %region, "emulator listening");
     }
     shutdown_signal().await;
     info!("emulator stopping");
     Ok(())
+}
+
+/// A TLS acceptor with the certificate chain and key in `cert` and `key` (PEM).
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the certificates in {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the key in {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

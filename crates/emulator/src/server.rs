@@ -221,11 +221,17 @@ impl Emulator {
         self.faults.lock().expect("faults lock").faults().clone()
     }
 
-    /// Serves `listener` as the endpoint of `region` until the task is dropped.
+    /// Serves `listener` as the endpoint of `region` until the task is dropped; over TLS
+    /// when `tls` is given (the official credentials providers call STS over HTTPS only).
     ///
     /// # Errors
     /// Only when accepting connections fails.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, region: String) -> std::io::Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        region: String,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<()> {
         let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (stream, peer) = listener.accept().await?;
@@ -234,29 +240,49 @@ impl Emulator {
             let _ = stream.set_nodelay(true);
             let emulator = self.clone();
             let region = region.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let service = service_fn(move |request| {
-                    let emulator = emulator.clone();
-                    let region = region.clone();
-                    async move {
-                        match emulator.answer(request, &region, peer).await {
-                            Answer::Respond(response) => Ok(response),
-                            Answer::Drop => Err(DroppedResponse),
+                match tls {
+                    None => emulator.serve_connection(stream, peer, region).await,
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+                        match handshake {
+                            Ok(Ok(stream)) => emulator.serve_connection(stream, peer, region).await,
+                            Ok(Err(error)) => debug!(%error, "emulator TLS handshake failed"),
+                            Err(_) => debug!("emulator TLS handshake timed out"),
                         }
                     }
-                });
-                if let Err(error) = http1::Builder::new()
-                    .keep_alive(true)
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                    && !error.to_string().contains("dropped by fault injection")
-                {
-                    debug!(%error, "emulator connection ended");
                 }
             });
+        }
+    }
+
+    async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr, region: String)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let emulator = self;
+        let service = service_fn(move |request| {
+            let emulator = emulator.clone();
+            let region = region.clone();
+            async move {
+                match emulator.answer(request, &region, peer).await {
+                    Answer::Respond(response) => Ok(response),
+                    Answer::Drop => Err(DroppedResponse),
+                }
+            }
+        });
+        if let Err(error) = http1::Builder::new()
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service)
+            .await
+            && !error.to_string().contains("dropped by fault injection")
+        {
+            debug!(%error, "emulator connection ended");
         }
     }
 
@@ -651,17 +677,30 @@ fn gateway_error(id: &str, error: &ApiError, wants_xml: bool, root: &str) -> Res
     render(error.http_status, id, body, wants_xml, root)
 }
 
-/// Binds `addr` and serves it as the endpoint of `region` in a background task; returns
+/// Binds `addr` and serves it (plain HTTP) as the endpoint of `region` in a background task; returns
 /// the bound address (useful with port 0).
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn spawn(emulator: Arc<Emulator>, addr: SocketAddr, region: &str) -> std::io::Result<SocketAddr> {
+    spawn_with(emulator, addr, region, None).await
+}
+
+/// Like [`spawn`], over TLS when `tls` is given.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_with(
+    emulator: Arc<Emulator>,
+    addr: SocketAddr,
+    region: &str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let region = region.to_string();
     tokio::spawn(async move {
-        if let Err(error) = emulator.serve(listener, region).await {
+        if let Err(error) = emulator.serve(listener, region, tls).await {
             warn!(%error, "emulator listener stopped");
         }
     });
