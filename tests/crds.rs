@@ -345,6 +345,166 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
             "each of names must be a namespace name",
         ),
         (
+            "a thing model given both ways",
+            product(
+                "tsl-0",
+                json!({"productName": "Lamp", "thingModel": {"tsl": "{}", "properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "date"}}]}}),
+            ),
+            "set either spec.thingModel.tsl (a TSL document as JSON) or properties, events and services (as YAML), not both",
+        ),
+        (
+            "min above max",
+            product(
+                "tsl-1",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "A", "name": "A", "dataType": {"type": "date"}}, {"identifier": "Level", "name": "Level", "dataType": {"type": "int", "min": 10, "max": 1}}]}}),
+            ),
+            "spec.thingModel.properties[1].dataType: Invalid value: min must not exceed max",
+        ),
+        (
+            "a step larger than the range",
+            product(
+                "tsl-2",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "float", "min": 0, "max": 1, "step": 2}}]}}),
+            ),
+            "step must be positive and at most max - min",
+        ),
+        (
+            "an int with a fraction",
+            product(
+                "tsl-3",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "int", "min": 0.5, "max": 10}}]}}),
+            ),
+            "an int's min, max and step are whole numbers within 32 bits",
+        ),
+        (
+            "min on text",
+            product(
+                "tsl-4",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "text", "min": 1}}]}}),
+            ),
+            "min, max, step, unit and unitName are for int, float and double",
+        ),
+        (
+            "length on an int",
+            product(
+                "tsl-5",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "int", "length": 5}}]}}),
+            ),
+            "length is for text",
+        ),
+        (
+            "a bool without its two values",
+            product(
+                "tsl-6",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "bool", "values": [{"value": 1, "name": "on"}]}}]}}),
+            ),
+            "a bool names its two values",
+        ),
+        (
+            "an enum without values",
+            product(
+                "tsl-7",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "enum"}}]}}),
+            ),
+            "an enum lists its values",
+        ),
+        (
+            "an enum value given twice",
+            product(
+                "tsl-8",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "enum", "values": [{"value": 1, "name": "Red"}, {"value": 1, "name": "Rot"}]}}]}}),
+            ),
+            "dataType.values[1]: Duplicate value",
+        ),
+        (
+            "a struct without members",
+            product(
+                "tsl-9",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "struct"}}]}}),
+            ),
+            "a struct lists its members",
+        ),
+        (
+            "a struct inside a struct",
+            product(
+                "tsl-10",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "struct", "members": [{"identifier": "Inner", "name": "Inner", "dataType": {"type": "struct"}}]}}]}}),
+            ),
+            "structs and arrays do not nest",
+        ),
+        (
+            "an array without a size",
+            product(
+                "tsl-11",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "array", "item": {"type": "int"}}}]}}),
+            ),
+            "an array has a size (1 to 512) and an item type",
+        ),
+        (
+            "an array of bools",
+            product(
+                "tsl-12",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "array", "size": 4, "item": {"type": "bool"}}}]}}),
+            ),
+            "an array holds int, float, double, text or struct items",
+        ),
+        (
+            "an array larger than 512",
+            product(
+                "tsl-13",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "array", "size": 513, "item": {"type": "int"}}}]}}),
+            ),
+            "should be less than or equal to 512",
+        ),
+        (
+            "a reserved identifier",
+            product(
+                "tsl-14",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "set", "name": "Set", "dataType": {"type": "date"}}]}}),
+            ),
+            "identifier must not be one of the platform's reserved words",
+        ),
+        (
+            "an identifier starting with a digit",
+            product(
+                "tsl-15",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "1st", "name": "First", "dataType": {"type": "date"}}]}}),
+            ),
+            "identifier must be letters, digits and underscores, not starting with a digit",
+        ),
+        (
+            "a name with a character the platform refuses",
+            product(
+                "tsl-16",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level!", "dataType": {"type": "date"}}]}}),
+            ),
+            "name must start with a Chinese character, a letter or a digit",
+        ),
+        (
+            "an identifier used by a property and an event",
+            product(
+                "tsl-17",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "date"}}], "events": [{"identifier": "Level", "name": "Level"}]}}),
+            ),
+            "identifiers must be unique among the model's properties, events and services",
+        ),
+        (
+            "two parameters with one identifier",
+            product(
+                "tsl-18",
+                json!({"productName": "Lamp", "thingModel": {"services": [{"identifier": "Blink", "name": "Blink", "inputData": [{"identifier": "Level", "name": "Level", "dataType": {"type": "date"}}, {"identifier": "Level", "name": "Level", "dataType": {"type": "date"}}]}]}}),
+            ),
+            "spec.thingModel.services[0].inputData[1]: Duplicate value",
+        ),
+        (
+            "an unknown data type",
+            product(
+                "tsl-19",
+                json!({"productName": "Lamp", "thingModel": {"properties": [{"identifier": "Level", "name": "Level", "dataType": {"type": "int64"}}]}}),
+            ),
+            "Unsupported value: \"int64\"",
+        ),
+        (
             "two credential sources at once",
             account(
                 "two-sources",
@@ -445,6 +605,43 @@ async fn names_at_the_limits_are_accepted() {
             .await
             .unwrap_or_else(|e| panic!("{product_name} refused: {e}"));
     }
+}
+
+#[tokio::test]
+async fn thing_models_at_the_platforms_limits_are_accepted() {
+    let client = control_plane().admin_client().await;
+    let ns = test_namespace(&client, "tsl-limits").await;
+    let identifier = format!("A{}", "b".repeat(49));
+    let members: Vec<Value> = (0..20)
+        .map(|i| json!({"identifier": format!("M{i}"), "name": format!("Member {i}"), "dataType": {"type": "int"}}))
+        .collect();
+    let mut properties = vec![
+        json!({"identifier": identifier, "name": "n".repeat(30), "dataType": {"type": "text", "length": 10240}}),
+        json!({"identifier": "Int32", "name": "智能亮度_1.0/x", "accessMode": "r",
+               "dataType": {"type": "int", "min": -2147483648i64, "max": 2147483647i64, "step": 1}}),
+        json!({"identifier": "Tiny", "name": "Tiny", "dataType": {"type": "double", "min": 0, "max": 0.001, "step": 0.001}}),
+        json!({"identifier": "Flags", "name": "Flags", "dataType": {"type": "array", "size": 512, "item": {"type": "float"}}}),
+        json!({"identifier": "Rows", "name": "Rows",
+               "dataType": {"type": "array", "size": 1, "item": {"type": "struct", "members": members}}}),
+        json!({"identifier": "Mode", "name": "Mode", "dataType": {"type": "enum", "values": [
+            {"value": -2147483648i64, "name": "off"}, {"value": 0, "name": "idle"}, {"value": 2147483647, "name": "max"}]}}),
+    ];
+    properties.extend((0..244).map(|i| {
+        json!({"identifier": format!("P{i}"), "name": format!("Property {i}"), "dataType": {"type": "date"}})
+    }));
+    let events: Vec<Value> = (0..50)
+        .map(|i| json!({"identifier": format!("E{i}"), "name": format!("Event {i}"), "type": "info"}))
+        .collect();
+    let model = json!({"properties": properties, "events": events});
+    create(&client, &ns, product("limits", json!({"productName": "Lamp", "thingModel": model})))
+        .await
+        .unwrap_or_else(|e| panic!("a model at the limits (300 features) was refused: {e}"));
+    let mut over = model.clone();
+    over["services"] = json!([{"identifier": "OneTooMany", "name": "One too many"}]);
+    let refused = create(&client, &ns, product("over", json!({"productName": "Lamp", "thingModel": over})))
+        .await
+        .expect_err("301 features");
+    assert!(refused.contains("at most 300 properties, events and services together"), "{refused}");
 }
 
 /// (case, original spec, merge patch, expected fragment of the refusal).

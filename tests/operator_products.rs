@@ -154,6 +154,46 @@ async fn the_thing_model_is_imported_and_published_and_follows_changes() {
 }
 
 #[tokio::test]
+async fn a_thing_model_written_as_yaml_is_imported_and_its_changes_are_told_in_words() {
+    let env = env("tsl-yaml").await;
+    let power = json!({"identifier": "Power", "name": "Power",
+                       "dataType": {"type": "bool", "values": [{"value": 0, "name": "off"}, {"value": 1, "name": "on"}]}});
+    apply(&env, "lamp", json!({"productName": "Lamp_Yaml", "thingModel": {"properties": [power]}})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let draft = env.emulator.products()[0].tsl_draft.to_string();
+    assert!(draft.contains(r#""specs":{"0":"off","1":"on"}"#), "{draft}");
+    // The same model as a JSON document: nothing to do.
+    let imports = || {
+        env.emulator.emulator.stats().calls.get("ImportThingModelTsl").map_or(0, |c| c.values().sum::<u64>())
+    };
+    let before = imports();
+    patch_spec(&env, "lamp", json!({"thingModel": {"properties": null, "tsl": TSL_V1}})).await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    assert_eq!(imports(), before, "an equivalent JSON model is not imported again");
+    // Power becomes an enum, Brightness is added.
+    patch_spec(&env, "lamp", json!({"thingModel": {"tsl": null, "properties": [
+        {"identifier": "Power", "name": "Power",
+         "dataType": {"type": "enum", "values": [{"value": 0, "name": "off"}, {"value": 1, "name": "on"}, {"value": 2, "name": "auto"}]}},
+        {"identifier": "Brightness", "name": "Brightness", "dataType": {"type": "int", "min": 0, "max": 100, "step": 1}}]}}))
+    .await;
+    wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let said = eventually("the import Event", DEADLINE, || async {
+        let events = events(&env, "lamp").await;
+        events
+            .into_iter()
+            .filter(|(reason, _)| reason == "ThingModelImported")
+            .map(|(_, note)| note)
+            .find(|note| note.contains("Brightness"))
+            .ok_or_else(|| "no Event yet".to_string())
+    })
+    .await;
+    assert!(
+        said.contains("added property Brightness") && said.contains("changed Power from bool to enum"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_copy_of_a_product_does_not_publish_its_thing_model_again() {
     // Found by CI: a reconcile from a cached copy older than the status that recorded the publish
     // saw the imported draft, no published model in status, and published a second version.

@@ -11,6 +11,7 @@ pub mod distribution;
 pub mod platform_account;
 pub mod product;
 pub mod render;
+pub mod thing_model;
 
 use serde::{Deserialize, Serialize};
 

@@ -235,21 +235,58 @@ pub struct IotProductSpec {
     pub secret_name: Option<String>,
 }
 
-/// A product's thing model, in TSL form.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// A product's thing model: properties, events and services as YAML (checked when the
+/// manifest is applied), or the TSL document exported from the console as a JSON string in
+/// `tsl` — one of the two.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.tsl) != (has(self.properties) || has(self.events) || has(self.services))").message("set either spec.thingModel.tsl (a TSL document as JSON) or properties, events and services (as YAML), not both"))]
+#[x_kube(validation = Rule::new("(has(self.properties) ? size(self.properties) : 0) + (has(self.events) ? size(self.events) : 0) + (has(self.services) ? size(self.services) : 0) <= 300").message("a thing model has at most 300 properties, events and services together"))]
+#[x_kube(validation = Rule::new("!has(self.properties) || self.properties.all(p, (!has(self.events) || !self.events.exists(e, e.identifier == p.identifier)) && (!has(self.services) || !self.services.exists(v, v.identifier == p.identifier)))").message("identifiers must be unique among the model's properties, events and services"))]
+#[x_kube(validation = Rule::new("!has(self.events) || !has(self.services) || self.events.all(e, !self.services.exists(v, v.identifier == e.identifier))").message("identifiers must be unique among the model's properties, events and services"))]
 pub struct ThingModel {
-    /// The TSL document as a JSON string: an object with `properties`, `events` and
-    /// `services` arrays (the platform's own `post`, `set` and `get` entries may be left out).
-    /// At most 256 KiB (the operator's cap, so that no namespace can exhaust its memory).
+    /// The TSL document as a JSON string (as the console exports it): an object with
+    /// `properties`, `events` and `services` arrays (the platform's own `post`, `set` and
+    /// `get` entries may be left out). At most 256 KiB. Not with `properties`, `events` or
+    /// `services`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 262144))]
-    pub tsl: String,
+    pub tsl: Option<String>,
+
+    /// The properties: states of the device that can be read (and set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 300))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["identifier"]))]
+    pub properties: Vec<super::thing_model::Property>,
+
+    /// The events: what the device reports (at most 50).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["identifier"]))]
+    pub events: Vec<super::thing_model::Event>,
+
+    /// The services: what the device can be asked to do (at most 50).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["identifier"]))]
+    pub services: Vec<super::thing_model::Service>,
 
     /// A description for the thing-model versions the operator publishes (up to 100
     /// characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100))]
     pub version_description: Option<String>,
+}
+
+impl ThingModel {
+    /// The TSL document (JSON text): `tsl` as given, or the structured model rendered.
+    #[must_use]
+    pub fn document(&self) -> String {
+        match &self.tsl {
+            Some(text) => text.clone(),
+            None => super::thing_model::tsl_document(&self.properties, &self.events, &self.services),
+        }
+    }
 }
 
 /// Node type of a product.

@@ -101,7 +101,7 @@ pub fn validate_type_code(level: ValidationLevel) -> i32 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSpec {
     /// The thing model is not a valid TSL document.
-    #[error("spec.thingModel.tsl is not a valid thing model: {0}; fix the TSL document")]
+    #[error("spec.thingModel is not a valid thing model: {0}; fix the model")]
     ThingModel(String),
     /// `spec.productKey` names a different product than the one this resource manages.
     #[error(
@@ -289,7 +289,7 @@ impl DesiredProduct {
         let thing_model = match &spec.thing_model {
             None => None,
             Some(tm) => {
-                let model = ThingModel::parse(&tm.tsl).map_err(|e| InvalidSpec::ThingModel(e.0))?;
+                let model = ThingModel::parse(&tm.document()).map_err(|e| InvalidSpec::ThingModel(e.0))?;
                 Some(DesiredThingModel {
                     digest: model.digest(),
                     model,
@@ -418,7 +418,7 @@ mod tests {
     fn an_invalid_thing_model_is_an_invalid_spec_naming_the_problem() {
         let mut p = product(serde_json::json!({"productName": "Lamp"}));
         p.spec.thing_model =
-            Some(SpecThingModel { tsl: "{\"properties\": 3}".into(), version_description: None });
+            Some(SpecThingModel { tsl: Some("{\"properties\": 3}".into()), ..SpecThingModel::default() });
         let err = DesiredProduct::from_resource(&p).unwrap_err();
         assert!(err.to_string().contains("properties must be an array"), "{err}");
     }

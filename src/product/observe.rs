@@ -112,6 +112,7 @@ async fn details_of(
     let key = details.product_key.clone();
     let mut tags = BTreeMap::new();
     let mut thing_model_digest = None;
+    let mut thing_model_draft = None;
     if !desired.tags.is_empty() || desired.identity.is_some() || !recorded.managed_tag_keys.is_empty() {
         let request =
             ListProductTags { iot_instance_id: instance.map(str::to_string), product_key: key.clone() };
@@ -136,6 +137,7 @@ async fn details_of(
         };
         let text = platform.call(&request).await?.data.unwrap_or_default().tsl_str;
         thing_model_digest = Some(digest_of(&text));
+        thing_model_draft = ThingModel::parse(&text).ok();
     }
     let mut published_thing_model_digest = None;
     if let (Some(model), Some(draft)) = (&desired.thing_model, &thing_model_digest)
@@ -144,7 +146,7 @@ async fn details_of(
     {
         published_thing_model_digest = latest_published_digest(platform, instance, &key).await?;
     }
-    Ok(ObservedProduct { details, tags, thing_model_digest, published_thing_model_digest })
+    Ok(ObservedProduct { details, tags, thing_model_digest, thing_model_draft, published_thing_model_digest })
 }
 
 /// The digest of a thing model as the platform returned it; one the operator cannot parse

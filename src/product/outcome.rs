@@ -34,6 +34,7 @@ pub fn action_event(
     desired: &DesiredProduct,
     instance: &str,
     recreate: bool,
+    draft: Option<&iot_platform::tsl::ThingModel>,
 ) -> (&'static str, String) {
     match action {
         Action::Create if recreate => (
@@ -57,7 +58,13 @@ pub fn action_event(
             ("TagsRemoved", format!("Removed tags {} from product {key}", keys.join(", ")))
         }
         Action::ImportThingModel => {
-            ("ThingModelImported", format!("Imported the thing model of product {key}"))
+            let changes = match (draft, &desired.thing_model) {
+                (Some(before), Some(after)) => before.changes_to(&after.model),
+                (None, Some(after)) => vec![format!("{} features", after.model.feature_count())],
+                _ => Vec::new(),
+            };
+            let said = iot_platform::tsl::summarize(&changes, 8);
+            ("ThingModelImported", format!("Imported the thing model of product {key}: {said}"))
         }
         Action::PublishThingModel => {
             ("ThingModelPublished", format!("Published a new thing-model version of product {key}"))

@@ -39,6 +39,8 @@ pub struct ObservedProduct {
     pub tags: BTreeMap<String, String>,
     /// Digest of its draft thing model, when read.
     pub thing_model_digest: Option<String>,
+    /// Its draft thing model, when read and readable (to say what a change changes).
+    pub thing_model_draft: Option<iot_platform::tsl::ThingModel>,
     /// Digest of its latest published thing model, when read: only when the draft matches the
     /// spec but status does not record that model as published (the answer of a publish may have
     /// been lost, or this reconcile started from a cached copy older than the publish).

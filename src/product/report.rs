@@ -20,7 +20,7 @@ use crate::reconcile::status::FIELD_MANAGER;
 use super::execute::Outcome;
 use super::observe::FoundBy;
 use super::outcome::{After, Facts, action_event, after, next_status, resolved_instance};
-use super::plan::{Action, Blocked, Mode};
+use super::plan::{Action, Blocked, Mode, Observed};
 use super::secret::{self, ProductCredentials};
 use super::status::write_status;
 
@@ -111,7 +111,12 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
         .await;
     }
     for action in &facts.executed.done {
-        let (reason, note) = action_event(action, &key, facts.desired, &instance_shown, facts.plan.recreate);
+        let draft = match &facts.observation.observed {
+            Observed::Exists(product) => product.thing_model_draft.as_ref(),
+            _ => None,
+        };
+        let (reason, note) =
+            action_event(action, &key, facts.desired, &instance_shown, facts.plan.recreate, draft);
         let note = if *action == Action::CancelRelease && facts.mode == Mode::Apply && facts.desired.published
         {
             format!(

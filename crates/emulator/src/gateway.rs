@@ -220,6 +220,12 @@ impl KeyLookup for [AccessKey] {
     }
 }
 
+impl<const N: usize> KeyLookup for [AccessKey; N] {
+    fn find(&self, id: &str, now_ms: i64) -> Result<AccessKey, ApiError> {
+        self.as_slice().find(id, now_ms)
+    }
+}
+
 impl KeyLookup for Vec<AccessKey> {
     fn find(&self, id: &str, now_ms: i64) -> Result<AccessKey, ApiError> {
         self.as_slice().find(id, now_ms)

@@ -47,13 +47,120 @@ fn valid_identifier(id: &str) -> bool {
         && !id.starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn check_data_type(context: &str, item: &Value) -> Result<(), InvalidTsl> {
-    let kind = item.pointer("/dataType/type").and_then(Value::as_str).unwrap_or_default();
-    if DATA_TYPES.contains(&kind) {
-        Ok(())
-    } else {
-        Err(InvalidTsl(format!("{context}: dataType.type must be one of {}", DATA_TYPES.join(", "))))
+/// A feature without what says nothing: `required: false` (the default), an empty
+/// description, and `method` (the platform derives it from the identifier) — so a model
+/// written by hand and the same model exported from the console compare equal.
+fn without_defaults(mut item: Value) -> Value {
+    if let Some(obj) = item.as_object_mut() {
+        if obj.get("required") == Some(&Value::Bool(false)) {
+            obj.remove("required");
+        }
+        if obj.get("desc").and_then(Value::as_str) == Some("") {
+            obj.remove("desc");
+        }
+        obj.remove("method");
     }
+    item
+}
+
+/// Identifiers the platform keeps for itself.
+const RESERVED: &[&str] = &["set", "get", "post", "property", "event", "time", "value"];
+/// Types a struct member may have.
+const SCALARS: &[&str] = &["int", "float", "double", "text", "date", "bool", "enum"];
+/// Types an array item may have.
+const ARRAY_ITEMS: &[&str] = &["int", "float", "double", "text", "struct"];
+
+fn spec_number(context: &str, specs: &Value, key: &str) -> Result<Option<f64>, InvalidTsl> {
+    match specs.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => text
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| InvalidTsl(format!("{context}: specs.{key} {text:?} is not a number"))),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(InvalidTsl(format!("{context}: specs.{key} {other} is not a number"))),
+    }
+}
+
+/// Checks the specs of a data type of `kind` (`allowed`: the types permitted here).
+fn check_specs(context: &str, data_type: &Value, allowed: &[&str]) -> Result<(), InvalidTsl> {
+    let kind = data_type.get("type").and_then(Value::as_str).unwrap_or_default();
+    if !allowed.contains(&kind) {
+        return Err(InvalidTsl(format!("{context}: dataType.type must be one of {}", allowed.join(", "))));
+    }
+    let empty = json!({});
+    let specs = data_type.get("specs").unwrap_or(&empty);
+    match kind {
+        "int" | "float" | "double" => {
+            let (min, max) = (spec_number(context, specs, "min")?, spec_number(context, specs, "max")?);
+            let step = spec_number(context, specs, "step")?;
+            if let (Some(min), Some(max)) = (min, max)
+                && min > max
+            {
+                return Err(InvalidTsl(format!("{context}: min must not exceed max")));
+            }
+            if step.is_some_and(|s| s <= 0.0) {
+                return Err(InvalidTsl(format!("{context}: step must be positive")));
+            }
+            if kind == "int" && [min, max, step].iter().flatten().any(|v| v.fract() != 0.0) {
+                return Err(InvalidTsl(format!("{context}: an int's min, max and step are whole numbers")));
+            }
+            Ok(())
+        }
+        "text" => match spec_number(context, specs, "length")? {
+            Some(length) if !(1.0..=10240.0).contains(&length) || length.fract() != 0.0 => {
+                Err(InvalidTsl(format!("{context}: text length must be 1 to 10240")))
+            }
+            _ => Ok(()),
+        },
+        "bool" | "enum" => {
+            let values = specs.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+            // Values without names are left to the platform's defaults; named ones must fit.
+            if values.is_empty() {
+                return Ok(());
+            }
+            if kind == "bool" && (values.len() != 2 || !values.iter().all(|v| v == "0" || v == "1")) {
+                return Err(InvalidTsl(format!("{context}: a bool names its values 0 and 1")));
+            }
+            if values.iter().any(|v| v.parse::<i32>().is_err()) {
+                return Err(InvalidTsl(format!("{context}: enum values must be integers")));
+            }
+            Ok(())
+        }
+        "struct" => {
+            let members = specs
+                .as_array()
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| InvalidTsl(format!("{context}: a struct lists its members")))?;
+            let mut seen = std::collections::HashSet::new();
+            for member in members {
+                let id = member.get("identifier").and_then(Value::as_str).unwrap_or_default();
+                if !valid_identifier(id) || !seen.insert(id) {
+                    return Err(InvalidTsl(format!(
+                        "{context}: member identifier {id:?} is not valid or not unique"
+                    )));
+                }
+                let nested = member.get("dataType").unwrap_or(&empty);
+                check_specs(&format!("{context}.{id}"), nested, SCALARS)?;
+            }
+            Ok(())
+        }
+        "array" => {
+            match spec_number(context, specs, "size")? {
+                Some(size) if (1.0..=512.0).contains(&size) && size.fract() == 0.0 => {}
+                _ => return Err(InvalidTsl(format!("{context}: an array's size must be 1 to 512"))),
+            }
+            check_specs(&format!("{context}.item"), specs.get("item").unwrap_or(&empty), ARRAY_ITEMS)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_data_type(context: &str, item: &Value) -> Result<(), InvalidTsl> {
+    let empty = json!({});
+    check_specs(context, item.get("dataType").unwrap_or(&empty), DATA_TYPES)
 }
 
 fn check_params(context: &str, list: Option<&Value>) -> Result<(), InvalidTsl> {
@@ -81,6 +188,9 @@ fn check_feature(kind: &str, item: &Value) -> Result<(), InvalidTsl> {
         return Err(InvalidTsl(format!(
             "{kind}: identifier {id:?} must be 1 to 50 letters, digits or underscores, not starting with a digit"
         )));
+    }
+    if RESERVED.contains(&id) {
+        return Err(InvalidTsl(format!("{kind}: identifier {id:?} is reserved by the platform")));
     }
     let context = format!("{kind}.{id}");
     if obj.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
@@ -145,6 +255,7 @@ impl ThingModel {
                     continue;
                 }
                 check_feature(kind, &item)?;
+                let item = without_defaults(item);
                 let id = item["identifier"].as_str().unwrap_or_default().to_string();
                 if !seen.insert(id.clone()) {
                     return Err(InvalidTsl(format!("identifier {id:?} is used more than once")));
@@ -190,12 +301,29 @@ impl ThingModel {
     /// The document to import: the features with the schema and the product's profile.
     #[must_use]
     pub fn import_document(&self, product_key: &str) -> String {
+        let complete = |items: &[Value], method: &dyn Fn(&str) -> Option<String>| -> Vec<Value> {
+            items
+                .iter()
+                .map(|item| {
+                    let mut item = item.clone();
+                    if let Some(obj) = item.as_object_mut() {
+                        obj.entry("required").or_insert(Value::Bool(false));
+                        let id =
+                            obj.get("identifier").and_then(Value::as_str).unwrap_or_default().to_string();
+                        if let Some(method) = method(&id) {
+                            obj.insert("method".into(), Value::String(method));
+                        }
+                    }
+                    item
+                })
+                .collect()
+        };
         json!({
             "schema": SCHEMA_URL,
             "profile": {"productKey": product_key},
-            "properties": self.properties,
-            "events": self.events,
-            "services": self.services,
+            "properties": complete(&self.properties, &|_| None),
+            "events": complete(&self.events, &|id| Some(format!("thing.event.{id}.post"))),
+            "services": complete(&self.services, &|id| Some(format!("thing.service.{id}"))),
         })
         .to_string()
     }
@@ -228,6 +356,79 @@ impl ThingModel {
         out.insert("services".into(), json!(services));
         Value::Object(out)
     }
+}
+
+/// The kinds of features, with the word for one of them.
+const KINDS: [(&str, &str); 3] = [("properties", "property"), ("events", "event"), ("services", "service")];
+
+fn by_identifier(items: &[Value]) -> std::collections::BTreeMap<&str, &Value> {
+    items.iter().map(|item| (item["identifier"].as_str().unwrap_or_default(), item)).collect()
+}
+
+/// How one feature changed, in words (`changed PowerSwitch from bool to enum`).
+fn feature_change(id: &str, old: &Value, new: &Value) -> String {
+    let type_of =
+        |v: &Value| v.pointer("/dataType/type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let (before, after) = (type_of(old), type_of(new));
+    if before != after {
+        return format!("changed {id} from {before} to {after}");
+    }
+    if old.get("dataType") != new.get("dataType") {
+        return format!("changed the specs of {id}");
+    }
+    for (field, what) in [
+        ("accessMode", "access mode"),
+        ("type", "type"),
+        ("callType", "call type"),
+        ("inputData", "input"),
+        ("outputData", "output"),
+        ("name", "name"),
+    ] {
+        if old.get(field) != new.get(field) {
+            let shown =
+                new.get(field).and_then(Value::as_str).map(|v| format!(" to {v}")).unwrap_or_default();
+            return format!("changed the {what} of {id}{shown}");
+        }
+    }
+    format!("changed {id}")
+}
+
+impl ThingModel {
+    /// What changed from this model (the platform's) to `new`, in words, one entry per
+    /// feature: `added property Brightness`, `removed event Overheated`, `changed PowerSwitch
+    /// from bool to enum`, `changed the specs of Brightness`. Empty when they are equal.
+    #[must_use]
+    pub fn changes_to(&self, new: &Self) -> Vec<String> {
+        let mut changes = Vec::new();
+        for ((_, word), (old, new)) in KINDS.iter().zip([
+            (&self.properties, &new.properties),
+            (&self.events, &new.events),
+            (&self.services, &new.services),
+        ]) {
+            let (old, new) = (by_identifier(old), by_identifier(new));
+            for (id, item) in &new {
+                match old.get(id) {
+                    None => changes.push(format!("added {word} {id}")),
+                    Some(before) if before != item => changes.push(feature_change(id, before, item)),
+                    Some(_) => {}
+                }
+            }
+            changes.extend(
+                old.keys().filter(|id| !new.contains_key(*id)).map(|id| format!("removed {word} {id}")),
+            );
+        }
+        changes
+    }
+}
+
+/// `changes` as one phrase, the first `shown` of them and how many more.
+#[must_use]
+pub fn summarize(changes: &[String], shown: usize) -> String {
+    let mut text = changes.iter().take(shown).cloned().collect::<Vec<_>>().join("; ");
+    if changes.len() > shown {
+        text.push_str(&format!("; and {} more", changes.len() - shown));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -296,5 +497,31 @@ mod tests {
             let err = ThingModel::parse(text).unwrap_err();
             assert!(err.0.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn changes_are_told_in_words() {
+        let before = ThingModel::parse(r#"{"properties": [
+            {"identifier": "PowerSwitch", "name": "Power", "accessMode": "rw", "dataType": {"type": "bool", "specs": {"0": "off", "1": "on"}}},
+            {"identifier": "Brightness", "name": "Brightness", "accessMode": "rw", "dataType": {"type": "int", "specs": {"min": "0", "max": "100"}}}],
+            "events": [{"identifier": "Overheated", "name": "Overheated", "type": "alert", "outputData": []}]}"#).unwrap();
+        let after = ThingModel::parse(r#"{"properties": [
+            {"identifier": "PowerSwitch", "name": "Power", "accessMode": "rw", "dataType": {"type": "enum", "specs": {"0": "off", "1": "on", "2": "auto"}}},
+            {"identifier": "Brightness", "name": "Brightness", "accessMode": "rw", "dataType": {"type": "int", "specs": {"min": "0", "max": "255"}}},
+            {"identifier": "Color", "name": "Color", "accessMode": "r", "dataType": {"type": "text", "specs": {"length": "16"}}}]}"#).unwrap();
+        assert_eq!(
+            before.changes_to(&after),
+            [
+                "changed the specs of Brightness",
+                "added property Color",
+                "changed PowerSwitch from bool to enum",
+                "removed event Overheated",
+            ]
+        );
+        assert!(after.changes_to(&after).is_empty());
+        assert_eq!(
+            summarize(&before.changes_to(&after), 2),
+            "changed the specs of Brightness; added property Color; and 2 more"
+        );
     }
 }

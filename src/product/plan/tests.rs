@@ -33,6 +33,7 @@ fn exists(published: bool) -> ObservedProduct {
         },
         tags: BTreeMap::new(),
         thing_model_digest: None,
+        thing_model_draft: None,
         published_thing_model_digest: None,
     }
 }
