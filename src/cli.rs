@@ -32,6 +32,10 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the operator: reconcile PlatformAccounts, IotProducts and ProductDistributions.
     Run(Box<RunArgs>),
+    /// Show what the operator would do for a set of manifests, reading the live platform
+    /// without writing: the calls per resource and what would block. Exit code 0: no
+    /// changes, 2: changes, 1: errors.
+    Plan(crate::plan::PlanArgs),
 }
 
 /// Arguments of `crds`.

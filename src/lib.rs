@@ -26,6 +26,7 @@
 //!   status writes.
 //! - [`crd`]: the custom resources (`PlatformAccount`, `IotProduct`, `ProductDistribution`).
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
+//! - [`plan`]: `iot-product-operator plan`: what the operator would do for manifests, read-only.
 //! - [`telemetry`]: log output (text or JSON).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod crd;
 pub mod distribution;
 pub mod metrics;
+pub mod plan;
 pub mod platform_account;
 pub mod product;
 pub mod reconcile;

@@ -19,6 +19,10 @@ async fn main() -> ExitCode {
             Some(dir) => render::write_files(dir).map_err(Into::into),
         },
         Command::Run(args) => run::run(&args).await.map_err(Into::into),
+        Command::Plan(args) => match iot_product_operator::plan::run(&args).await {
+            Ok(code) => return ExitCode::from(code),
+            Err(error) => Err(error.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,139 @@
+//! The platform clients of `plan`, one per PlatformAccount among the manifests, read-only.
+//!
+//! Credentials come from the same sources as the operator's: a `secretRef` account takes
+//! its AccessKey from `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and
+//! `ALIBABA_CLOUD_SECURITY_TOKEN`) — the Secret is in the cluster, not in Git; an
+//! `assumeRole` account assumes its role with those as the base credentials; an `oidc`
+//! account exchanges the OIDC token file (`--oidc-token-file`) as the operator does.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use iot_platform::credential_provider::{CredentialProvider, CredentialSource};
+use iot_platform::endpoint_policy::EndpointPolicy;
+use iot_platform::http::{Endpoints, HttpPlatform, http_client};
+use iot_platform::ratelimit::AccountLimiter;
+use iot_platform::sts::{RoleRequest, StsClient, default_endpoint};
+use iot_platform::{Credentials, IotPlatform};
+
+use crate::crd::PlatformAccount;
+use crate::crd::platform_account::RoleSession;
+
+/// The clients, by account name.
+pub struct Clients {
+    accounts: BTreeMap<String, PlatformAccount>,
+    policy: EndpointPolicy,
+    token_file: Option<PathBuf>,
+    built: std::sync::Mutex<BTreeMap<String, Arc<dyn IotPlatform>>>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn env_credentials() -> Result<Credentials, String> {
+    match (env("ALIBABA_CLOUD_ACCESS_KEY_ID"), env("ALIBABA_CLOUD_ACCESS_KEY_SECRET")) {
+        (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, env("ALIBABA_CLOUD_SECURITY_TOKEN"))),
+        _ => {
+            Err("set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (a read-only AccessKey \
+                  of the account) to plan against it"
+                .into())
+        }
+    }
+}
+
+fn role(arn: &str, session: &RoleSession, external_id: Option<String>) -> RoleRequest {
+    RoleRequest {
+        role_arn: arn.to_string(),
+        session_name: session.role_session_name.clone(),
+        duration_seconds: session.duration_seconds,
+        policy: session.policy.clone(),
+        external_id,
+    }
+}
+
+impl Clients {
+    /// Clients for `accounts`, sending credentials only where `policy` allows.
+    #[must_use]
+    pub fn new(accounts: &[PlatformAccount], policy: EndpointPolicy, token_file: Option<PathBuf>) -> Self {
+        Self {
+            accounts: super::accounts_by_name(accounts),
+            policy,
+            token_file,
+            built: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The read-only client of account `name`, and the account.
+    ///
+    /// # Errors
+    /// A message when the account is not among the manifests, an endpoint is not allowed,
+    /// or credentials are missing.
+    pub fn get(&self, name: &str) -> Result<(Arc<dyn IotPlatform>, &PlatformAccount), String> {
+        let account = self.accounts.get(name).ok_or_else(|| {
+            format!("PlatformAccount {name:?} is not among the manifests; pass its manifest with -f")
+        })?;
+        if let Some(client) = self.built.lock().expect("clients lock").get(name) {
+            return Ok((client.clone(), account));
+        }
+        let client = self.build(account)?;
+        self.built.lock().expect("clients lock").insert(name.to_string(), client.clone());
+        Ok((client, account))
+    }
+
+    fn sts(&self, region: &str, session: &RoleSession) -> Result<StsClient, String> {
+        let url = session
+            .sts_endpoint
+            .clone()
+            .or_else(|| env("ALIBABA_CLOUD_STS_ENDPOINT"))
+            .unwrap_or_else(|| default_endpoint(region));
+        self.policy.check(&url).map_err(|e| e.to_string())?;
+        Ok(StsClient::new(http_client(), &url, region))
+    }
+
+    fn build(&self, account: &PlatformAccount) -> Result<Arc<dyn IotPlatform>, String> {
+        let spec = &account.spec;
+        let endpoints =
+            Endpoints::new(&spec.region, spec.endpoint.as_deref(), spec.distribution_endpoint.as_deref());
+        for endpoint in [&endpoints.regional, &endpoints.distribution] {
+            self.policy.check(&endpoint.base_url).map_err(|e| e.to_string())?;
+        }
+        let sources = &spec.credentials;
+        let source = if let Some(assume) = &sources.assume_role {
+            CredentialSource::AssumeRole {
+                sts: self.sts(&spec.region, &assume.session)?,
+                base: env_credentials()?,
+                role: role(&assume.role_arn, &assume.session, assume.external_id.clone()),
+            }
+        } else if let Some(oidc) = &sources.oidc {
+            let role_arn = oidc.role_arn.clone().or_else(|| env("ALIBABA_CLOUD_ROLE_ARN")).ok_or(
+                "the oidc account \
+                names no roleArn and ALIBABA_CLOUD_ROLE_ARN is not set",
+            )?;
+            let provider_arn = oidc
+                .oidc_provider_arn
+                .clone()
+                .or_else(|| env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"))
+                .ok_or("the oidc account names no oidcProviderArn and ALIBABA_CLOUD_OIDC_PROVIDER_ARN is not set")?;
+            let token_file = self.token_file.clone().ok_or("an oidc account needs --oidc-token-file")?;
+            CredentialSource::Oidc {
+                sts: self.sts(&spec.region, &oidc.session)?,
+                provider_arn,
+                token_file,
+                role: role(&role_arn, &oidc.session, None),
+            }
+        } else {
+            CredentialSource::Static(env_credentials()?)
+        };
+        let client = HttpPlatform::new(
+            http_client(),
+            endpoints,
+            Arc::new(CredentialProvider::new(source)),
+            spec.signature_version,
+            // Half the documented quota: the operator may be using the account meanwhile.
+            Arc::new(AccountLimiter::new(0.5)),
+        );
+        Ok(super::read_only(Arc::new(client)))
+    }
+}
