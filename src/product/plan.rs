@@ -143,6 +143,9 @@ pub enum Blocked {
     PublishedLocked {
         /// The spec fields whose change is held back.
         fields: Vec<&'static str>,
+        /// What the held-back thing-model change changes, in words (when the platform's
+        /// draft could be read).
+        thing_model_changes: Vec<String>,
     },
     /// Deleting a published product, with the default `Block` policy.
     DeleteWhilePublished,
@@ -190,12 +193,20 @@ impl Blocked {
     #[must_use]
     pub fn message(&self) -> String {
         match self {
-            Self::PublishedLocked { fields } => format!(
-                "the product is published, so the platform locks it: the change to {} is not applied. \
-                 To apply it, either set spec.published: false (revoke publication), or set \
-                 spec.publishedChangePolicy: RevokeAndRepublish to let the operator revoke, apply and publish again",
-                fields.join(", ")
-            ),
+            Self::PublishedLocked { fields, thing_model_changes } => {
+                let mut what = fields.join(", ");
+                if !thing_model_changes.is_empty() {
+                    what.push_str(&format!(
+                        " (thing model: {})",
+                        iot_platform::tsl::summarize(thing_model_changes, 5)
+                    ));
+                }
+                format!(
+                    "the product is published, so the platform locks it: the change to {what} is not applied. \
+                     To apply it, either set spec.published: false (revoke publication), or set \
+                     spec.publishedChangePolicy: RevokeAndRepublish to let the operator revoke, apply and publish again"
+                )
+            }
             Self::DeleteWhilePublished => "the product is published, so the platform refuses to delete it; the \
                  resource waits. Set spec.publishedChangePolicy: RevokeAndRepublish to let the operator revoke \
                  publication and delete, or spec.deletionPolicy: Orphan to leave the product on the platform"
@@ -382,7 +393,14 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
                     // Only a pending thing-model publish: also held back by the lock.
                     locked_fields.push("spec.thingModel");
                 }
-                blocked = blocked.or(Some(Blocked::PublishedLocked { fields: locked_fields }));
+                let thing_model_changes = match (&product.thing_model_draft, &desired.thing_model) {
+                    (Some(draft), Some(model)) if locked_fields.contains(&"spec.thingModel") => {
+                        draft.changes_to(&model.model)
+                    }
+                    _ => Vec::new(),
+                };
+                blocked =
+                    blocked.or(Some(Blocked::PublishedLocked { fields: locked_fields, thing_model_changes }));
             }
         }
     } else {

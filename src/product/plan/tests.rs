@@ -209,7 +209,10 @@ fn change_to_published_product_is_blocked_without_revoke_policy() {
     assert_eq!(p.actions, vec![Action::CreateTags(vec![tag("t", "1")])], "tags are not locked");
     assert_eq!(
         p.blocked,
-        Some(Blocked::PublishedLocked { fields: vec!["spec.productName", "spec.thingModel"] })
+        Some(Blocked::PublishedLocked {
+            fields: vec!["spec.productName", "spec.thingModel"],
+            thing_model_changes: Vec::new()
+        })
     );
     let message = p.blocked.unwrap().message();
     assert!(message.contains("spec.published: false") && message.contains("RevokeAndRepublish"), "{message}");
@@ -245,7 +248,10 @@ fn a_pending_thing_model_publish_on_a_published_product_is_also_held_back() {
         &observed(o),
         &recorded(),
     );
-    assert_eq!(p.blocked, Some(Blocked::PublishedLocked { fields: vec!["spec.thingModel"] }));
+    assert_eq!(
+        p.blocked,
+        Some(Blocked::PublishedLocked { fields: vec!["spec.thingModel"], thing_model_changes: Vec::new() })
+    );
     assert!(p.actions.is_empty());
 }
 
@@ -490,4 +496,23 @@ fn no_delete_does_everything_but_delete() {
     let d = desired(serde_json::json!({"managementPolicy": "NoDelete", "productName": "Renamed"}));
     assert_eq!(apply(&d, &observed(exists(false)), &recorded()).actions.len(), 1);
     assert_eq!(plan(&d, &observed(exists(false)), &recorded(), Mode::Delete), Plan::default());
+}
+
+#[test]
+fn a_thing_model_change_held_back_by_the_lock_is_told_in_words() {
+    let mut o = exists(true);
+    o.thing_model_draft = Some(
+        ThingModel::parse(r#"{"properties":[{"identifier":"Old","name":"Old","accessMode":"rw","dataType":{"type":"date"}}]}"#)
+            .unwrap(),
+    );
+    o.thing_model_digest = o.thing_model_draft.as_ref().map(ThingModel::digest);
+    let p = apply(
+        &desired(serde_json::json!({"published": true, "thingModel": {"tsl": TSL}})),
+        &observed(o),
+        &recorded(),
+    );
+    let blocked = p.blocked.expect("held back by the lock");
+    let message = blocked.message();
+    assert!(message.contains("spec.thingModel (thing model: "), "{message}");
+    assert!(message.contains("removed property Old"), "{message}");
 }
