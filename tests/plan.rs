@@ -22,7 +22,8 @@ fn account(url: &str) -> Value {
            "metadata": {"name": "default"},
            "spec": {"region": "cn-shanghai", "endpoint": url,
                     "credentials": {"secretRef": {"name": "iot-platform-credentials"}},
-                    "allowedNamespaces": {"names": ["default"]}}})
+                    "allowedNamespaces": {"names": ["default", "team-a"]},
+                    "takeOver": {"allowedNamespaces": {"names": ["team-a"]}}}})
 }
 
 fn lamp(extra: Value) -> Value {
@@ -48,8 +49,22 @@ fn write(dir: &Path, documents: &[Value]) {
 
 /// Runs `plan` on `dir`; returns (exit code, stdout with product keys replaced by names).
 async fn plan(emulator: &TestEmulator, dir: &Path, extra: &[&str]) -> (i32, String) {
+    plan_in(emulator, dir, extra, None).await
+}
+
+/// Like [`plan`], with `KUBECONFIG` set to `kubeconfig` (for `--cluster`).
+async fn plan_in(
+    emulator: &TestEmulator,
+    dir: &Path,
+    extra: &[&str],
+    kubeconfig: Option<&Path>,
+) -> (i32, String) {
     // Asynchronously: the emulator serves from this test's runtime meanwhile.
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-product-operator"));
+    if let Some(path) = kubeconfig {
+        command.env("KUBECONFIG", path);
+    }
+    let output = command
         .args(["plan", "-f"])
         .arg(dir)
         .args(["--allow-endpoint", "http://127.0.0.1:*"])
@@ -93,14 +108,18 @@ fn writes(emulator: &TestEmulator) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Makes the platform match `manifest` the way the operator would (create, tag, import and
-/// publish the thing model, publish the product).
+/// The UID of the resource that "applied" the lamp in [`apply_for_real`].
+const LAMP_UID: &str = "5f0c2c4e-0000-4000-8000-00000000a11c";
+
+/// Makes the platform match `manifest` the way the operator would (create, tag with the
+/// ownership marks, import and publish the thing model, publish the product).
 async fn apply_for_real(platform: &dyn IotPlatform, manifest: &Value) -> String {
     let product: IotProduct = serde_json::from_value(manifest.clone()).unwrap();
-    let desired = DesiredProduct::from_resource(&product).unwrap();
+    let desired = DesiredProduct::from_resource(&product).unwrap().owned_by("kubernetes", LAMP_UID);
     let created = platform.call(&desired.create_request(None)).await.unwrap();
     let key = created.data.unwrap().product_key;
-    let tags = desired.tags.iter().map(|(k, v)| Tag { tag_key: k.clone(), tag_value: v.clone() }).collect();
+    let tags =
+        desired.all_tags().iter().map(|(k, v)| Tag { tag_key: k.clone(), tag_value: v.clone() }).collect();
     platform
         .call(&CreateProductTags { iot_instance_id: None, product_key: key.clone(), product_tag: tags })
         .await
@@ -191,9 +210,49 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     let adopt = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
         "metadata": {"name": "sensor", "namespace": "team-a"},
         "spec": {"productName": "Sensor_Adopt", "edition": "Basic", "productKey": sensor, "description": "managed now"}});
-    write(dir.path(), &[account.clone(), adopt]);
+    write(dir.path(), &[account.clone(), adopt.clone()]);
     let (code, text) = plan(&emulator, dir.path(), &[]).await;
     golden("adopt", &text);
+    assert_eq!(code, 2);
+    // The same from a namespace the account admits but does not let take over, and from one
+    // it does not admit: the controller's tenancy rules, nothing called.
+    for (namespace, refusal) in [
+        ("default", "! blocked (TakeOverNotAllowed): spec.productKey takes over an existing product"),
+        (
+            "team-b",
+            "! blocked (AccountNotAllowed): PlatformAccount \"default\" does not admit namespace team-b",
+        ),
+    ] {
+        let mut elsewhere = adopt.clone();
+        elsewhere["metadata"]["namespace"] = json!(namespace);
+        write(dir.path(), &[account.clone(), elsewhere]);
+        let (code, text) = plan(&emulator, dir.path(), &[]).await;
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains(refusal), "{text}");
+        assert!(text.contains("0 platform calls"), "{text}");
+    }
+
+    // A product made by hand has the name a new resource wants: the create would be refused
+    // and the controller reports the conflict (the resource neither adopts nor takes over).
+    platform
+        .call(&CreateProduct { product_name: "Lamp_Taken".into(), node_type: 0, ..CreateProduct::default() })
+        .await
+        .unwrap();
+    let taken = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": "taken"}, "spec": {"productName": "Lamp_Taken", "edition": "Basic"}});
+    write(dir.path(), &[account.clone(), taken]);
+    let (code, text) = plan(&emulator, dir.path(), &[]).await;
+    golden("name-conflict", &text);
+    assert_eq!(code, 2);
+
+    // The instance has room for one more product (3 held, a limit of 4), and two are created.
+    let new = |name: &str, product: &str| {
+        json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+            "metadata": {"name": name}, "spec": {"productName": product, "edition": "Basic"}})
+    };
+    write(dir.path(), &[account.clone(), new("one", "New_One"), new("two", "New_Two")]);
+    let (code, text) = plan(&emulator, dir.path(), &["--max-products-per-instance", "4"]).await;
+    golden("quota", &text);
     assert_eq!(code, 2);
 
     // A distribution of the lamp.
@@ -212,10 +271,70 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
 
     // Every write the emulator saw was the test's own.
     let after: Vec<(String, u64)> = writes(&emulator);
-    let own: u64 = applied.iter().map(|(_, n)| n).sum::<u64>() + 1;
+    let own: u64 = applied.iter().map(|(_, n)| n).sum::<u64>() + 2;
     assert_eq!(
         after.iter().map(|(_, n)| n).sum::<u64>(),
         own,
-        "plan wrote: {after:?} (the test wrote {applied:?} + 1)"
+        "plan wrote: {after:?} (the test wrote {applied:?} + 2)"
     );
+}
+
+/// With `--cluster`, `plan` reads the resources' status and UIDs: a renamed product is an
+/// update of the product the resource manages (not a create), and a new resource naming
+/// another resource's product is a name conflict (without the cluster `plan` says it cannot
+/// tell). The account comes from the cluster.
+#[tokio::test]
+async fn with_the_cluster_plan_knows_which_product_is_whose() {
+    let env = common::env("plan-cluster").await;
+    let plane = common::control_plane();
+    common::apply(&env, "lamp", json!({"productName": "Lamp_Cluster", "edition": "Basic"})).await;
+    let ready = common::wait_condition(&env, "lamp", "Ready", "True", None).await;
+    let key = ready.status.unwrap().product_key.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let product = |name: &str, product_name: &str| {
+        serde_json::to_value(common::manifest(
+            &env,
+            name,
+            json!({"productName": product_name, "edition": "Basic"}),
+        ))
+        .map(|mut v| {
+            v["metadata"]["namespace"] = json!(env.ns);
+            v
+        })
+        .unwrap()
+    };
+
+    // Renamed in the pull request: the cluster's status names the product.
+    write(dir.path(), &[product("lamp", "Lamp_Renamed")]);
+    let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("<Lamp_Cluster> (found by status)"), "{text}");
+    assert!(text.contains(r#"~ UpdateProduct: name "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
+    assert!(!text.contains("CreateProduct"), "{text}");
+    // Without the cluster the renamed product cannot be found: the account is not among the
+    // manifests either.
+    let (code, text) = plan_in(&env.emulator, dir.path(), &[], None).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("is not among the manifests; pass its manifest with -f, or use --cluster"),
+        "{text}"
+    );
+
+    // A new resource wants the lamp's name: the product carries the lamp's marks.
+    write(dir.path(), &[product("copycat", "Lamp_Cluster")]);
+    let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("! blocked (NameConflict): a product named Lamp_Cluster already exists"), "{text}");
+    assert!(!text.contains("CreateProduct"), "{text}");
+
+    // Deleting a resource that is not in the cluster deletes nothing; deleting the lamp
+    // deletes its product (found by status).
+    write(dir.path(), &[product("copycat", "Lamp_Cluster"), product("lamp", "Lamp_Cluster")]);
+    let (code, text) =
+        plan_in(&env.emulator, dir.path(), &["--cluster", "--delete"], Some(&plane.kubeconfig)).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("note: not in the cluster: removing its manifest deletes nothing"), "{text}");
+    assert!(text.contains("- DeleteProduct: delete the product"), "{text}");
+    assert_eq!(text.matches("DeleteProduct").count(), 1, "{text}");
+    assert!(env.emulator.products().iter().any(|p| p.product_key == key), "plan deleted nothing");
 }

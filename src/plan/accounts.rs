@@ -25,6 +25,8 @@ pub struct Clients {
     accounts: BTreeMap<String, PlatformAccount>,
     policy: EndpointPolicy,
     token_file: Option<PathBuf>,
+    /// Whether accounts were also read from the cluster (for the message when one is missing).
+    from_cluster: bool,
     built: std::sync::Mutex<BTreeMap<String, Arc<dyn IotPlatform>>>,
 }
 
@@ -61,8 +63,24 @@ impl Clients {
             accounts: super::accounts_by_name(accounts),
             policy,
             token_file,
+            from_cluster: false,
             built: std::sync::Mutex::default(),
         }
+    }
+
+    /// Adds the cluster's accounts the manifests do not contain (the manifests' win: they
+    /// are what will be applied).
+    #[must_use]
+    pub fn with_cluster_accounts<'a>(
+        mut self,
+        accounts: impl IntoIterator<Item = &'a PlatformAccount>,
+    ) -> Self {
+        for account in accounts {
+            let name = account.metadata.name.clone().unwrap_or_default();
+            self.accounts.entry(name).or_insert_with(|| account.clone());
+        }
+        self.from_cluster = true;
+        self
     }
 
     /// The read-only client of account `name`, and the account.
@@ -72,7 +90,11 @@ impl Clients {
     /// or credentials are missing.
     pub fn get(&self, name: &str) -> Result<(Arc<dyn IotPlatform>, &PlatformAccount), String> {
         let account = self.accounts.get(name).ok_or_else(|| {
-            format!("PlatformAccount {name:?} is not among the manifests; pass its manifest with -f")
+            if self.from_cluster {
+                format!("PlatformAccount {name:?} is neither among the manifests nor in the cluster")
+            } else {
+                format!("PlatformAccount {name:?} is not among the manifests; pass its manifest with -f, or use --cluster")
+            }
         })?;
         if let Some(client) = self.built.lock().expect("clients lock").get(name) {
             return Ok((client.clone(), account));

@@ -1,7 +1,9 @@
 //! Reading manifests: files, directories (their `*.yaml`, `*.yml`, `*.json`, sorted) or
 //! stdin, each a stream of YAML documents (`kubectl`'s `List` kind is unwrapped). Objects of
-//! other kinds are skipped; the operator's kinds are kept, in order.
+//! other kinds are skipped; the operator's kinds are kept, in order, and Namespaces' labels (the
+//! accounts select namespaces by label).
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,8 @@ pub struct Objects {
     pub products: Vec<IotProduct>,
     /// ProductDistributions (likewise).
     pub distributions: Vec<ProductDistribution>,
+    /// Namespaces' labels (`kind: Namespace`), for the accounts' namespace selectors.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn files_of(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
@@ -110,6 +114,13 @@ pub fn read(paths: &[PathBuf], namespace: &str) -> Result<Objects, ManifestError
 
 fn add(objects: &mut Objects, mut item: Value, namespace: &str) -> Result<(), String> {
     let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    if api_version == "v1" && item.get("kind").and_then(Value::as_str) == Some("Namespace") {
+        let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let labels = item.pointer("/metadata/labels").cloned().unwrap_or(Value::Null);
+        let labels: BTreeMap<String, String> = serde_json::from_value(labels).unwrap_or_default();
+        objects.namespaces.insert(name, labels);
+        return Ok(());
+    }
     if !api_version.starts_with(GROUP) {
         return Ok(());
     }

@@ -9,6 +9,7 @@
 //! PlatformAccount's (see [`accounts`]).
 
 pub mod accounts;
+pub mod cluster;
 pub mod manifests;
 pub mod read_only;
 pub mod report;
@@ -19,12 +20,20 @@ use std::sync::Arc;
 
 use iot_platform::IotPlatform;
 use iot_platform::endpoint_policy::{DEFAULT_PATTERNS, EndpointPolicy};
+use iot_platform::model::QueryProductList;
+use iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE;
 use iot_platform::region::public_instance;
 
+use crate::crd::product::DeletionPolicy;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
-use crate::product::desired::DesiredProduct;
-use crate::product::observe;
-use crate::product::plan::{self as decide, Mode, Observed, Recorded};
+use crate::product::desired::{DesiredProduct, OWNER_TAG};
+use crate::product::execute::{claims_by_name, ownership_marks};
+use crate::product::observe::{self, Pending};
+use crate::product::outcome::name_conflict_message;
+use crate::product::plan::{self as decide, Action, Mode, Observed, Recorded};
+use crate::product::{take_over_refused_message, takes_over};
+use crate::reconcile::account_clients::AccountError;
+use crate::reconcile::tenancy::selects;
 use report::{Call, Entry, Summary};
 
 /// Arguments of `plan`.
@@ -50,6 +59,18 @@ pub struct PlanArgs {
     /// The OIDC token file for `oidc` accounts (default `ALIBABA_CLOUD_OIDC_TOKEN_FILE`).
     #[arg(long, env = "ALIBABA_CLOUD_OIDC_TOKEN_FILE")]
     pub oidc_token_file: Option<PathBuf>,
+    /// Also read the cluster the manifests are applied to (kubeconfig or in-cluster; gets and
+    /// lists only): the resources' UIDs and status (which product each manages, so a renamed
+    /// product is an update), the PlatformAccounts, the namespaces' labels. Without it `plan`
+    /// cannot tell this resource's product from another's and says so.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The cluster's id, as the operator's `--cluster-id` (with `--cluster`).
+    #[arg(long, default_value = "kubernetes", env = "IOTOP_CLUSTER_ID")]
+    pub cluster_id: String,
+    /// The instances' product limit, where it was raised from the platform's default.
+    #[arg(long, default_value_t = MAX_PRODUCTS_PER_INSTANCE)]
+    pub max_products_per_instance: usize,
 }
 
 /// Why `plan` could not run at all (per-resource problems are reported in the output).
@@ -61,32 +82,71 @@ pub enum PlanError {
     /// An `--allow-endpoint` pattern is malformed.
     #[error("--allow-endpoint: {0}")]
     EndpointPattern(#[source] iot_platform::endpoint_policy::EndpointError),
+    /// `--cluster` was given and the cluster could not be read.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+}
+
+/// What `plan` knows besides each resource's manifest.
+pub struct Context {
+    /// The accounts' read-only clients.
+    pub clients: accounts::Clients,
+    /// The cluster's side (`--cluster`).
+    pub cluster: Option<cluster::ClusterView>,
+    /// Namespaces' labels from the manifests (`kind: Namespace`), which win over the cluster's.
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// The instances' product limit.
+    pub max_products_per_instance: usize,
+}
+
+impl Context {
+    /// The labels of `namespace`: from the manifests, else the cluster; `None` when unknown.
+    fn labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
+        self.namespace_labels
+            .get(namespace)
+            .or_else(|| self.cluster.as_ref().and_then(|c| c.namespace_labels.get(namespace)))
+    }
 }
 
 /// Runs `plan` and returns its exit code: 0 no changes, 2 changes (or blocked), 1 errors.
 ///
 /// # Errors
-/// [`PlanError`] when the manifests cannot be read.
+/// [`PlanError`] when the manifests (or, with `--cluster`, the cluster) cannot be read.
 pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
     let inputs = if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files.clone() };
     let objects = manifests::read(&inputs, &args.namespace)?;
     let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
     let policy = EndpointPolicy::new(patterns).map_err(PlanError::EndpointPattern)?;
-    let clients = accounts::Clients::new(&objects.accounts, policy, args.oidc_token_file.clone());
+    let cluster = if args.cluster {
+        Some(cluster::ClusterView::read(&args.cluster_id, &objects.products).await?)
+    } else {
+        None
+    };
+    let mut clients = accounts::Clients::new(&objects.accounts, policy, args.oidc_token_file.clone());
+    if let Some(view) = &cluster {
+        clients = clients.with_cluster_accounts(view.accounts.values());
+    }
+    let ctx = Context {
+        clients,
+        cluster,
+        namespace_labels: objects.namespaces.clone(),
+        max_products_per_instance: args.max_products_per_instance,
+    };
+    let mode = if args.delete { Mode::Delete } else { Mode::Apply };
     let mut entries = Vec::new();
     let mut keys = BTreeMap::new();
-    let mode = if args.delete { Mode::Delete } else { Mode::Apply };
     for product in &objects.products {
-        let entry = plan_product(product, &clients, mode).await;
+        let entry = plan_product(product, &ctx, mode).await;
         if let Some(key) = &entry.product_key {
             keys.insert((entry.namespace.clone(), entry.name.clone()), key.clone());
         }
         entries.push(entry);
     }
-    // A distribution is one-shot: deleting its resource changes nothing on the platform.
     if mode == Mode::Apply {
+        check_product_quota(&mut entries, &objects.products, &ctx).await;
+        // A distribution is one-shot: deleting its resource changes nothing on the platform.
         for distribution in &objects.distributions {
-            entries.push(plan_distribution(distribution, &objects.products, &keys, &clients).await);
+            entries.push(plan_distribution(distribution, &objects.products, &keys, &ctx.clients).await);
         }
     }
     let summary = Summary::of(&entries);
@@ -98,14 +158,15 @@ fn entry(kind: &'static str, namespace: String, name: String) -> Entry {
     Entry { kind, namespace, name, ..Entry::default() }
 }
 
-/// The plan of one IotProduct: found by its spec's key or by its unique name, observed,
-/// decided by the controller's planner.
-pub async fn plan_product(product: &IotProduct, clients: &accounts::Clients, mode: Mode) -> Entry {
-    let mut out = entry(
-        "IotProduct",
-        product.metadata.namespace.clone().unwrap_or_default(),
-        product.metadata.name.clone().unwrap_or_default(),
-    );
+/// The UID a resource not applied yet will have: none a product's marks can name.
+const NOT_YET_APPLIED: &str = "not-yet-applied";
+
+/// The plan of one IotProduct, decided by the controller's own code: the spec, the
+/// resource's status (with `--cluster`), the tenancy rules, the observed platform, the
+/// planner, and the name check a create meets.
+pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Entry {
+    let namespace = product.metadata.namespace.clone().unwrap_or_default();
+    let mut out = entry("IotProduct", namespace.clone(), product.metadata.name.clone().unwrap_or_default());
     let desired = match DesiredProduct::from_resource(product) {
         Ok(desired) => desired,
         Err(e) => {
@@ -113,8 +174,31 @@ pub async fn plan_product(product: &IotProduct, clients: &accounts::Clients, mod
             return out;
         }
     };
+    out.product_name = Some(desired.name.clone());
+    let live = ctx.cluster.as_ref().map(|view| (view, view.live(product)));
+    let (desired, recorded, pending) = match live {
+        Some((view, Some(live))) => (
+            desired.owned_by(&view.cluster_id, &live.metadata.uid.clone().unwrap_or_default()),
+            crate::product::recorded(live),
+            crate::product::pending(live),
+        ),
+        Some((view, None)) => {
+            (desired.owned_by(&view.cluster_id, NOT_YET_APPLIED), Recorded::default(), None)
+        }
+        None => (desired, Recorded::default(), None),
+    };
+    if mode == Mode::Delete {
+        if matches!(live, Some((_, None))) {
+            out.notes.push("not in the cluster: removing its manifest deletes nothing".into());
+            return out;
+        }
+        if desired.deletion_policy == DeletionPolicy::Orphan {
+            out.notes.push("spec.deletionPolicy: Orphan: the product stays on the platform".into());
+            return out;
+        }
+    }
     let account_name = product.account_name();
-    let (platform, account) = match clients.get(&account_name) {
+    let (platform, account) = match ctx.clients.get(&account_name) {
         Ok(found) => found,
         Err(e) => {
             out.error = Some(e);
@@ -123,43 +207,178 @@ pub async fn plan_product(product: &IotProduct, clients: &accounts::Clients, mod
     };
     let instance = desired.instance_id.clone().or_else(|| account.spec.instance_id.clone());
     out.instance = Some(instance.clone().unwrap_or_else(|| public_instance(&account.spec.region)));
-    out.product_name = Some(desired.name.clone());
-    match observe_and_plan(platform.as_ref(), instance.as_deref(), &desired, mode).await {
-        Ok((found_key, decision, observed)) => {
-            out.product_key = found_key.clone();
-            out.found_by = Some(match (&found_key, &desired.adopt_key) {
+    let labels = ctx.labels(&namespace);
+    if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
+        let by_label = account.spec.allowed_namespaces.as_ref().is_some_and(|s| s.selector.is_some());
+        if labels.is_none() && by_label {
+            out.notes.push(format!(
+                "PlatformAccount {account_name:?} admits namespaces by label and the labels of {namespace} are \
+                 unknown (pass its Namespace manifest, or use --cluster)"
+            ));
+        } else {
+            let refused =
+                AccountError::NotAllowed { account: account_name.clone(), namespace: namespace.clone() };
+            out.blocked = Some((refused.reason().to_string(), refused.to_string()));
+            return out;
+        }
+    }
+    if let Some(how) = takes_over(&desired, &recorded) {
+        let selection = account.spec.take_over.as_ref().map(|t| &t.allowed_namespaces);
+        if !selects(selection, &namespace, labels) {
+            if mode == Mode::Delete {
+                out.notes
+                    .push("taking over is not allowed for this namespace: the product is left alone".into());
+            } else {
+                out.blocked = Some((
+                    "TakeOverNotAllowed".into(),
+                    take_over_refused_message(how, &account_name, &namespace),
+                ));
+            }
+            return out;
+        }
+    }
+    let known = ctx.cluster.is_some();
+    match observe_and_plan(platform.as_ref(), instance.as_deref(), &desired, recorded, pending, mode, known)
+        .await
+    {
+        Ok(planned) => {
+            out.product_key = planned.found_key.clone();
+            out.found_by = Some(match (&planned.found_key, planned.found_by) {
                 (None, _) => "none",
-                (Some(_), Some(_)) => "spec.productKey",
-                (Some(_), None) => "name",
+                (Some(_), Some(by)) => by,
+                (Some(_), None) => "status",
             });
-            out.calls = report::calls(&decision, &desired, &observed, mode);
-            out.blocked = decision.blocked.as_ref().map(|b| (b.reason().to_string(), b.message()));
+            out.calls = report::calls(&planned.decision, &desired, &planned.observed, mode);
+            out.blocked = planned.decision.blocked.as_ref().map(|b| (b.reason().to_string(), b.message()));
+            if let Some(conflict) = planned.name_conflict {
+                out.calls.clear();
+                out.blocked = Some(("NameConflict".into(), conflict));
+            }
+            out.notes.extend(planned.notes);
         }
         Err(e) => out.error = Some(e.to_string()),
     }
     out
 }
 
+/// What observing and planning one product came to.
+struct Planned {
+    found_key: Option<String>,
+    found_by: Option<&'static str>,
+    decision: decide::Plan,
+    observed: Observed,
+    name_conflict: Option<String>,
+    notes: Vec<String>,
+}
+
 async fn observe_and_plan(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
     desired: &DesiredProduct,
+    mut recorded: Recorded,
+    pending: Option<Pending>,
     mode: Mode,
-) -> Result<(Option<String>, decide::Plan, Observed), iot_platform::PlatformError> {
-    // Without the cluster's status the product is the one the spec names, else the one with
-    // the spec's (unique) name.
-    let key = match &desired.adopt_key {
-        Some(key) => Some(key.clone()),
-        None => observe::find_by_name(platform, instance, &desired.name, None).await?.map(|p| p.product_key),
-    };
-    let recorded = Recorded { product_key: key.clone(), ..Recorded::default() };
-    let observation = observe::observe(platform, instance, desired, &recorded, None, mode).await?;
-    let decision = decide::plan(desired, &observation.observed, &recorded, mode);
-    let found = match &observation.observed {
+    cluster_known: bool,
+) -> Result<Planned, iot_platform::PlatformError> {
+    let mut notes = Vec::new();
+    let mut found_by = desired.adopt_key.as_ref().map(|_| "spec.productKey");
+    if !cluster_known && recorded.product_key.is_none() && desired.adopt_key.is_none() {
+        // Without the cluster's status: the product this resource made has its name and
+        // carries ownership marks (the operator puts them on every product it makes).
+        if let Some(found) = observe::find_by_name(platform, instance, &desired.name, None).await?
+            && let Some(owner) = ownership_marks(platform, instance, &found.product_key)
+                .await
+                .and_then(|t| t.get(OWNER_TAG).cloned())
+        {
+            notes.push(format!(
+                "{} carries the ownership mark of resource {owner}; without --cluster plan cannot tell whether \
+                 that is this resource, and assumes it is",
+                found.product_key
+            ));
+            recorded.product_key = Some(found.product_key);
+            found_by = Some("name");
+        }
+    }
+    let observation =
+        observe::observe(platform, instance, desired, &recorded, pending.as_ref(), mode).await?;
+    let mut decision = decide::plan(desired, &observation.observed, &recorded, mode);
+    let mut observed = observation.observed;
+    let mut name_conflict = None;
+    if observation.found_by.is_some() && found_by.is_none() {
+        found_by = Some("name");
+    }
+    if decision.actions.contains(&Action::Create)
+        && let Some(found) = observe::find_by_name(platform, instance, &desired.name, None).await?
+    {
+        // The create would be refused (the name is taken): the controller then adopts the
+        // product or reports the conflict.
+        let marks = ownership_marks(platform, instance, &found.product_key).await;
+        if claims_by_name(desired, marks.as_ref(), false) {
+            recorded.product_key = Some(found.product_key);
+            let again = observe::observe(platform, instance, desired, &recorded, None, mode).await?;
+            decision = decide::plan(desired, &again.observed, &recorded, mode);
+            observed = again.observed;
+            found_by = Some("name");
+        } else {
+            name_conflict = Some(name_conflict_message(&desired.name));
+        }
+    }
+    let found_key = match &observed {
         Observed::Exists(p) => Some(p.details.product_key.clone()),
         _ => None,
     };
-    Ok((found, decision, observation.observed))
+    Ok(Planned { found_key, found_by, decision, observed, name_conflict, notes })
+}
+
+/// Marks the creates an instance has no room for: the platform holds at most
+/// [`MAX_PRODUCTS_PER_INSTANCE`] products per instance (unless the limit was raised).
+async fn check_product_quota(entries: &mut [Entry], products: &[IotProduct], ctx: &Context) {
+    let mut creates: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
+    for (index, (entry, product)) in entries.iter().zip(products).enumerate() {
+        if entry.calls.iter().any(|c| c.operation == "CreateProduct") {
+            let account = product.account_name();
+            let named = product
+                .spec
+                .instance_id
+                .clone()
+                .or_else(|| ctx.clients.get(&account).ok().and_then(|(_, a)| a.spec.instance_id.clone()));
+            creates.entry((account, named)).or_default().push(index);
+        }
+    }
+    let max = ctx.max_products_per_instance;
+    for ((account, instance), indexes) in creates {
+        let Ok((platform, _)) = ctx.clients.get(&account) else { continue };
+        let request = QueryProductList {
+            iot_instance_id: instance.clone(),
+            current_page: 1,
+            page_size: 1,
+            ..QueryProductList::default()
+        };
+        let held = match platform.call(&request).await {
+            Ok(answer) => usize::try_from(answer.data.unwrap_or_default().total).unwrap_or(0),
+            Err(e) => {
+                for index in &indexes {
+                    entries[*index].error = Some(format!("cannot count the instance's products: {e}"));
+                }
+                continue;
+            }
+        };
+        if held + indexes.len() > max {
+            let free = max.saturating_sub(held);
+            for index in &indexes {
+                let entry = &mut entries[*index];
+                entry.blocked = Some((
+                    "ProductQuotaExceeded".into(),
+                    format!(
+                        "the instance holds {held} of its {max} products and this plan creates \
+                         {}: {free} fit, the other creates are refused (iot.prod.ProductCountExceedMax); delete unused \
+                         products or use another instance",
+                        indexes.len()
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// The plan of one ProductDistribution: the product it distributes, and whether the

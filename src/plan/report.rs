@@ -55,6 +55,9 @@ pub struct Entry {
     /// Why the resource could not be planned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What `plan` could not know or assumed, and what it skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The totals.
@@ -234,6 +237,9 @@ pub fn render(entries: &[Entry], summary: &Summary, format: Format) -> String {
                 }
                 if let Some(error) = &entry.error {
                     out.push_str(&format!("  ✗ error: {error}\n"));
+                }
+                for note in &entry.notes {
+                    out.push_str(&format!("  · note: {note}\n"));
                 }
                 if entry.calls.is_empty() && entry.blocked.is_none() && entry.error.is_none() {
                     out.push_str("  no changes\n");

@@ -242,11 +242,7 @@ async fn resolve_name_conflict(
     let made_by_earlier_attempt =
         earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
     let marks = ownership_marks(platform, instance, &found.product_key).await;
-    let ours = made_by_earlier_attempt || marks.as_ref().is_some_and(|tags| carries_marks(desired, tags));
-    // By name only a product no other resource or cluster holds (and whose marks could be
-    // read): the platform's tags decide.
-    let free = marks.as_ref().is_some_and(|tags| !tags.contains_key(OWNER_TAG));
-    if ours || (desired.adoption == AdoptionPolicy::ByName && free) {
+    if claims_by_name(desired, marks.as_ref(), made_by_earlier_attempt) {
         if let Err(e) = journal.record_key(&found.product_key).await {
             return Outcome::Journal(e);
         }
@@ -256,7 +252,7 @@ async fn resolve_name_conflict(
 }
 
 /// The tags of a product (its ownership marks among them); `None` when they cannot be read.
-async fn ownership_marks(
+pub async fn ownership_marks(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
     product_key: &str,
@@ -269,6 +265,23 @@ async fn ownership_marks(
     Some(
         response.data.unwrap_or_default().product_tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
     )
+}
+
+/// Whether a create refused because the name is taken ends in adopting the product that has
+/// the name (its tags `marks`, `None` when they could not be read): it is this resource's
+/// (made by an earlier attempt, or carrying its marks), or the spec adopts by name and no
+/// other resource or cluster holds it. Otherwise the name conflicts.
+#[must_use]
+pub fn claims_by_name(
+    desired: &DesiredProduct,
+    marks: Option<&std::collections::BTreeMap<String, String>>,
+    made_by_earlier_attempt: bool,
+) -> bool {
+    let ours = made_by_earlier_attempt || marks.is_some_and(|tags| carries_marks(desired, tags));
+    // By name only a product no other resource or cluster holds (and whose marks could be
+    // read): the platform's tags decide.
+    let free = marks.is_some_and(|tags| !tags.contains_key(OWNER_TAG));
+    ours || (desired.adoption == AdoptionPolicy::ByName && free)
 }
 
 /// Whether `tags` carry this resource's ownership marks (cluster and resource uid): the

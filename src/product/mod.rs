@@ -94,7 +94,9 @@ impl Error {
     }
 }
 
-fn recorded(product: &IotProduct) -> Recorded {
+/// What the resource's status records about its product.
+#[must_use]
+pub fn recorded(product: &IotProduct) -> Recorded {
     let status = product.status.clone().unwrap_or_default();
     Recorded {
         product_key: status.product_key,
@@ -104,7 +106,9 @@ fn recorded(product: &IotProduct) -> Recorded {
     }
 }
 
-fn pending(product: &IotProduct) -> Option<Pending> {
+/// The create the resource's status says is in flight.
+#[must_use]
+pub fn pending(product: &IotProduct) -> Option<Pending> {
     let p = product.status.as_ref()?.pending_create.as_ref()?;
     Some(Pending { product_name: p.product_name.clone(), since_ms: p.since.0.as_millisecond() })
 }
@@ -307,7 +311,8 @@ async fn account(
 
 /// How the spec takes over a product this resource did not create, if it does: by key (a
 /// key it has not recorded as its own), by name (before it has a product), or by observing.
-fn takes_over(desired: &DesiredProduct, recorded: &Recorded) -> Option<&'static str> {
+#[must_use]
+pub fn takes_over(desired: &DesiredProduct, recorded: &Recorded) -> Option<&'static str> {
     if desired.management == ManagementPolicy::ObserveOnly {
         return Some("spec.managementPolicy: ObserveOnly");
     }
@@ -334,13 +339,19 @@ async fn take_over_refused(
         info!(account, "taking over is not allowed for this namespace; the product is left on the platform");
         return Ok(Requeue::await_change());
     }
-    let message = format!(
+    let message = take_over_refused_message(how, account, &namespace);
+    report::report_problem(ctx, product, "TakeOverNotAllowed", message.clone()).await?;
+    Err(Error::TakeOverNotAllowed(message))
+}
+
+/// Why taking over (by `how`) is refused for `namespace` by `account`, and the ways out.
+#[must_use]
+pub fn take_over_refused_message(how: &str, account: &str, namespace: &str) -> String {
+    format!(
         "{how} takes over an existing product, and PlatformAccount {account:?} does not let namespace {namespace} \
          take over products; nothing was done on the platform. The account's administrator can allow it in \
          spec.takeOver.allowedNamespaces; otherwise remove {how} to create a product of this resource's own"
-    );
-    report::report_problem(ctx, product, "TakeOverNotAllowed", message.clone()).await?;
-    Err(Error::TakeOverNotAllowed(message))
+    )
 }
 
 /// What the controller does next, from what the execution came to.

@@ -152,17 +152,9 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
             error_reason(error).to_string(),
             format!("{} failed: {}", action.operation(), error_message(error)),
         ),
-        (Outcome::NameConflict, _) => (
-            false,
-            "NameConflict".into(),
-            format!(
-                "a product named {} already exists in the instance and this resource did not create it; choose \
-                 another spec.productName. (To manage an existing product, the PlatformAccount's administrator must \
-                 allow this namespace to take over products: spec.takeOver; then set spec.productKey or \
-                 spec.adoptionPolicy: ByName)",
-                facts.desired.name
-            ),
-        ),
+        (Outcome::NameConflict, _) => {
+            (false, "NameConflict".into(), name_conflict_message(&facts.desired.name))
+        }
         (Outcome::Journal(e), _) => {
             (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying"))
         }
@@ -374,4 +366,15 @@ pub fn next_status(
 /// Whether observing found this thing model to be the platform's latest published one.
 fn observed_published_thing_model(observation: &Observation, digest: &str) -> bool {
     matches!(&observation.observed, Observed::Exists(p) if p.published_thing_model_digest.as_deref() == Some(digest))
+}
+
+/// Why a create is refused because another product has the name, and the ways out.
+#[must_use]
+pub fn name_conflict_message(name: &str) -> String {
+    format!(
+        "a product named {name} already exists in the instance and this resource did not create it; choose \
+         another spec.productName. (To manage an existing product, the PlatformAccount's administrator must \
+         allow this namespace to take over products: spec.takeOver; then set spec.productKey or \
+         spec.adoptionPolicy: ByName)"
+    )
 }

@@ -112,7 +112,7 @@ impl Default for Rules {
     fn default() -> Self {
         Self {
             lock_published: true,
-            max_products_per_instance: 1000,
+            max_products_per_instance: iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE,
             max_distribution_jobs: quota::MAX_DISTRIBUTION_JOBS,
             job_duration_ms: 1500,
             instances: Vec::new(),

@@ -54,6 +54,10 @@ pub const SHANGHAI_ONLY: &[&str] = &[
 /// The region whose endpoint serves the distribution operations.
 pub const DISTRIBUTION_REGION: &str = "cn-shanghai";
 
+/// Maximum products per instance (per account where there are no instances): beyond it
+/// CreateProduct answers `iot.prod.ProductCountExceedMax` (the platform's limits page).
+pub const MAX_PRODUCTS_PER_INSTANCE: usize = 1000;
+
 /// Maximum distribution jobs (product and device together) per account.
 pub const MAX_DISTRIBUTION_JOBS: usize = 10;
 

@@ -1,0 +1,103 @@
+//! What `plan --cluster` reads from the cluster the manifests are applied to, read-only
+//! (gets and lists): each IotProduct's live resource — its UID, which the product's ownership
+//! tags must name, and its status: the product it manages, the tags it set, the thing model
+//! it published, a create in flight — the PlatformAccounts the manifests use but do not
+//! contain, and the labels of the manifests' namespaces (an account admits namespaces by
+//! label too). Without `--cluster`, `plan` knows none of this and says where it guesses.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use kube::{Client, ResourceExt as _};
+
+use crate::crd::{IotProduct, PlatformAccount};
+
+/// Why the cluster could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No kubeconfig or in-cluster configuration.
+    #[error("--cluster: cannot reach the cluster: {0}")]
+    Config(#[source] kube::Error),
+    /// A read failed.
+    #[error("--cluster: cannot read {what}: {source}")]
+    Read {
+        /// What was read.
+        what: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The cluster's side of the manifests.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    /// This cluster's id, as the operator's `--cluster-id` (its products carry it).
+    pub cluster_id: String,
+    /// The live IotProducts, by (namespace, name); absent: not applied yet.
+    pub products: BTreeMap<(String, String), IotProduct>,
+    /// The PlatformAccounts, by name.
+    pub accounts: BTreeMap<String, PlatformAccount>,
+    /// The namespaces' labels, by name; absent: the namespace does not exist yet.
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn read_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterError {
+    let what = what.into();
+    move |source| ClusterError::Read { what, source }
+}
+
+impl ClusterView {
+    /// Reads, through the default kubeconfig (or the in-cluster configuration), the live
+    /// counterparts of `products`, every PlatformAccount and the namespaces' labels.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when the cluster cannot be reached or a read is refused.
+    pub async fn read(cluster_id: &str, products: &[IotProduct]) -> Result<Self, ClusterError> {
+        let client = Client::try_default().await.map_err(ClusterError::Config)?;
+        Self::read_with(client, cluster_id, products).await
+    }
+
+    /// Like [`ClusterView::read`], through `client`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Read`] when a read is refused.
+    pub async fn read_with(
+        client: Client,
+        cluster_id: &str,
+        products: &[IotProduct],
+    ) -> Result<Self, ClusterError> {
+        let mut view = Self { cluster_id: cluster_id.to_string(), ..Self::default() };
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        for product in products {
+            let namespace = product.namespace().unwrap_or_default();
+            let name = product.name_any();
+            let api: Api<IotProduct> = Api::namespaced(client.clone(), &namespace);
+            let live =
+                api.get_opt(&name).await.map_err(read_error(format!("IotProduct {namespace}/{name}")))?;
+            if let Some(live) = live {
+                view.products.insert((namespace.clone(), name), live);
+            }
+            if !view.namespace_labels.contains_key(&namespace)
+                && let Some(found) = namespaces
+                    .get_opt(&namespace)
+                    .await
+                    .map_err(read_error(format!("namespace {namespace}")))?
+            {
+                view.namespace_labels.insert(namespace, found.labels().clone());
+            }
+        }
+        let accounts: Api<PlatformAccount> = Api::all(client);
+        for account in accounts.list(&Default::default()).await.map_err(read_error("PlatformAccounts"))? {
+            view.accounts.insert(account.name_any(), account);
+        }
+        Ok(view)
+    }
+
+    /// The live resource of `product`, if applied.
+    #[must_use]
+    pub fn live(&self, product: &IotProduct) -> Option<&IotProduct> {
+        self.products.get(&(product.namespace().unwrap_or_default(), product.name_any()))
+    }
+}
