@@ -320,6 +320,19 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
         "{text}"
     );
 
+    // A tenant's CI may read its IotProducts but neither namespaces nor the cluster's
+    // accounts: those are "unknown", and the account comes from the manifests.
+    let kubeconfig = tenant_kubeconfig(&env, "ci-bot", dir.path()).await;
+    let account = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
+        "metadata": {"name": common::account_name(&env.ns)},
+        "spec": {"region": "cn-shanghai", "endpoint": env.emulator.url,
+                 "credentials": {"secretRef": {"name": "platform-credentials"}},
+                 "allowedNamespaces": {"names": [env.ns]}}});
+    write(dir.path(), &[account, product("lamp", "Lamp_Renamed")]);
+    let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&kubeconfig)).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains(r#"~ UpdateProduct: name "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
+
     // A new resource wants the lamp's name: the product carries the lamp's marks.
     write(dir.path(), &[product("copycat", "Lamp_Cluster")]);
     let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
@@ -337,4 +350,35 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
     assert!(text.contains("- DeleteProduct: delete the product"), "{text}");
     assert_eq!(text.matches("DeleteProduct").count(), 1, "{text}");
     assert!(env.emulator.products().iter().any(|p| p.product_key == key), "plan deleted nothing");
+}
+
+/// A kubeconfig acting as `user` (impersonated by the admin), who may only read the
+/// namespace's IotProducts; written outside `dir` (whose files `plan` reads).
+async fn tenant_kubeconfig(env: &common::Env, user: &str, dir: &Path) -> std::path::PathBuf {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Api, PostParams};
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "plan-reader", "namespace": env.ns},
+        "rules": [{"apiGroups": ["iot.productoperator.dev"], "resources": ["iotproducts"], "verbs": ["get", "list"]}]
+    }))
+    .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "plan-reader", "namespace": env.ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plan-reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    }))
+    .unwrap();
+    Api::<Role>::namespaced(env.client.clone(), &env.ns).create(&PostParams::default(), &role).await.unwrap();
+    Api::<RoleBinding>::namespaced(env.client.clone(), &env.ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let mut config: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&common::control_plane().kubeconfig).unwrap()).unwrap();
+    for entry in config["users"].as_array_mut().unwrap() {
+        entry["user"]["as"] = json!(user);
+    }
+    let path = dir.parent().unwrap().join(format!("{}-{user}.kubeconfig", env.ns));
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    path
 }

@@ -91,7 +91,7 @@ impl Clients {
     pub fn get(&self, name: &str) -> Result<(Arc<dyn IotPlatform>, &PlatformAccount), String> {
         let account = self.accounts.get(name).ok_or_else(|| {
             if self.from_cluster {
-                format!("PlatformAccount {name:?} is neither among the manifests nor in the cluster")
+                format!("PlatformAccount {name:?} is neither among the manifests nor readable in the cluster")
             } else {
                 format!("PlatformAccount {name:?} is not among the manifests; pass its manifest with -f, or use --cluster")
             }

@@ -3,7 +3,8 @@
 //! tags must name, and its status: the product it manages, the tags it set, the thing model
 //! it published, a create in flight — the PlatformAccounts the manifests use but do not
 //! contain, and the labels of the manifests' namespaces (an account admits namespaces by
-//! label too). Without `--cluster`, `plan` knows none of this and says where it guesses.
+//! label too; a caller who may not read namespaces or accounts gets "unknown" for them).
+//! Without `--cluster`, `plan` knows none of this and says where it guesses.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,16 @@ pub struct ClusterView {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// A read the caller may not be allowed (a tenant's CI may read its namespace's IotProducts
+/// but neither namespaces nor the cluster-scoped PlatformAccounts): forbidden is "unknown".
+fn unless_forbidden<T>(read: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+    match read {
+        Ok(found) => Ok(Some(found)),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn read_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterError {
     let what = what.into();
     move |source| ClusterError::Read { what, source }
@@ -50,7 +61,8 @@ fn read_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterErr
 
 impl ClusterView {
     /// Reads, through the default kubeconfig (or the in-cluster configuration), the live
-    /// counterparts of `products`, every PlatformAccount and the namespaces' labels.
+    /// counterparts of `products`, every PlatformAccount and the namespaces' labels (the last
+    /// two where the caller may read them).
     ///
     /// # Errors
     /// [`ClusterError`] when the cluster cannot be reached or a read is refused.
@@ -80,16 +92,16 @@ impl ClusterView {
                 view.products.insert((namespace.clone(), name), live);
             }
             if !view.namespace_labels.contains_key(&namespace)
-                && let Some(found) = namespaces
-                    .get_opt(&namespace)
-                    .await
+                && let Some(Some(found)) = unless_forbidden(namespaces.get_opt(&namespace).await)
                     .map_err(read_error(format!("namespace {namespace}")))?
             {
                 view.namespace_labels.insert(namespace, found.labels().clone());
             }
         }
         let accounts: Api<PlatformAccount> = Api::all(client);
-        for account in accounts.list(&Default::default()).await.map_err(read_error("PlatformAccounts"))? {
+        let listed = unless_forbidden(accounts.list(&Default::default()).await)
+            .map_err(read_error("PlatformAccounts"))?;
+        for account in listed.map(|list| list.items).unwrap_or_default() {
             view.accounts.insert(account.name_any(), account);
         }
         Ok(view)
