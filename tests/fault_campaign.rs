@@ -465,7 +465,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     eprintln!(
         "fault campaign (seed {}): {} products ({} live, {} deleted), {} distributions ({} deleted); \
          {} spec changes, {} publication toggles; schedule {:.0} s; faults: {} injected server errors, \
-         {} lost responses, {} throttled calls ({} storms, {} fault profiles) in {} platform calls; \
+         {} lost responses, {} throttled calls ({} storms, {} fault profiles), {} made-up codes disguised \
+         in {} platform calls; \
          {} operator kills, {} API server restart, {} writes refused during it; converged {:.1} s after \
          the schedule; invariants checked: {}",
         settings.seed,
@@ -482,6 +483,7 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         stats.throttled,
         counts.storms,
         counts.fault_profiles,
+        world.emulator.emulator.stats().disguised,
         calls,
         counts.operator_kills,
         counts.apiserver_restarts,

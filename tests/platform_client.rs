@@ -123,7 +123,8 @@ async fn product_life(signature: SignatureVersion) {
         })
         .await
         .unwrap_err();
-    assert_eq!(locked.class(), ErrorClass::LockedByPublication);
+    // The platform documents no code for the lock: the client concludes nothing from it.
+    assert_eq!(locked.class(), ErrorClass::Undocumented);
     p.call(&CancelReleaseProduct { product_key: key.clone(), ..Default::default() }).await.unwrap();
 
     let job = p

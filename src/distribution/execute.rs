@@ -18,7 +18,7 @@ use crate::reconcile::account_clients::AccountHandle;
 use crate::reconcile::context::Context;
 use iot_platform::model::{CreateProductDistributeJob, DeleteDeviceDistributeJob};
 use iot_platform::quota::MAX_DISTRIBUTION_JOBS;
-use iot_platform::{ErrorClass, IotPlatform, PlatformError};
+use iot_platform::{IotPlatform, PlatformError};
 
 /// After a step: decide again, or end the reconcile.
 #[derive(Debug)]
@@ -164,14 +164,19 @@ impl Run<'_> {
                     return self.failed(error).await;
                 }
             },
-            Err(e) if e.class() == ErrorClass::Quota => {
-                self.status.create_started_time = None;
-                self.known.create_started = false;
-                self.known.account_jobs = Some(MAX_DISTRIBUTION_JOBS);
-                return Ok(Step::Continue);
-            }
             Err(e) => e,
         };
+        // Refused: the platform documents no code for an account whose tasks are all taken,
+        // so the account's jobs are counted afresh.
+        if !error.is_ambiguous()
+            && observe::worth_a_look(&error)
+            && observe::count_jobs(self.platform.as_ref()).await.is_ok_and(|n| n >= MAX_DISTRIBUTION_JOBS)
+        {
+            self.status.create_started_time = None;
+            self.known.create_started = false;
+            self.known.account_jobs = Some(MAX_DISTRIBUTION_JOBS);
+            return Ok(Step::Continue);
+        }
         if !error.is_ambiguous() {
             self.status.create_started_time = None;
         }
@@ -198,7 +203,13 @@ impl Run<'_> {
     pub async fn poll(&mut self, job: String) -> Result<Step, Error> {
         let info = match observe::query_job(self.platform.as_ref(), &job).await {
             Ok(info) => info,
-            Err(e) if e.class() == ErrorClass::NotFound => return self.job_vanished(&job).await,
+            // Gone from the account's list: vanished, whatever the read answered.
+            Err(e)
+                if observe::worth_a_look(&e)
+                    && matches!(observe::job_listed(self.platform.as_ref(), &job).await, Ok(false)) =>
+            {
+                return self.job_vanished(&job).await;
+            }
             Err(e) => return self.failed(e).await,
         };
         let state = JobState::from_platform(info.status);
@@ -262,7 +273,7 @@ impl Run<'_> {
 }
 
 /// Deletes the platform's record of distribution job `job` and says so in an Event ending
-/// with `why`; a record already gone counts as deleted.
+/// with `why`; a record the account no longer lists counts as deleted.
 ///
 /// # Errors
 /// The platform error of the delete.
@@ -280,7 +291,13 @@ pub async fn delete_platform_record(
             report::event(ctx, pd, EventType::Normal, "JobRecordDeleted", note).await;
             Ok(())
         }
-        Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
+        // A record the account no longer lists is deleted, whatever the delete answered.
+        Err(e)
+            if observe::worth_a_look(&e)
+                && matches!(observe::job_listed(platform.as_ref(), job).await, Ok(false)) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -4,7 +4,7 @@
 use iot_platform::model::{
     DistributeJob, ListDeviceDistributeJob, ListProductTags, QueryDeviceDistributeJob,
 };
-use iot_platform::{IotPlatform, PlatformError};
+use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 /// How far the platform's clock may be behind when matching a job to a lost create.
 const CLOCK_SKEW_MS: i64 = 60 * 1000;
@@ -19,10 +19,30 @@ pub async fn count_jobs(platform: &dyn IotPlatform) -> Result<usize, PlatformErr
     Ok(response.data.map_or(0, |d| usize::try_from(d.total.max(0)).unwrap_or(0)))
 }
 
+/// Whether the account's job list still shows job `job_id`: the fresh look taken when reading
+/// or deleting the job failed (the platform documents no code for "no such job", so the
+/// answer to that call decides nothing by itself).
+///
+/// # Errors
+/// The platform error of the read.
+pub async fn job_listed(platform: &dyn IotPlatform, job_id: &str) -> Result<bool, PlatformError> {
+    let request =
+        ListDeviceDistributeJob { page_size: 10, job_id: Some(job_id.to_string()), ..Default::default() };
+    let jobs = platform.call(&request).await?.data.unwrap_or_default().job_info.items;
+    Ok(jobs.iter().any(|j| j.job_id == job_id))
+}
+
+/// Whether a failed call about a job calls for a fresh look at the account's jobs: not when
+/// it was throttled (retried) or the credentials failed (a person acts).
+#[must_use]
+pub fn worth_a_look(error: &PlatformError) -> bool {
+    !matches!(error.class(), ErrorClass::Throttled | ErrorClass::Auth)
+}
+
 /// The job `job_id` as the platform shows it.
 ///
 /// # Errors
-/// The platform error of the read (NotFound when the job is gone).
+/// The platform error of the read (a job that is gone is told by [`job_listed`], not by it).
 pub async fn query_job(platform: &dyn IotPlatform, job_id: &str) -> Result<DistributeJob, PlatformError> {
     let response = platform.call(&QueryDeviceDistributeJob { job_id: job_id.to_string() }).await?;
     Ok(response.data.unwrap_or_default())

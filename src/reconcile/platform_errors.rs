@@ -11,9 +11,7 @@ pub fn error_reason(error: &PlatformError) -> &'static str {
         ErrorClass::Transient => "PlatformUnavailable",
         ErrorClass::Conflict => "Conflict",
         ErrorClass::NotFound => "NotFound",
-        ErrorClass::LockedByPublication => "PublishedLocked",
-        ErrorClass::LockedByDistribution => "ThingModelLockedByDistribution",
-        ErrorClass::Invalid => "PlatformRefused",
+        ErrorClass::Invalid | ErrorClass::Undocumented => "PlatformRefused",
         ErrorClass::Auth => "AccountNotReady",
         ErrorClass::Quota => "QuotaExceeded",
     }
@@ -29,9 +27,9 @@ pub fn error_message(error: &PlatformError) -> String {
         ErrorClass::Quota => {
             "an account quota is exhausted: free some capacity or ask Alibaba Cloud to raise it"
         }
-        ErrorClass::LockedByPublication => "the product is published; retrying after a fresh look",
-        ErrorClass::LockedByDistribution => {
-            "the product was distributed; its thing model can no longer change"
+        ErrorClass::Undocumented => {
+            "the platform's documentation does not list this code, so nothing is concluded from it: the next \
+             attempt starts from a fresh look at the platform"
         }
         ErrorClass::Conflict | ErrorClass::NotFound => "retrying after a fresh look",
     };

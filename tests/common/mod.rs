@@ -216,7 +216,8 @@ impl TestEmulator {
         Self::start_with(|_| {}).await
     }
 
-    /// Like [`TestEmulator::start`], with the rules adjusted by `adjust`.
+    /// Like [`TestEmulator::start`], with the rules adjusted by `adjust`. With
+    /// `IOTOP_EMULATOR_OPAQUE_CODES=1` the made-up codes are disguised (see `Rules::opaque_codes`).
     pub async fn start_with(adjust: impl FnOnce(&mut iot_platform_emulator::state::Rules)) -> Self {
         use iot_platform_emulator::gateway::AccessKey;
         use iot_platform_emulator::state::{Instance, Rules};
@@ -231,6 +232,8 @@ impl TestEmulator {
             rules: Rules {
                 instances: vec![Instance { id: "iot-cn-prod0001".into(), region: "cn-shanghai".into() }],
                 job_duration_ms: 600,
+                // CI runs the operator suites a second time with the made-up codes disguised.
+                opaque_codes: std::env::var("IOTOP_EMULATOR_OPAQUE_CODES").is_ok_and(|v| v == "1"),
                 ..Rules::default()
             },
             ..EmulatorConfig::default()

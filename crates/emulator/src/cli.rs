@@ -88,6 +88,10 @@ pub struct EmulatorArgs {
     /// How long a distribution job runs, milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub job_duration_ms: i64,
+    /// Answer every error code the emulator made up (where the platform documents none) with
+    /// `iot.system.SystemException` or a code no one has seen, chosen call by call.
+    #[arg(long, env = "IOTOP_EMULATOR_OPAQUE_CODES")]
+    pub opaque_codes: bool,
     /// Latency added to every call, milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

@@ -56,6 +56,7 @@ pub fn config_from_args(args: &EmulatorArgs) -> Result<EmulatorConfig, String> {
             job_duration_ms: args.job_duration_ms,
             instances,
             seed: args.seed,
+            opaque_codes: args.opaque_codes,
         },
         faults,
         rate_limit: !args.no_rate_limit,

@@ -102,6 +102,8 @@ pub struct Stats {
     pub refused: BTreeMap<String, u64>,
     /// Temporary credentials STS issued.
     pub sts_issued: u64,
+    /// Answers whose made-up code was disguised (opaque-codes mode).
+    pub disguised: u64,
 }
 
 /// The emulated platform.
@@ -196,6 +198,7 @@ impl Emulator {
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.lock().expect("stats lock").clone();
         stats.sts_issued = self.sts.lock().expect("sts lock").issued_total;
+        stats.disguised = self.state.lock().expect("state lock").disguised();
         stats
     }
 

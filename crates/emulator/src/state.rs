@@ -106,6 +106,10 @@ pub struct Rules {
     pub instances: Vec<Instance>,
     /// Seed of the key generator (keys are still unique per run).
     pub seed: u64,
+    /// Answer every code the emulator made up ([`emulator_codes::INVENTED`]) with, call by
+    /// call, `iot.system.SystemException` or a code no one has seen: what the real platform
+    /// answers there is not documented, so a client must not depend on our choice.
+    pub opaque_codes: bool,
 }
 
 impl Default for Rules {
@@ -117,6 +121,7 @@ impl Default for Rules {
             job_duration_ms: 1500,
             instances: Vec::new(),
             seed: 0x10_7e57,
+            opaque_codes: false,
         }
     }
 }
@@ -220,6 +225,8 @@ pub struct State {
     /// Every distribution job ever created (id, product key), deleted ones included.
     job_history: Vec<(String, String)>,
     rng: StdRng,
+    /// Answers disguised so far (opaque-codes mode).
+    disguised: u64,
 }
 
 /// A read-only snapshot for the admin view.
@@ -380,6 +387,18 @@ fn check_tag(tag: &Tag) -> bool {
     key_ok && value_ok
 }
 
+/// A made-up code replaced for the `n`th time: every other time `iot.system.SystemException`
+/// (the platform's documented "internal error; retry later"), else a code no one has seen,
+/// different each time.
+fn disguise(error: ApiError, n: u64) -> ApiError {
+    if n % 2 == 1 {
+        ApiError::business("iot.system.SystemException", "An internal error occurred. Try again later.")
+    } else {
+        let code = format!("iot.unseen.E{:04X}", n.wrapping_mul(0x9E37_79B9) % 0xFFFF);
+        ApiError { code, message: "The request cannot be processed.".into(), ..error }
+    }
+}
+
 fn invalid_tags(tags: Vec<Tag>, message: &str) -> ApiError {
     let mut error = ApiError::business("iot.common.InvalidFormattedParameter", message);
     error.extra = Some(json!({"InvalidProductTags": {"ProductTag": tags}}));
@@ -391,7 +410,20 @@ impl State {
     #[must_use]
     pub fn new(rules: Rules) -> Self {
         let rng = StdRng::seed_from_u64(rules.seed);
-        Self { rules, products: BTreeMap::new(), jobs: BTreeMap::new(), job_history: Vec::new(), rng }
+        Self {
+            rules,
+            products: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            job_history: Vec::new(),
+            rng,
+            disguised: 0,
+        }
+    }
+
+    /// How many answers had their made-up code disguised (opaque-codes mode).
+    #[must_use]
+    pub fn disguised(&self) -> u64 {
+        self.disguised
     }
 
     /// The rules in force.
@@ -409,6 +441,7 @@ impl State {
             jobs: self.jobs.clone(),
             job_history: Vec::new(),
             rng: self.rng.clone(),
+            disguised: self.disguised,
         };
         copy.advance_jobs(now_ms);
         Snapshot {
@@ -527,8 +560,22 @@ impl State {
     /// Handles one call.
     ///
     /// # Errors
-    /// [`ApiError`] with the platform's code for every refused call.
+    /// [`ApiError`] with the platform's code for every refused call (in opaque-codes mode a
+    /// made-up code is replaced, see [`Rules::opaque_codes`]).
     pub fn handle(&mut self, ctx: &CallContext, action: &str, params: &Params) -> Result<Value, ApiError> {
+        let result = self.answer(ctx, action, params);
+        match result {
+            Err(error)
+                if self.rules.opaque_codes && emulator_codes::INVENTED.contains(&error.code.as_str()) =>
+            {
+                self.disguised += 1;
+                Err(disguise(error, self.disguised))
+            }
+            other => other,
+        }
+    }
+
+    fn answer(&mut self, ctx: &CallContext, action: &str, params: &Params) -> Result<Value, ApiError> {
         self.advance_jobs(ctx.now_ms);
         if quota::SHANGHAI_ONLY.contains(&action) && ctx.region != quota::DISTRIBUTION_REGION {
             return Err(ApiError::gateway(
@@ -1005,7 +1052,7 @@ impl State {
                 Some(v) => v.tsl.clone(),
                 None => {
                     return Err(ApiError::business(
-                        "iot.thingmodel.NotPublished",
+                        emulator_codes::THING_MODEL_NOT_PUBLISHED,
                         "The thing model has not been published.",
                     ));
                 }
@@ -1014,7 +1061,7 @@ impl State {
                 Some(v) => v.tsl.clone(),
                 None => {
                     return Err(ApiError::business(
-                        "iot.thingmodel.VersionNotFound",
+                        emulator_codes::THING_MODEL_VERSION_NOT_FOUND,
                         format!("The thing-model version {wanted} does not exist."),
                     ));
                 }

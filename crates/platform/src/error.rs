@@ -18,16 +18,16 @@ pub enum ErrorClass {
     Conflict,
     /// The thing does not exist.
     NotFound,
-    /// The product is published, and the platform refuses the change until revoked.
-    LockedByPublication,
-    /// The product has been distributed, and its thing model can no longer change.
-    LockedByDistribution,
     /// The request is wrong: retrying does not help until the input changes.
     Invalid,
     /// The credentials are wrong, expired or not allowed.
     Auth,
-    /// An account quota is exhausted (products per instance, distribution jobs).
+    /// An account quota is exhausted (products per instance).
     Quota,
+    /// The platform refused with a code its documentation does not list. Nothing is
+    /// concluded from the code: the caller takes a fresh look at the platform (the product,
+    /// its tags and thing model, the account's jobs) and decides the next step from that.
+    Undocumented,
 }
 
 impl ErrorClass {
@@ -39,11 +39,10 @@ impl ErrorClass {
             Self::Transient => "Transient",
             Self::Conflict => "Conflict",
             Self::NotFound => "NotFound",
-            Self::LockedByPublication => "LockedByPublication",
-            Self::LockedByDistribution => "LockedByDistribution",
             Self::Invalid => "Invalid",
             Self::Auth => "Auth",
             Self::Quota => "Quota",
+            Self::Undocumented => "Undocumented",
         }
     }
 
@@ -54,8 +53,10 @@ impl ErrorClass {
     }
 }
 
-/// Error codes the emulator uses where the platform's documentation names none; the
-/// client classifies them like the documented codes. (Listed in the emulator docs.)
+/// Error codes the emulator uses where the platform's documentation names none (listed in
+/// the emulator docs). The client does not classify them: they are [`ErrorClass::Undocumented`]
+/// like any code the documentation does not list, and the emulator's `--opaque-codes` mode
+/// replaces them, call by call, with `iot.system.SystemException` or a code no one has seen.
 pub mod emulator_codes {
     /// A change refused because the product is published.
     pub const PRODUCT_PUBLISHED: &str = "iot.prod.ProductIsPublished";
@@ -65,49 +66,95 @@ pub mod emulator_codes {
     pub const DISTRIBUTE_JOB_LIMIT: &str = "iot.distribute.JobCountExceedMax";
     /// No distribution job with that id.
     pub const DISTRIBUTE_JOB_NOT_FOUND: &str = "iot.distribute.JobNotFound";
-    /// The TSL document is malformed.
+    /// The product's thing model was never published.
+    pub const THING_MODEL_NOT_PUBLISHED: &str = "iot.thingmodel.NotPublished";
+    /// No thing-model version with that name.
+    pub const THING_MODEL_VERSION_NOT_FOUND: &str = "iot.thingmodel.VersionNotFound";
+    /// Every code above: the ones the emulator made up.
+    pub const INVENTED: &[&str] = &[
+        PRODUCT_PUBLISHED,
+        PRODUCT_DISTRIBUTED,
+        DISTRIBUTE_JOB_LIMIT,
+        DISTRIBUTE_JOB_NOT_FOUND,
+        THING_MODEL_NOT_PUBLISHED,
+        THING_MODEL_VERSION_NOT_FOUND,
+    ];
+    /// The TSL document is malformed: the documented common code for a bad parameter (the
+    /// platform documents no code per TSL rule).
     pub const INVALID_TSL: &str = "iot.common.InvalidFormattedParameter";
 }
 
-/// The code → class table. Codes not listed are classified by prefix in [`classify`].
-const CODES: &[(&str, ErrorClass)] = &[
-    ("Throttling", ErrorClass::Throttled),
-    ("Throttling.User", ErrorClass::Throttled),
-    ("Throttling.Api", ErrorClass::Throttled),
-    ("ServiceUnavailable", ErrorClass::Transient),
-    ("InternalError", ErrorClass::Transient),
-    ("SignatureNonceUsed", ErrorClass::Transient),
-    ("InvalidTimeStamp.Expired", ErrorClass::Transient),
-    ("iot.system.SystemException", ErrorClass::Transient),
-    ("iot.prod.CreateProductFailed", ErrorClass::Transient),
-    ("iot.prod.UpdateProductFailed", ErrorClass::Transient),
-    ("iot.prod.CreateProductTopicFailed", ErrorClass::Transient),
-    ("iot.prod.QueryProductListActionError", ErrorClass::Transient),
-    ("iot.prod.QueryDeviceCountActionError", ErrorClass::Transient),
-    ("iot.prod.QueryProductAbilitiesFailed", ErrorClass::Transient),
-    ("iot.prod.QueryProductAbilityFailed", ErrorClass::Transient),
-    ("iot.common.QueryProductActionError", ErrorClass::Transient),
-    ("iot.common.QueryProductCountActionError", ErrorClass::Transient),
-    ("iot.prod.AlreadyExistedProductName", ErrorClass::Conflict),
-    ("iot.prod.NotExistedProduct", ErrorClass::NotFound),
-    (emulator_codes::DISTRIBUTE_JOB_NOT_FOUND, ErrorClass::NotFound),
-    (emulator_codes::PRODUCT_PUBLISHED, ErrorClass::LockedByPublication),
-    (emulator_codes::PRODUCT_DISTRIBUTED, ErrorClass::LockedByDistribution),
-    ("iot.prod.ProductCountExceedMax", ErrorClass::Quota),
-    (emulator_codes::DISTRIBUTE_JOB_LIMIT, ErrorClass::Quota),
-    ("InvalidAccessKeyId.NotFound", ErrorClass::Auth),
-    ("InvalidAccessKeyId.Inactive", ErrorClass::Auth),
-    ("InvalidSecurityToken.Expired", ErrorClass::Auth),
-    ("InvalidSecurityToken.Malformed", ErrorClass::Auth),
-    ("InvalidSecurityToken.MismatchWithAccessKey", ErrorClass::Auth),
-    ("SignatureDoesNotMatch", ErrorClass::Auth),
-    ("IncompleteSignature", ErrorClass::Auth),
-    ("iot.common.RamActionPermissionDeny", ErrorClass::Auth),
-    ("iot.common.AuthActionPermissionDeny", ErrorClass::Auth),
-    ("iot.system.UidNotFound", ErrorClass::Auth),
-    ("iot.system.BillIsOverDue", ErrorClass::Auth),
-    ("Iot.system.BillIsOverDue", ErrorClass::Auth),
+/// Where a code is documented.
+mod source {
+    /// The IoT Platform's error-code reference
+    /// (<https://help.aliyun.com/en/iot/developer-reference/error-codes>, and the older product
+    /// section <https://help.aliyun.com/document_detail/135176.html>).
+    pub const IOT: &str = "IoT Platform error codes";
+    /// The API gateway's common errors (throttling, signature, access key, missing or invalid
+    /// parameters) shared by every Alibaba Cloud API.
+    pub const GATEWAY: &str = "Alibaba Cloud API common errors";
+    /// Security Token Service errors (<https://help.aliyun.com/document_detail/28737.html>).
+    pub const STS: &str = "STS error codes";
+}
+
+/// The documented codes: code → class, and where the code is documented. Only these may
+/// decide a next step by themselves; any other code is [`ErrorClass::Undocumented`] (see
+/// [`classify`] for the documented families matched by prefix).
+pub const CODES: &[(&str, ErrorClass, &str)] = &[
+    ("Throttling", ErrorClass::Throttled, source::GATEWAY),
+    ("Throttling.User", ErrorClass::Throttled, source::GATEWAY),
+    ("Throttling.Api", ErrorClass::Throttled, source::GATEWAY),
+    ("ServiceUnavailable", ErrorClass::Transient, source::GATEWAY),
+    ("InternalError", ErrorClass::Transient, source::GATEWAY),
+    ("SignatureNonceUsed", ErrorClass::Transient, source::GATEWAY),
+    ("InvalidTimeStamp.Expired", ErrorClass::Transient, source::GATEWAY),
+    ("iot.system.SystemException", ErrorClass::Transient, source::IOT),
+    ("iot.prod.CreateProductFailed", ErrorClass::Transient, source::IOT),
+    ("iot.prod.UpdateProductFailed", ErrorClass::Transient, source::IOT),
+    ("iot.prod.CreateProductTopicFailed", ErrorClass::Transient, source::IOT),
+    ("iot.prod.QueryProductListActionError", ErrorClass::Transient, source::IOT),
+    ("iot.prod.QueryDeviceCountActionError", ErrorClass::Transient, source::IOT),
+    ("iot.prod.QueryProductAbilitiesFailed", ErrorClass::Transient, source::IOT),
+    ("iot.prod.QueryProductAbilityFailed", ErrorClass::Transient, source::IOT),
+    ("iot.common.QueryProductActionError", ErrorClass::Transient, source::IOT),
+    ("iot.common.QueryProductCountActionError", ErrorClass::Transient, source::IOT),
+    ("iot.prod.AlreadyExistedProductName", ErrorClass::Conflict, source::IOT),
+    ("iot.prod.NotExistedProduct", ErrorClass::NotFound, source::IOT),
+    ("iot.prod.ProductCountExceedMax", ErrorClass::Quota, source::IOT),
+    ("iot.system.IllegalRequest", ErrorClass::Invalid, source::IOT),
+    ("iot.system.InstanceNotFound", ErrorClass::Invalid, source::IOT),
+    ("iot.Sre.IotInstanceNotFound", ErrorClass::Invalid, source::IOT),
+    ("iot.system.InstanceIdSame", ErrorClass::Invalid, source::IOT),
+    ("iot.common.InvalidPageParams", ErrorClass::Invalid, source::IOT),
+    ("iot.common.InvalidTenant", ErrorClass::Invalid, source::IOT),
+    ("iot.common.APINotSupportedInInstance", ErrorClass::Invalid, source::IOT),
+    ("iot.common.InvalidFormattedParameter", ErrorClass::Invalid, source::IOT),
+    ("iot.check.InvalidFormattedParameter", ErrorClass::Invalid, source::IOT),
+    ("iot.check.ParameterIsNotLessThanMax", ErrorClass::Invalid, source::IOT),
+    ("iot.prod.NullProductName", ErrorClass::Invalid, source::IOT),
+    ("iot.prod.NullProductKey", ErrorClass::Invalid, source::IOT),
+    ("iot.prod.LongProductDesc", ErrorClass::Invalid, source::IOT),
+    ("iot.prod.NotSeniorProduct", ErrorClass::Invalid, source::IOT),
+    ("iot.prod.NotOpenID2Service", ErrorClass::Invalid, source::IOT),
+    ("InvalidAccessKeyId.NotFound", ErrorClass::Auth, source::GATEWAY),
+    ("InvalidAccessKeyId.Inactive", ErrorClass::Auth, source::GATEWAY),
+    ("InvalidSecurityToken.Expired", ErrorClass::Auth, source::STS),
+    ("InvalidSecurityToken.Malformed", ErrorClass::Auth, source::STS),
+    ("InvalidSecurityToken.MismatchWithAccessKey", ErrorClass::Auth, source::STS),
+    ("SignatureDoesNotMatch", ErrorClass::Auth, source::GATEWAY),
+    ("IncompleteSignature", ErrorClass::Auth, source::GATEWAY),
+    ("iot.common.RamActionPermissionDeny", ErrorClass::Auth, source::IOT),
+    ("iot.common.AuthActionPermissionDeny", ErrorClass::Auth, source::IOT),
+    ("iot.system.UidNotFound", ErrorClass::Auth, source::IOT),
+    ("iot.system.BillIsOverDue", ErrorClass::Auth, source::IOT),
+    ("Iot.system.BillIsOverDue", ErrorClass::Auth, source::IOT),
 ];
+
+/// Where `code` is documented, if it is (an exact entry of [`CODES`]).
+#[must_use]
+pub fn documented_in(code: &str) -> Option<&'static str> {
+    CODES.iter().find(|(c, _, _)| *c == code).map(|(_, _, source)| *source)
+}
 
 /// A bounded label value for `code` (metrics): the code itself when the client knows it
 /// (the table above), else `Other` — the platform's codes are not a closed set.
@@ -117,14 +164,18 @@ pub fn metric_code(code: &str) -> &'static str {
         "Success" => "Success",
         "Transport" => "Transport",
         "Decode" => "Decode",
-        _ => CODES.iter().find(|(c, _)| *c == code).map_or("Other", |(c, _)| c),
+        _ => CODES.iter().find(|(c, _, _)| *c == code).map_or("Other", |(c, _, _)| c),
     }
 }
 
-/// Classifies a platform error code (with the HTTP status it came with).
+/// Classifies a platform error code (with the HTTP status it came with): the documented
+/// codes by [`CODES`], the documented families by prefix (the gateway's `Throttling*`,
+/// `Forbidden*`, `InvalidSecurityToken*`, `Missing{Param}`, `Invalid{Param}`; the IoT
+/// layer's `iot.prod.Invalid*`, `iot.check.*`), a 5xx as transient; anything else is
+/// [`ErrorClass::Undocumented`].
 #[must_use]
 pub fn classify(code: &str, http_status: u16) -> ErrorClass {
-    if let Some((_, class)) = CODES.iter().find(|(c, _)| *c == code) {
+    if let Some((_, class, _)) = CODES.iter().find(|(c, _, _)| *c == code) {
         return *class;
     }
     if code.starts_with("Throttling") {
@@ -133,10 +184,15 @@ pub fn classify(code: &str, http_status: u16) -> ErrorClass {
         ErrorClass::Auth
     } else if http_status >= 500 {
         ErrorClass::Transient
-    } else {
-        // Missing*, Invalid*, iot.prod.Invalid*, iot.check.*, iot.system.IllegalRequest,
-        // iot.system.InstanceNotFound and anything unknown: the request must change.
+    } else if code.starts_with("Missing")
+        || code.starts_with("Invalid")
+        || code.starts_with("iot.prod.Invalid")
+        || code.starts_with("iot.check.")
+    {
+        // The request must change.
         ErrorClass::Invalid
+    } else {
+        ErrorClass::Undocumented
     }
 }
 
@@ -326,8 +382,12 @@ mod tests {
         assert_eq!(classify("iot.prod.ProductCountExceedMax", 200), ErrorClass::Quota);
         assert_eq!(classify("InternalError", 500), ErrorClass::Transient);
         assert_eq!(classify("SomethingNew", 503), ErrorClass::Transient);
-        assert_eq!(classify(emulator_codes::PRODUCT_PUBLISHED, 200), ErrorClass::LockedByPublication);
-        assert_eq!(classify(emulator_codes::PRODUCT_DISTRIBUTED, 200), ErrorClass::LockedByDistribution);
+        for invented in emulator_codes::INVENTED {
+            assert_eq!(classify(invented, 200), ErrorClass::Undocumented, "{invented}");
+            assert_eq!(documented_in(invented), None);
+        }
+        assert_eq!(classify("iot.unseen.E7f3a", 200), ErrorClass::Undocumented);
+        assert_eq!(documented_in("iot.prod.NotExistedProduct"), Some("IoT Platform error codes"));
     }
 
     #[test]

@@ -138,6 +138,29 @@ fn a_published_product_refuses_changes_until_revoked() {
 }
 
 #[test]
+fn in_opaque_mode_made_up_codes_are_disguised_call_by_call_and_documented_ones_kept() {
+    let mut s = State::new(Rules { opaque_codes: true, ..rules() });
+    let key = create(&mut s, "Lamp");
+    call(&mut s, &ctx(), "ReleaseProduct", &[("ProductKey", &key)]).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let refused =
+            code(call(&mut s, &ctx(), "UpdateProduct", &[("ProductKey", &key), ("ProductName", "Lamp2")]));
+        assert!(!emulator_codes::INVENTED.contains(&refused.as_str()), "{refused}");
+        seen.insert(refused);
+    }
+    assert!(seen.contains("iot.system.SystemException"), "{seen:?}");
+    assert!(seen.iter().filter(|c| c.starts_with("iot.unseen.")).count() >= 2, "{seen:?}");
+    let gone = code(call(&mut s, &ctx(), "QueryDeviceDistributeJob", &[("JobId", "nope")]));
+    assert!(!emulator_codes::INVENTED.contains(&gone.as_str()), "{gone}");
+    // Documented codes are the platform's own: kept.
+    assert_eq!(
+        code(call(&mut s, &ctx(), "QueryProduct", &[("ProductKey", "a1NoSuchKey")])),
+        "iot.prod.NotExistedProduct"
+    );
+}
+
+#[test]
 fn the_lock_on_update_and_delete_can_be_relaxed() {
     let mut s = State::new(Rules { lock_published: false, ..rules() });
     let key = create(&mut s, "Lamp");
