@@ -3,9 +3,11 @@ product life, unchanged. If the emulator's wire format, signatures, codes or sta
 from the real platform's, these clients (which nobody here wrote) notice.
 
 Clients:
-  tea-v3   alibabacloud-iot20180120 with its default signer (ACS3-HMAC-SHA256)
-  tea-v2   alibabacloud-iot20180120 with signature_algorithm='v2' (RPC HMAC-SHA1)
-  legacy   aliyun-python-sdk-iot + aliyun-python-sdk-core (RPC HMAC-SHA1, Format=JSON)
+  tea-v3        alibabacloud-iot20180120 with its default signer (ACS3-HMAC-SHA256)
+  tea-v2        alibabacloud-iot20180120 with signature_algorithm='v2' (RPC HMAC-SHA1)
+  tea-v3-async  the same SDK's `*_async` calls (aiohttp, which adds a Content-Type header the
+  tea-v2-async  signer did not see: the gateway requires only host and the x-acs-* headers)
+  legacy        aliyun-python-sdk-iot + aliyun-python-sdk-core (RPC HMAC-SHA1, Format=JSON)
 
 Run through scripts/conformance.sh (which builds the binary and the virtualenv).
 """
@@ -87,7 +89,7 @@ class TeaClient:
             params["product_tag_key"] = params.pop("ProductTagKey")
         kwargs = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in params.items()}
         try:
-            response = getattr(self.client, snake)(request_class(**kwargs))
+            response = self.invoke(snake, request_class(**kwargs))
         except Exception as error:  # TeaException for HTTP >= 400
             data = getattr(error, "data", None) or {}
             return Result(False, code=getattr(error, "code", None), status=data.get("statusCode"),
@@ -96,6 +98,22 @@ class TeaClient:
         if body.get("Success") is False:
             return Result(False, body, code=body.get("Code"), status=response.status_code, message=body.get("ErrorMessage"))
         return Result(True, body, status=response.status_code)
+
+
+    def invoke(self, snake, request):
+        return getattr(self.client, snake)(request)
+
+
+class TeaAsyncClient(TeaClient):
+    """The SDK's asynchronous calls, sent by aiohttp. Through `*_with_options_async`: the
+    short `publish_thing_model_async` is the synchronous call of the PublishThingModelAsync
+    operation, which shadows the asynchronous PublishThingModel."""
+
+    def invoke(self, snake, request):
+        import asyncio
+        from alibabacloud_tea_util import models as util_models
+        call = getattr(self.client, f"{snake}_with_options_async")
+        return asyncio.run(call(request, util_models.RuntimeOptions()))
 
 
 class LegacyClient:
@@ -131,6 +149,8 @@ class LegacyClient:
 CLIENTS = {
     "tea-v3": lambda address, **kw: TeaClient(address, **kw),
     "tea-v2": lambda address, **kw: TeaClient(address, algorithm="v2", **kw),
+    "tea-v3-async": lambda address, **kw: TeaAsyncClient(address, **kw),
+    "tea-v2-async": lambda address, **kw: TeaAsyncClient(address, algorithm="v2", **kw),
     "legacy": lambda address, **kw: LegacyClient(address, **kw),
 }
 

@@ -360,8 +360,12 @@ fn authenticate_v3(
     let date = header("x-acs-date")?;
     let nonce = header("x-acs-signature-nonce")?;
     let content_hash = header("x-acs-content-sha256")?;
+    // The V3 reference: every common request header except Authorization that is present
+    // must be signed — host and the x-acs-* headers. Others (content-type, which aiohttp
+    // adds after the official SDK's async calls were signed; accept; user-agent) may be
+    // signed or not; the signed ones are verified like any other.
     for (name, _) in &request.headers {
-        let must_sign = name == "host" || name == "content-type" || name.starts_with("x-acs-");
+        let must_sign = name == "host" || name.starts_with("x-acs-");
         if must_sign && !parsed.signed_headers.contains(name) {
             return Err(incomplete(format!("The header {name} must be signed.")));
         }
@@ -514,6 +518,14 @@ mod tests {
         let mut request = v3("testsecret", "n1", NOW);
         request.headers.push(("x-acs-extra".into(), "1".into()));
         assert_eq!(code(authenticate(&request, &keys(), &mut nonces, NOW)), "IncompleteSignature");
+    }
+
+    #[test]
+    fn an_unsigned_header_that_is_not_a_common_header_is_accepted() {
+        let mut nonces = NonceCache::default();
+        let mut request = v3("testsecret", "n1", NOW);
+        request.headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+        assert!(authenticate(&request, &keys(), &mut nonces, NOW).is_ok());
     }
 
     #[test]
