@@ -58,8 +58,10 @@ pub struct RunArgs {
     /// reconciles are admitted in arrival order); 0 for no bound.
     #[arg(long, default_value_t = 64, env = "IOTOP_CONCURRENCY")]
     pub concurrency: u16,
-    /// The share of each documented per-account QPS quota the operator uses (the rest is
-    /// left for other users of the account); above 1 for accounts with raised quotas.
+    /// The share of each documented per-account QPS quota the operator starts at; the pace
+    /// then adapts: cut by the platform's throttling replies (another client shares the
+    /// account, or its quota is lower), grown back while calls succeed, up to the whole quota
+    /// (`share` × quota above 1, for accounts with raised quotas).
     #[arg(long, default_value_t = 0.9, env = "IOTOP_QPS_SHARE")]
     pub qps_share: f64,
     /// Watch IotProducts, ProductDistributions and the Secrets the operator writes in these

@@ -239,6 +239,39 @@ async fn the_client_stays_under_the_documented_qps_without_throttling_replies() 
 }
 
 #[tokio::test]
+async fn the_pace_adapts_when_the_quota_is_half_the_documented_one() {
+    // The emulator serves QueryProduct at 25 QPS, half the documented 50: the client starts
+    // at 45 and is throttled; it must settle near the real quota instead of having half its
+    // attempts refused (a fixed pace would be throttled on every other call, each a retry).
+    let (emulator, url) = start(EmulatorConfig { qps_scale: 0.5, ..config() }).await;
+    let p = client(&url, "sk", SignatureVersion::V3);
+    let key = p.call(&create("Paced_02")).await.unwrap().product_key.unwrap();
+    let calls = 300;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers = (0..16).map(|_| {
+        let (p, key, next) = (p.clone(), key.clone(), next.clone());
+        async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < calls {
+                p.call(&QueryProduct { product_key: key.clone(), ..Default::default() })
+                    .await
+                    .expect("query");
+            }
+        }
+    });
+    futures::future::join_all(workers).await;
+    let stats = emulator.stats();
+    let succeeded = stats.calls["QueryProduct"]["Success"];
+    assert_eq!(succeeded, calls as u64);
+    eprintln!("halved quota: {succeeded} calls, {} throttling replies", stats.throttled);
+    assert!(stats.throttled > 0, "the halved quota was reached");
+    assert!(
+        stats.throttled * 10 < succeeded,
+        "{} throttling replies for {succeeded} calls: the pace did not adapt",
+        stats.throttled
+    );
+}
+
+#[tokio::test]
 async fn distribution_calls_go_to_the_shanghai_endpoint_even_for_other_regions() {
     let (emulator, shanghai) = start(config()).await;
     let singapore = spawn(emulator.clone(), "127.0.0.1:0".parse().unwrap(), "ap-southeast-1").await.unwrap();

@@ -124,6 +124,7 @@ pub struct Metrics {
     throttled: Family<AccountActionLabels, Counter>,
     limiter_wait: Family<AccountActionLabels, Histogram>,
     quota_share: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pace: Family<AccountActionLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     managed: Family<KindLabels, Gauge>,
     reconciles_waiting: Gauge,
     leader: Gauge,
@@ -190,8 +191,14 @@ impl Metrics {
         let quota_share = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "platform_quota_share",
-            "The share of each documented QPS the operator's rate limiter allows itself (--qps-share)",
+            "The share of each documented QPS the operator's rate limiter starts at (--qps-share)",
             quota_share.clone(),
+        );
+        let pace = Family::<AccountActionLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "platform_pace_per_second",
+            "The rate the limiter allows now: cut by throttling replies, grown back while calls succeed, at most the whole quota",
+            pace.clone(),
         );
         let managed = Family::<KindLabels, Gauge>::default();
         registry.register("managed_objects", "Objects watched, by kind", managed.clone());
@@ -250,6 +257,7 @@ impl Metrics {
             throttled,
             limiter_wait,
             quota_share,
+            pace,
             managed,
             reconciles_waiting,
             leader,
@@ -443,6 +451,11 @@ impl CallObserver for Metrics {
         }
         self.limiter_wait.get_or_create(&labels).observe(limiter_wait.as_secs_f64());
     }
+
+    fn paced_for(&self, account: &str, action: &str, per_second: f64) {
+        let labels = AccountActionLabels { account: account.to_string(), action: action.to_string() };
+        self.pace.get_or_create(&labels).set(per_second);
+    }
 }
 
 #[cfg(test)]
@@ -465,6 +478,7 @@ mod tests {
         metrics.observe("CreateProduct", Some(&throttled), Duration::from_millis(3));
         metrics.set_managed("IotProduct", 3);
         metrics.set_leader(true);
+        metrics.paced_for("acct", "QueryProduct", 47.5);
         let text = metrics.render();
         for series in [
             r#"iotop_reconciles_total{kind="IotProduct",result="Success"} 1"#,
@@ -477,6 +491,7 @@ mod tests {
             "iotop_distribution_task_limit 10",
             r#"iotop_managed_objects{kind="IotProduct"} 3"#,
             "iotop_leader 1",
+            r#"iotop_platform_pace_per_second{account="acct",action="QueryProduct"} 47.5"#,
         ] {
             assert!(text.contains(series), "missing {series} in\n{text}");
         }

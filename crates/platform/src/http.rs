@@ -12,7 +12,7 @@ use serde_json::Value;
 use tracing::debug;
 
 use super::credential_provider::CredentialProvider;
-use super::error::{PlatformError, classify};
+use super::error::{ErrorClass, PlatformError, classify};
 use super::model::Envelope;
 use super::quota;
 use super::ratelimit::AccountLimiter;
@@ -391,6 +391,15 @@ impl IotPlatform for HttpPlatform {
             if let Some(observer) = &self.observer {
                 observer.observe(call.action, result.as_ref().err(), waited);
             }
+            if let Err(error) = &result
+                && error.class() == ErrorClass::Throttled
+                && let Some(pace) = self.limiter.throttled(call.action)
+            {
+                debug!(action = call.action, pace_qps = pace, "throttled by the platform; pacing slower");
+            }
+            if let Some(observer) = &self.observer {
+                observer.paced(call.action, self.limiter.pace(call.action));
+            }
             match result {
                 Ok(value) => {
                     debug!(action = call.action, attempt, "platform call succeeded");
@@ -426,7 +435,6 @@ impl IotPlatform for HttpPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorClass;
 
     #[test]
     fn endpoints_follow_the_region_and_send_distribution_to_shanghai() {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod adaptive;
 pub mod credential_provider;
 pub mod credentials;
 pub mod endpoint_policy;
@@ -151,6 +152,17 @@ pub trait CallObserver: Send + Sync {
         let _ = account;
         self.observe(action, error, limiter_wait);
     }
+
+    /// The limiter's pace of `action` after an attempt, in requests per second (for a
+    /// gauge); by default ignored.
+    fn paced(&self, action: &str, per_second: f64) {
+        self.paced_for("", action, per_second);
+    }
+
+    /// The same, for the client of `account`.
+    fn paced_for(&self, account: &str, action: &str, per_second: f64) {
+        let _ = (account, action, per_second);
+    }
 }
 
 /// Passes every attempt on to `inner`, naming the account whose client made it.
@@ -170,5 +182,9 @@ impl AccountObserver {
 impl CallObserver for AccountObserver {
     fn observe(&self, action: &str, error: Option<&PlatformError>, limiter_wait: Duration) {
         self.inner.observe_for(&self.account, action, error, limiter_wait);
+    }
+
+    fn paced(&self, action: &str, per_second: f64) {
+        self.inner.paced_for(&self.account, action, per_second);
     }
 }

@@ -1,11 +1,15 @@
-//! A per-account, per-operation rate limiter at the platform's documented QPS.
+//! A per-account, per-operation rate limiter that starts at the platform's documented QPS
+//! and adapts to its throttling replies.
 //!
 //! Every call waits here before it is sent, so the operator stays under the quota that
-//! all users of the account share instead of being throttled into errors. Waiters are
-//! served fairly between tenants (the operator's namespaces): each tenant with waiting
-//! calls gets the next slot in turn, and within a tenant calls go in arrival order. Under a
-//! saturated quota (thousands of products resyncing in one namespace) another namespace's
-//! call waits for one turn, not for the whole queue, and no call starves.
+//! all users of the account share instead of being throttled into errors. The pace of each
+//! operation starts at the configured share of the documented quota and follows
+//! [`CubicRate`]: cut on a throttling reply (another client shares the account, or its quota
+//! is lower than documented), grown back while calls succeed, up to the whole quota when the
+//! operator is alone. Waiters are served fairly between tenants (the operator's namespaces):
+//! each tenant with waiting calls gets the next slot in turn, and within a tenant calls go in
+//! arrival order. Under a saturated quota (thousands of products resyncing in one namespace)
+//! another namespace's call waits for one turn, not for the whole queue, and no call starves.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -13,20 +17,73 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
 
+use super::adaptive::CubicRate;
 use super::fair::FairSemaphore;
 use super::quota;
 
 /// The QPS used for an operation missing from the documented table.
 const UNKNOWN_OPERATION_QPS: u32 = 5;
 
+/// A pace change smaller than this share of the current rate keeps the current bucket.
+const RESHAPE_THRESHOLD: f64 = 0.05;
+
+/// The token bucket in force and the pace it was built for.
+#[derive(Debug)]
+struct Pace {
+    curve: CubicRate,
+    bucket: Arc<DefaultDirectRateLimiter>,
+    bucket_rate: f64,
+}
+
 /// The limiter of one operation and the queue of its waiters.
 #[derive(Debug)]
 struct OperationLimiter {
-    rate: DefaultDirectRateLimiter,
+    pace: Mutex<Pace>,
     /// Held by the one caller waiting for the next slot, handed on fairly between tenants
     /// (governor alone lets a newcomer take a slot a sleeping waiter was due).
     turn: FairSemaphore,
+}
+
+/// A token bucket of `rate` requests per second, with a burst of a quarter second's worth
+/// (at least one), so traffic stays smooth. With `drained`, it starts empty: a new pace
+/// grants no burst of its own.
+fn bucket(rate: f64, drained: bool) -> Arc<DefaultDirectRateLimiter> {
+    let rate = rate.max(0.05);
+    let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
+    let quota =
+        Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
+    let bucket = RateLimiter::direct(quota);
+    if drained {
+        let _ = bucket.check_n(burst);
+    }
+    Arc::new(bucket)
+}
+
+impl OperationLimiter {
+    /// Starts at `qps × share`; at most `qps × max(share, 1)` (a share above one is a quota
+    /// Alibaba Cloud raised).
+    fn new(qps: u32, share: f64, now: f64) -> Self {
+        let documented = f64::from(qps);
+        let curve = CubicRate::new(documented * share, documented * share.max(1.0), now);
+        let rate = curve.rate_at(now);
+        Self {
+            pace: Mutex::new(Pace { curve, bucket: bucket(rate, false), bucket_rate: rate }),
+            turn: FairSemaphore::new(1),
+        }
+    }
+
+    /// The bucket for the pace at `now` (rebuilt when the pace moved enough).
+    fn bucket_at(&self, now: f64) -> Arc<DefaultDirectRateLimiter> {
+        let mut pace = self.pace.lock().expect("pace lock");
+        let rate = pace.curve.rate_at(now);
+        if (rate - pace.bucket_rate).abs() > pace.bucket_rate * RESHAPE_THRESHOLD {
+            pace.bucket = bucket(rate, true);
+            pace.bucket_rate = rate;
+        }
+        pace.bucket.clone()
+    }
 }
 
 /// Rate limiters for one account, one per operation.
@@ -34,44 +91,68 @@ struct OperationLimiter {
 pub struct AccountLimiter {
     limiters: HashMap<&'static str, OperationLimiter>,
     fallback: OperationLimiter,
-}
-
-/// Builds the limiter of one operation: `qps × share` requests per second, with a burst of
-/// a quarter second's worth (at least one), so traffic stays smooth.
-fn limiter(qps: u32, share: f64) -> OperationLimiter {
-    let rate = (f64::from(qps) * share).max(0.1);
-    let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
-    let quota =
-        Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
-    OperationLimiter { rate: RateLimiter::direct(quota), turn: FairSemaphore::new(1) }
+    epoch: Instant,
 }
 
 impl AccountLimiter {
-    /// Limiters at `share` of every documented QPS. A share below one leaves room for
-    /// other users of the account and for clock differences; a share above one is for
-    /// accounts whose quotas Alibaba Cloud has raised (and for benchmarks).
+    /// Limiters starting at `share` of every documented QPS. A share below one leaves room
+    /// for other users of the account until the pace has learnt it is alone; a share above
+    /// one is for accounts whose quotas Alibaba Cloud has raised (and for benchmarks).
     #[must_use]
     pub fn new(share: f64) -> Self {
         let share = share.clamp(0.01, 10_000.0);
         Self {
-            limiters: quota::QPS.iter().map(|(action, qps)| (*action, limiter(*qps, share))).collect(),
-            fallback: limiter(UNKNOWN_OPERATION_QPS, share),
+            limiters: quota::QPS
+                .iter()
+                .map(|(action, qps)| (*action, OperationLimiter::new(*qps, share, 0.0)))
+                .collect(),
+            fallback: OperationLimiter::new(UNKNOWN_OPERATION_QPS, share, 0.0),
+            epoch: Instant::now(),
         }
+    }
+
+    fn now(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    fn operation(&self, action: &str) -> &OperationLimiter {
+        self.limiters.get(action).unwrap_or(&self.fallback)
     }
 
     /// Waits until `action` may be called by `tenant`; returns how long it waited.
     pub async fn acquire(&self, action: &str, tenant: &str) -> Duration {
-        let limiter = self.limiters.get(action).unwrap_or(&self.fallback);
+        let limiter = self.operation(action);
         // Nobody waiting and a slot free: go at once.
         if let Some(_turn) = limiter.turn.try_acquire()
-            && limiter.rate.check().is_ok()
+            && limiter.bucket_at(self.now()).check().is_ok()
         {
             return Duration::ZERO;
         }
-        let start = tokio::time::Instant::now();
+        let start = Instant::now();
         let _turn = limiter.turn.acquire(tenant).await;
-        limiter.rate.until_ready().await;
+        limiter.bucket_at(self.now()).until_ready().await;
         start.elapsed()
+    }
+
+    /// The platform throttled a call of `action`: its pace is cut. Returns the new pace
+    /// (requests per second) when it was cut.
+    pub fn throttled(&self, action: &str) -> Option<f64> {
+        let now = self.now();
+        let mut pace = self.operation(action).pace.lock().expect("pace lock");
+        if !pace.curve.throttled(now) {
+            return None;
+        }
+        let rate = pace.curve.rate_at(now);
+        pace.bucket = bucket(rate, true);
+        pace.bucket_rate = rate;
+        Some(rate)
+    }
+
+    /// The pace of `action` now, in requests per second.
+    #[must_use]
+    pub fn pace(&self, action: &str) -> f64 {
+        let now = self.now();
+        self.operation(action).pace.lock().expect("pace lock").curve.rate_at(now)
     }
 }
 
