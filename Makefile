@@ -42,7 +42,7 @@ bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulat
 fuzz: ## Explore every target for FUZZ_SECONDS each (default 20; random seed, growing corpus; `make test` runs a fixed-seed smoke run)
 	bash scripts/fuzz.sh
 
-soak: ## The long fault campaign (1000 products, 100 distributions, 20 crashes, 10 minutes)
+soak: ## The long fault campaign (1000 products, 100 distributions, 50 crashes, 10 minutes)
 	CAMPAIGN_SOAK=1 cargo test --release --locked --test fault_campaign -- --nocapture
 
 envtest: ## Build etcd, kube-apiserver, kubectl and helm from Go modules (cached in target/envtest)

@@ -49,7 +49,7 @@ fn settings() -> Settings {
             seed,
             products: 1000,
             distributions: 100,
-            operator_kills: 20,
+            operator_kills: 50,
             schedule: Duration::from_secs(600),
             converge: Duration::from_secs(900),
         }
@@ -69,13 +69,23 @@ fn settings() -> Settings {
 #[derive(Debug, Clone)]
 struct Intent {
     name: String,
+    /// Every name the resource was given (renames included).
+    names: Vec<String>,
     description: String,
     published: bool,
     orphan: bool,
-    /// A distribution source: never deleted.
+    /// A distribution source: never deleted, its thing model never changed.
     keeper: bool,
+    /// The value of its `campaign` tag.
+    tag: String,
+    /// The version of its thing model (some Pro products carry one).
+    model: Option<u32>,
+    /// The resource's UID (the owner its product's tags name).
+    uid: Option<String>,
     created: bool,
     deleted: bool,
+    /// How often its product was deleted out of band (each time it is made again).
+    deleted_out_of_band: usize,
 }
 
 /// What was done and injected, for the report.
@@ -92,22 +102,42 @@ struct Counts {
     operator_kills: usize,
     apiserver_restarts: usize,
     refused_during_restart: usize,
+    renames: usize,
+    tag_changes: usize,
+    model_changes: usize,
+    out_of_band: BTreeMap<&'static str, usize>,
 }
 
 fn product_manifest(ns: &str, i: usize, intent: &Intent) -> IotProduct {
+    let mut spec = json!({
+        "accountRef": {"name": common::account_name(ns)},
+        "productName": intent.name,
+        "description": intent.description,
+        "published": intent.published,
+        "publishedChangePolicy": "RevokeAndRepublish",
+        "deletionPolicy": if intent.orphan { "Orphan" } else { "Delete" },
+        "tags": {"campaign": intent.tag},
+    });
+    if let Some(version) = intent.model {
+        spec["thingModel"] = thing_model(version);
+    }
     serde_json::from_value(json!({
         "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
         "metadata": {"name": format!("p{i:04}"), "namespace": ns},
-        "spec": {
-            "accountRef": {"name": common::account_name(ns)},
-            "productName": intent.name,
-            "description": intent.description,
-            "published": intent.published,
-            "publishedChangePolicy": "RevokeAndRepublish",
-            "deletionPolicy": if intent.orphan { "Orphan" } else { "Delete" },
-        }
+        "spec": spec,
     }))
     .unwrap()
+}
+
+/// Version `version` of a thing model: a switch and a level whose identifier names the
+/// version (so the platform's draft says which version it holds).
+fn thing_model(version: u32) -> serde_json::Value {
+    json!({"properties": [
+        {"identifier": "Power", "name": "Power", "accessMode": "rw",
+         "dataType": {"type": "bool", "values": [{"value": 0, "name": "off"}, {"value": 1, "name": "on"}]}},
+        {"identifier": format!("Level{version}"), "name": "Level", "accessMode": "r",
+         "dataType": {"type": "int", "min": 0, "max": 100, "step": 1}},
+    ]})
 }
 
 fn distribution_manifest(ns: &str, d: usize, product: usize) -> ProductDistribution {
@@ -146,9 +176,15 @@ fn fault_profile(rng: &mut StdRng) -> Faults {
         "UpdateProduct",
         "DeleteProduct",
         "CreateProductTags",
+        "UpdateProductTags",
+        "ImportThingModelTsl",
+        "PublishThingModel",
         "CreateProductDistributeJob",
+        "DeleteDeviceDistributeJob",
     ] {
-        faults.lose_response_rate.insert(action.into(), rng.random_range(0.0..0.15));
+        faults.lose_response_rate.insert(action.into(), rng.random_range(0.0..0.1));
+        // The change is made, and the answer says the server failed.
+        faults.commit_then_fail_rate.insert(action.into(), rng.random_range(0.0..0.1));
     }
     faults
 }
@@ -199,6 +235,84 @@ fn accepted<T>(result: Result<T, kube::Error>, counts: &mut Counts) -> bool {
     }
 }
 
+/// A change the campaign asks of a resource's spec.
+enum Change {
+    Description(String),
+    Published(bool),
+    Rename(String),
+    Tag(String),
+    Model(u32),
+}
+
+/// Creates resource `i`; records its UID. A refusal (the API server restarting) is counted.
+async fn create_resource(world: &World, i: usize, intent: &mut Intent, counts: &mut Counts) -> bool {
+    let created =
+        world.products.create(&PostParams::default(), &product_manifest(&world.ns, i, intent)).await;
+    let created = match created {
+        Err(kube::Error::Api(e)) if e.code == 409 => world.products.get(&format!("p{i:04}")).await,
+        other => other,
+    };
+    match created {
+        Ok(resource) => {
+            intent.uid = resource.uid();
+            true
+        }
+        Err(_) => {
+            counts.refused_during_restart += 1;
+            false
+        }
+    }
+}
+
+/// The platform product of a resource: the one its ownership tag names.
+fn product_of(snapshot: &Snapshot, intent: &Intent) -> Option<Product> {
+    let uid = intent.uid.as_ref()?;
+    snapshot.products.iter().find(|p| p.instance_id != TARGET && p.tags.get(OWNER_TAG) == Some(uid)).cloned()
+}
+
+/// A person changes the resource's product in the console: edits its description, toggles
+/// its publication, changes its tag, or deletes it (not a distribution source's). The
+/// operator must put back what the spec says (and make a deleted product again).
+fn out_of_band(world: &World, intent: &mut Intent, rng: &mut StdRng, counts: &mut Counts) {
+    let Some(product) = product_of(&world.emulator.emulator.snapshot(), intent) else { return };
+    let key = product.product_key.as_str();
+    let console = |action: &str, params: &[(&str, &str)]| {
+        let mut all = vec![("ProductKey", key)];
+        all.extend_from_slice(params);
+        world.emulator.emulator.console(common::ACCOUNT_UID, action, &all).is_ok()
+    };
+    let (kind, done) = match rng.random_range(0..4) {
+        0 => (
+            "edit",
+            console(
+                "UpdateProduct",
+                &[("ProductName", &product.product_name), ("Description", "edited out of band")],
+            ),
+        ),
+        1 if product.released => ("publication", console("CancelReleaseProduct", &[])),
+        1 => ("publication", console("ReleaseProduct", &[])),
+        2 => (
+            "tag",
+            console(
+                "UpdateProductTags",
+                &[("ProductTag.1.TagKey", "campaign"), ("ProductTag.1.TagValue", "oob")],
+            ),
+        ),
+        _ if intent.keeper || product.distributed => return,
+        _ => {
+            let _ = console("CancelReleaseProduct", &[]);
+            let deleted = console("DeleteProduct", &[]);
+            if deleted {
+                intent.deleted_out_of_band += 1;
+            }
+            ("delete", deleted)
+        }
+    };
+    if done {
+        *counts.out_of_band.entry(kind).or_default() += 1;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     let settings = settings();
@@ -207,8 +321,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     let plane = control_plane();
     let client = plane.admin_client().await;
     let ns = common::test_namespace(&client, "campaign").await;
+    // The platform's real limit of 10 distribution tasks per account.
     let emulator = TestEmulator::start_with(|rules| {
-        rules.max_distribution_jobs = 10_000;
         rules.max_products_per_instance = 100_000;
         rules.seed = settings.seed;
     })
@@ -235,16 +349,27 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     world.start_operator();
 
     let mut intents: Vec<Intent> = (0..settings.products)
-        .map(|i| Intent {
-            name: format!("Campaign_{i:04}"),
-            description: "v0".into(),
-            published: rng.random_bool(0.5),
-            orphan: rng.random_bool(0.25),
-            keeper: i < settings.distributions,
-            created: false,
-            deleted: false,
+        .map(|i| {
+            let keeper = i < settings.distributions;
+            Intent {
+                name: format!("Campaign_{i:04}"),
+                names: vec![format!("Campaign_{i:04}")],
+                description: "v0".into(),
+                published: rng.random_bool(0.5),
+                orphan: rng.random_bool(0.25),
+                keeper,
+                tag: "t0".into(),
+                model: (!keeper && rng.random_bool(0.2)).then_some(0),
+                uid: None,
+                created: false,
+                deleted: false,
+                deleted_out_of_band: 0,
+            }
         })
         .collect();
+    // The platform product of each orphaned resource, as first seen after the resource was
+    // gone (polled every tick): nothing may touch it afterwards.
+    let mut orphaned: BTreeMap<usize, Option<Product>> = BTreeMap::new();
     let mut distributions: BTreeMap<usize, bool> = BTreeMap::new(); // index → deleted
     let mut counts = Counts::default();
 
@@ -288,53 +413,94 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         if t < creation_ticks {
             let end = (next_create + per_tick).min(settings.products);
             for (i, intent) in intents.iter_mut().enumerate().take(end).skip(next_create) {
-                let created =
-                    world.products.create(&PostParams::default(), &product_manifest(&ns, i, intent)).await;
-                if accepted(created, &mut counts) {
+                if create_resource(&world, i, intent, &mut counts).await {
                     intent.created = true;
                     counts.creates += 1;
                 }
             }
             next_create = end;
         }
-        // Changes, publication toggles and deletions of created products.
+        // Changes, renames, publication toggles, tag and thing-model changes and deletions of
+        // created products; changes made on the platform behind the operator's back.
         for _ in 0..2 {
             let i = rng.random_range(0..settings.products);
             if !intents[i].created || intents[i].deleted {
                 continue;
             }
             let name = format!("p{i:04}");
-            match rng.random_range(0..20) {
-                0..=9 => {
-                    let description = format!("v{}", rng.random_range(1..1000));
-                    let patch = json!({"spec": {"description": description}});
-                    if accepted(
-                        world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await,
-                        &mut counts,
-                    ) {
-                        intents[i].description = description;
-                        counts.changes += 1;
-                    }
+            let roll = rng.random_range(0..20);
+            let patch = match roll {
+                10..=11 => {
+                    let renamed = format!("Campaign_{i:04}_{}", intents[i].names.len());
+                    Some((json!({"spec": {"productName": renamed}}), Change::Rename(renamed)))
                 }
-                10..=17 => {
+                12 => {
+                    let tag = format!("t{}", rng.random_range(1..1000));
+                    Some((json!({"spec": {"tags": {"campaign": tag}}}), Change::Tag(tag)))
+                }
+                13 if intents[i].model.is_some() => {
+                    let version = intents[i].model.unwrap_or_default() + 1;
+                    Some((json!({"spec": {"thingModel": thing_model(version)}}), Change::Model(version)))
+                }
+                6..=9 => {
                     let published = !intents[i].published;
-                    let patch = json!({"spec": {"published": published}});
-                    if accepted(
-                        world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await,
-                        &mut counts,
-                    ) {
-                        intents[i].published = published;
-                        counts.toggles += 1;
-                    }
+                    Some((json!({"spec": {"published": published}}), Change::Published(published)))
                 }
-                _ if !intents[i].keeper => {
+                14..=16 => {
+                    out_of_band(&world, &mut intents[i], &mut rng, &mut counts);
+                    None
+                }
+                17..=19 if !intents[i].keeper => {
                     let deleted = world.products.delete(&name, &DeleteParams::default()).await;
                     if accepted(deleted, &mut counts) {
                         intents[i].deleted = true;
                         counts.deletes += 1;
                     }
+                    None
                 }
-                _ => {}
+                17..=19 => None,
+                _ => {
+                    let description = format!("v{}", rng.random_range(1..1000));
+                    Some((json!({"spec": {"description": description}}), Change::Description(description)))
+                }
+            };
+            let Some((patch, change)) = patch else { continue };
+            if accepted(
+                world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await,
+                &mut counts,
+            ) {
+                let intent = &mut intents[i];
+                match change {
+                    Change::Description(description) => {
+                        intent.description = description;
+                        counts.changes += 1;
+                    }
+                    Change::Published(published) => {
+                        intent.published = published;
+                        counts.toggles += 1;
+                    }
+                    Change::Rename(renamed) => {
+                        intent.names.push(renamed.clone());
+                        intent.name = renamed;
+                        counts.renames += 1;
+                    }
+                    Change::Tag(tag) => {
+                        intent.tag = tag;
+                        counts.tag_changes += 1;
+                    }
+                    Change::Model(version) => {
+                        intent.model = Some(version);
+                        counts.model_changes += 1;
+                    }
+                }
+            }
+        }
+        // Orphaned resources that are gone: their products as they are now.
+        for (i, intent) in intents.iter().enumerate().filter(|(_, p)| p.deleted && p.orphan) {
+            if !orphaned.contains_key(&i)
+                && let Ok(None) = world.products.get_opt(&format!("p{i:04}")).await
+            {
+                orphaned.insert(i, product_of(&world.emulator.emulator.snapshot(), intent));
             }
         }
         // Distributions of keepers, and now and then the deletion of one.
@@ -369,8 +535,7 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     }
     // Creations or distributions the schedule did not get to (refused during the restart).
     for (i, intent) in intents.iter_mut().enumerate().filter(|(_, intent)| !intent.created) {
-        let created = world.products.create(&PostParams::default(), &product_manifest(&ns, i, intent)).await;
-        assert!(accepted(created, &mut counts), "create p{i:04} after the schedule");
+        assert!(create_resource(&world, i, intent, &mut counts).await, "create p{i:04} after the schedule");
         intent.created = true;
         counts.creates += 1;
     }
@@ -386,13 +551,14 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     let stats = world.emulator.emulator.stats();
     let converge_start = Instant::now();
     let live: Vec<usize> = (0..settings.products).filter(|&i| !intents[i].deleted).collect();
-    // The platform product of each orphaned resource, as first seen after the resource was
-    // gone: nothing may touch it afterwards.
-    let orphaned: std::sync::Mutex<BTreeMap<String, Option<Product>>> = std::sync::Mutex::default();
+    let orphaned = std::sync::Mutex::new(orphaned);
     eventually("the campaign's resources to converge", settings.converge, || async {
         let products = world.products.list(&Default::default()).await.map_err(|e| e.to_string())?;
         let by_name: BTreeMap<String, &IotProduct> =
             products.items.iter().map(|p| (p.name_any(), p)).collect();
+        // Changes made out of band are put back at the next resync: until then a resource
+        // may be Ready with its platform product still differing.
+        let snapshot = world.emulator.emulator.snapshot();
         let mut waiting = Vec::new();
         for (i, intent) in intents.iter().enumerate() {
             let name = format!("p{i:04}");
@@ -403,6 +569,16 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                     let status = p.status.clone().unwrap_or_default();
                     let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
                     let current = status.observed_generation == p.metadata.generation;
+                    let platform = product_of(&snapshot, intent);
+                    let matches = platform.as_ref().is_some_and(|p| {
+                        p.product_name == intent.name
+                            && p.description.as_deref() == Some(intent.description.as_str())
+                            && p.released == intent.published
+                            && p.tags.get("campaign") == Some(&intent.tag)
+                    });
+                    if !matches && ready && current {
+                        waiting.push(format!("{name}: the platform differs from the spec: {platform:?}"));
+                    }
                     if !(ready && current && status.published == Some(intent.published)) {
                         waiting.push(format!(
                             "{name}: {:?} generation {:?} observed {:?}, published: spec {} status {:?} intent {}",
@@ -416,13 +592,11 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                     }
                 }
                 (None, true) if intent.orphan => {
-                    orphaned.lock().unwrap().entry(intent.name.clone()).or_insert_with(|| {
-                        world
-                            .emulator
-                            .products()
-                            .into_iter()
-                            .find(|p| p.product_name == intent.name && p.instance_id != TARGET)
-                    });
+                    orphaned
+                        .lock()
+                        .unwrap()
+                        .entry(i)
+                        .or_insert_with(|| product_of(&world.emulator.emulator.snapshot(), intent));
                 }
                 (None, true) => {}
             }
@@ -464,8 +638,10 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     let calls: u64 = stats.calls.values().flat_map(|c| c.values()).sum();
     eprintln!(
         "fault campaign (seed {}): {} products ({} live, {} deleted), {} distributions ({} deleted); \
-         {} spec changes, {} publication toggles; schedule {:.0} s; faults: {} injected server errors, \
-         {} lost responses, {} throttled calls ({} storms, {} fault profiles), {} made-up codes disguised \
+         {} description changes, {} renames, {} publication toggles, {} tag changes, {} thing-model changes; \
+         out of band: {:?}; schedule {:.0} s; faults: {} injected server errors, \
+         {} lost responses, {} answered errors after the change was made, \
+         {} throttled calls ({} storms, {} fault profiles), {} made-up codes disguised \
          in {} platform calls; \
          {} operator kills, {} API server restart, {} writes refused during it; converged {:.1} s after \
          the schedule; invariants checked: {}",
@@ -476,10 +652,15 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         counts.distributions,
         counts.distribution_deletes,
         counts.changes,
+        counts.renames,
         counts.toggles,
+        counts.tag_changes,
+        counts.model_changes,
+        counts.out_of_band,
         schedule_took.as_secs_f64(),
         stats.injected_errors,
         stats.lost_responses,
+        stats.failed_after_commit,
         stats.throttled,
         counts.storms,
         counts.fault_profiles,
@@ -492,15 +673,21 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         checked,
     );
     assert!(
-        stats.injected_errors > 0 && stats.lost_responses > 0 && stats.throttled > 0,
+        stats.injected_errors > 0
+            && stats.lost_responses > 0
+            && stats.failed_after_commit > 0
+            && stats.throttled > 0,
         "faults were injected: {stats:?}"
     );
+    assert!(counts.renames > 0 && counts.out_of_band.get("delete").is_some_and(|n| *n > 0), "{counts:?}");
 }
 
 /// The invariants, checked against the emulator's state; returns how many checks passed.
 ///
-/// 1. Every live resource's key names a product on the platform whose name, description and
-///    publication match the spec, and its Secret holds that key and the product's secret.
+/// 1. Every live resource's key names a product on the platform whose name, description,
+///    publication, tag and thing model (draft and published) match the spec — whatever was
+///    changed on the platform out of band — and its Secret holds that key and the product's
+///    secret.
 /// 2. No duplicates: at most one platform product carries each resource's owner tag, every
 ///    platform product is claimed by a live resource or an orphaned one, names are unique.
 /// 3. Deleted resources with `Delete` are gone from the platform (by name and by tag); those
@@ -510,12 +697,15 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
 ///    included), and no job record left but those of live `Keep` distributions.
 /// 5. No finalizer is stuck: every deleted resource is gone from the API (checked while
 ///    converging) and no live one is marked for deletion.
+/// 6. One successful CreateProduct per resource (the platform's history of creates, by the
+///    names the resource had), plus one per out-of-band deletion of its product: no lost
+///    answer, error after the change or crash made a second product.
 async fn check_invariants(
     world: &World,
     intents: &[Intent],
     distributions: &BTreeMap<usize, bool>,
     live: &[usize],
-    orphaned: &BTreeMap<String, Option<Product>>,
+    orphaned: &BTreeMap<usize, Option<Product>>,
 ) -> usize {
     let mut checked = 0;
     let snapshot: Snapshot = world.emulator.emulator.snapshot();
@@ -544,6 +734,20 @@ async fn check_invariants(
         );
         assert_eq!(on_platform.released, intent.published, "{name} publication");
         assert_eq!(on_platform.tags.get(OWNER_TAG), Some(&uid), "{name} owner tag");
+        assert_eq!(on_platform.tags.get("campaign"), Some(&intent.tag), "{name} tag");
+        if let Some(version) = intent.model {
+            let level = format!("\"Level{version}\"");
+            assert!(
+                on_platform.tsl_draft.to_string().contains(&level),
+                "{name}: the draft is not model {version}"
+            );
+            assert_eq!(
+                on_platform.versions.first().map(|v| &v.tsl),
+                Some(&on_platform.tsl_draft),
+                "{name}: model {version} is not published"
+            );
+            checked += 2;
+        }
         let secret_name = status.secret_name.clone().unwrap_or_else(|| name.clone());
         let secret = secrets.get(&secret_name).await.unwrap();
         let data = secret.data.unwrap_or_default();
@@ -559,31 +763,43 @@ async fn check_invariants(
             "{name} Secret owner"
         );
         claimed.insert(key);
-        checked += 8;
+        checked += 9;
     }
 
     // 3: deleted resources.
     for (i, intent) in intents.iter().enumerate().filter(|(_, p)| p.deleted) {
-        let named: Vec<_> = source.iter().filter(|p| p.product_name == intent.name).collect();
+        let owned = product_of(&snapshot, intent);
+        let named: Vec<_> = source.iter().filter(|p| intent.names.contains(&p.product_name)).collect();
         if intent.orphan {
             // An orphaned product may not exist if the resource was deleted before the
-            // product was created; if it exists, it is the only one and nothing touched it.
-            assert!(named.len() <= 1, "p{i:04}: {} products named {}", named.len(), intent.name);
-            let first_seen = orphaned.get(&intent.name).unwrap_or_else(|| panic!("p{i:04} never seen gone"));
-            assert_eq!(
-                named.first().map(|p| (**p).clone()),
-                first_seen.clone(),
-                "p{i:04} (Orphan): its product was touched after the release"
-            );
+            // product was created; if it exists, it is the only one and nothing touched it
+            // since the resource was gone.
+            assert!(named.len() <= 1, "p{i:04}: {} products named {:?}", named.len(), intent.names);
+            let first_seen = orphaned.get(&i).unwrap_or_else(|| panic!("p{i:04} never seen gone"));
+            assert_eq!(&owned, first_seen, "p{i:04} (Orphan): its product was touched after the release");
             for p in named {
                 claimed.insert(p.product_key.clone());
             }
         } else {
             assert!(
-                named.is_empty(),
+                named.is_empty() && owned.is_none(),
                 "p{i:04} (Delete) still on the platform: {:?}",
                 named.iter().map(|p| &p.product_key).collect::<Vec<_>>()
             );
+        }
+        checked += 1;
+    }
+
+    // 6: one create per resource (and per out-of-band deletion).
+    for (i, intent) in intents.iter().enumerate() {
+        let creates = snapshot.product_history.iter().filter(|(_, name)| intent.names.contains(name)).count();
+        assert!(
+            creates <= 1 + intent.deleted_out_of_band,
+            "p{i:04}: {creates} successful CreateProduct for one resource ({} out-of-band deletions)",
+            intent.deleted_out_of_band
+        );
+        if !intent.deleted {
+            assert!(creates >= 1, "p{i:04}: never created");
         }
         checked += 1;
     }

@@ -158,8 +158,8 @@ fn digest_of(text: &str) -> String {
 /// The digest of the product's latest published thing model. `None` when the platform shows
 /// none or refuses to say (the platform documents no code for "never published", and a
 /// refusal may come as `iot.system.SystemException`): publishing again is then the safe
-/// answer (an extra version, never a lost change). Throttling and failed credentials are
-/// errors: retrying, or a person, helps.
+/// answer (an extra version, never a lost change). Throttling, failed credentials and an
+/// unreachable platform are errors: retrying, or a person, helps.
 async fn latest_published_digest(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
@@ -172,7 +172,8 @@ async fn latest_published_digest(
     };
     match platform.call(&request).await {
         Ok(response) => Ok(Some(digest_of(&response.data.unwrap_or_default().tsl_str))),
-        Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Auth) || e.is_ambiguous() => Err(e),
+        Err(e @ PlatformError::Transport { .. }) => Err(e),
+        Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Auth) => Err(e),
         Err(_) => Ok(None),
     }
 }

@@ -30,6 +30,11 @@ pub struct Faults {
     pub lose_response_rate: BTreeMap<String, f64>,
     /// Execute and then lose the response of exactly the next N calls of an action.
     pub lose_next: BTreeMap<String, u32>,
+    /// Probability (0–1) that a call is executed and then answered with a server error
+    /// (`error_kind`): the change is made, the answer says it failed.
+    pub commit_then_fail_rate: BTreeMap<String, f64>,
+    /// Execute and then answer a server error for exactly the next N calls of an action.
+    pub commit_then_fail_next: BTreeMap<String, u32>,
     /// Throttle every call of these actions (`*` for all) until this time, epoch ms: a
     /// throttling storm.
     pub throttle_until_ms: Option<i64>,
@@ -62,6 +67,8 @@ pub struct Decision {
     pub error: Option<ErrorKind>,
     /// Execute, then drop the connection.
     pub lose_response: bool,
+    /// Execute, then answer this server error.
+    pub fail_after_commit: Option<ErrorKind>,
     /// A distribution job created by this call ends interrupted.
     pub fail_distribution: bool,
 }
@@ -136,7 +143,11 @@ impl FaultInjector {
         if fail_distribution && self.faults.fail_next_distributions > 0 {
             self.faults.fail_next_distributions -= 1;
         }
-        Decision { throttle: false, error: None, lose_response, fail_distribution }
+        let fail_after_commit = (!lose_response
+            && (take(&mut self.faults.commit_then_fail_next, action)
+                || self.rng.random_bool(rate(&self.faults.commit_then_fail_rate, action))))
+        .then_some(self.faults.error_kind);
+        Decision { throttle: false, error: None, lose_response, fail_after_commit, fail_distribution }
     }
 
     /// The added latency.

@@ -96,6 +96,8 @@ pub struct Stats {
     pub injected_errors: u64,
     /// Responses lost after the change was made.
     pub lost_responses: u64,
+    /// Calls executed and then answered with a server error.
+    pub failed_after_commit: u64,
     /// Requests refused by the gateway for their signature, key, nonce or time.
     pub refused_signatures: u64,
     /// Those refusals by code (for example `InvalidSecurityToken.Expired`).
@@ -122,6 +124,25 @@ pub struct Emulator {
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// The server error an injected fault answers with.
+fn injected_error(kind: ErrorKind) -> ApiError {
+    match kind {
+        ErrorKind::InternalError => ApiError::gateway(
+            500,
+            "InternalError",
+            "The request processing has failed due to some unknown error.",
+        ),
+        ErrorKind::ServiceUnavailable => ApiError::gateway(
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        ),
+        ErrorKind::SystemException => {
+            ApiError::business("iot.system.SystemException", "A system exception occurred.")
+        }
     }
 }
 
@@ -211,6 +232,29 @@ impl Emulator {
     #[must_use]
     pub fn sts_config(&self) -> StsConfig {
         self.sts.lock().expect("sts lock").config().clone()
+    }
+
+    /// A change made in the console by a person of account `uid`: straight to the state, past
+    /// the gateway, its faults and quotas (and not counted in [`Stats`]). Tests use it for
+    /// out-of-band edits, publications, tag changes and deletions.
+    ///
+    /// # Errors
+    /// The [`ApiError`] the platform would answer.
+    pub fn console(
+        &self,
+        uid: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let context = CallContext {
+            uid: uid.to_string(),
+            logon_id: String::new(),
+            region: "cn-shanghai".into(),
+            now_ms: now_ms(),
+            fail_distribution: false,
+        };
+        let params = Params::from_pairs(params.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+        self.state.lock().expect("state lock").handle(&context, action, &params)
     }
 
     /// Replaces the faults in force.
@@ -393,21 +437,7 @@ impl Emulator {
         }
         if let Some(kind) = decision.error {
             self.stats.lock().expect("stats lock").injected_errors += 1;
-            let error = match kind {
-                ErrorKind::InternalError => ApiError::gateway(
-                    500,
-                    "InternalError",
-                    "The request processing has failed due to some unknown error.",
-                ),
-                ErrorKind::ServiceUnavailable => ApiError::gateway(
-                    503,
-                    "ServiceUnavailable",
-                    "The request has failed due to a temporary failure of the server.",
-                ),
-                ErrorKind::SystemException => {
-                    ApiError::business("iot.system.SystemException", "A system exception occurred.")
-                }
-            };
+            let error = injected_error(kind);
             self.count(&action, &error.code);
             return Answer::Respond(respond_error(&id, &error, call.wants_xml, &root));
         }
@@ -425,6 +455,10 @@ impl Emulator {
         if decision.lose_response {
             self.stats.lock().expect("stats lock").lost_responses += 1;
             return Answer::Drop;
+        }
+        if let Some(kind) = decision.fail_after_commit {
+            self.stats.lock().expect("stats lock").failed_after_commit += 1;
+            return Answer::Respond(respond_error(&id, &injected_error(kind), call.wants_xml, &root));
         }
         Answer::Respond(match result {
             Ok(body) => success(&id, body, call.wants_xml, &root),

@@ -224,6 +224,8 @@ pub struct State {
     jobs: BTreeMap<String, Job>,
     /// Every distribution job ever created (id, product key), deleted ones included.
     job_history: Vec<(String, String)>,
+    /// Every product ever created (key, name at creation), deleted ones included.
+    product_history: Vec<(String, String)>,
     rng: StdRng,
     /// Answers disguised so far (opaque-codes mode).
     disguised: u64,
@@ -241,6 +243,9 @@ pub struct Snapshot {
     /// Every distribution job ever created, as (job id, product key), oldest first: deleted
     /// job records included.
     pub job_history: Vec<(String, String)>,
+    /// Every product ever created (not distributed copies), as (product key, name at
+    /// creation), oldest first: deleted products included.
+    pub product_history: Vec<(String, String)>,
 }
 
 /// The platform's weighted name length: each Chinese character counts as two.
@@ -415,6 +420,7 @@ impl State {
             products: BTreeMap::new(),
             jobs: BTreeMap::new(),
             job_history: Vec::new(),
+            product_history: Vec::new(),
             rng,
             disguised: 0,
         }
@@ -440,6 +446,7 @@ impl State {
             products: self.products.clone(),
             jobs: self.jobs.clone(),
             job_history: Vec::new(),
+            product_history: Vec::new(),
             rng: self.rng.clone(),
             disguised: self.disguised,
         };
@@ -449,6 +456,7 @@ impl State {
             jobs: copy.jobs.into_values().collect(),
             instances: self.rules.instances.clone(),
             job_history: self.job_history.clone(),
+            product_history: self.product_history.clone(),
         }
     }
 
@@ -757,6 +765,7 @@ impl State {
             tsl_draft: initial,
             versions,
         };
+        self.product_history.push((product_key.clone(), product.product_name.clone()));
         self.products.insert((instance, product_key.clone()), product);
         Ok(body(&m::CreateProductResponse {
             product_key: Some(product_key.clone()),

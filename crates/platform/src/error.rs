@@ -318,7 +318,13 @@ impl PlatformError {
             Self::Transport { ambiguous, .. } => *ambiguous,
             Self::Decode { .. } => true,
             Self::Credentials { .. } => false,
-            Self::Api { http_status, class, .. } => *http_status >= 500 && *class == ErrorClass::Transient,
+            // A server error, a business answer saying the system failed
+            // (`iot.system.SystemException`, …) or a code nobody documented may all come after
+            // the change was made; a gateway refusal (4xx) comes before.
+            Self::Api { http_status, class, .. } => {
+                *class == ErrorClass::Undocumented
+                    || (*class == ErrorClass::Transient && (*http_status >= 500 || *http_status == 200))
+            }
         }
     }
 }

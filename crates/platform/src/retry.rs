@@ -86,6 +86,15 @@ mod tests {
             PlatformError::Transport { action: "CreateProduct", message: "refused".into(), ambiguous: false };
         assert!(policy.should_retry(&refused, false, 1));
         assert!(!policy.should_retry(&api("InternalError", ErrorClass::Transient, 500), false, 1));
+        // The platform may have made the change before its system failed.
+        assert!(!policy.should_retry(
+            &api("iot.system.SystemException", ErrorClass::Transient, 200),
+            false,
+            1
+        ));
+        assert!(policy.should_retry(&api("iot.system.SystemException", ErrorClass::Transient, 200), true, 1));
+        // A gateway refusal came before anything was executed.
+        assert!(policy.should_retry(&api("SignatureNonceUsed", ErrorClass::Transient, 400), false, 1));
     }
 
     #[test]
