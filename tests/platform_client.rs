@@ -239,6 +239,34 @@ async fn the_client_stays_under_the_documented_qps_without_throttling_replies() 
 }
 
 #[tokio::test]
+async fn a_create_answered_with_a_system_error_after_it_was_made_is_not_repeated() {
+    // The platform makes the job, then answers `iot.system.SystemException` (HTTP 200): the
+    // answer does not say whether the job exists, so the client must not send it again (the
+    // caller looks first); repeating it would make a second job.
+    let faults = Faults {
+        commit_then_fail_next: BTreeMap::from([("CreateProductDistributeJob".to_string(), 1)]),
+        error_kind: iot_platform_emulator::faults::ErrorKind::SystemException,
+        ..Faults::default()
+    };
+    let (emulator, url) = start(EmulatorConfig { faults, ..config() }).await;
+    let p = client(&url, "sk", SignatureVersion::V3);
+    let key = p.call(&create("Ambiguous_01")).await.unwrap().product_key.unwrap();
+    let error = p
+        .call(&CreateProductDistributeJob {
+            product_key: key,
+            source_instance_id: "iotx-oxssharez200".into(),
+            target_instance_id: "iot-target".into(),
+            target_uid: Some(UID.into()),
+            target_aliyun_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "iot.system.SystemException");
+    assert!(error.is_ambiguous(), "{error}");
+    assert_eq!(emulator.snapshot().job_history.len(), 1, "the create was sent again");
+}
+
+#[tokio::test]
 async fn the_pace_adapts_when_the_quota_is_half_the_documented_one() {
     // The emulator serves QueryProduct at 25 QPS, half the documented 50: the client starts
     // at 45 and is throttled; it must settle near the real quota instead of having half its
