@@ -97,6 +97,8 @@ pub struct Context {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// The instances' product limit.
     pub max_products_per_instance: usize,
+    /// The cluster's id (`--cluster-id`), which the ownership marks of a new product name.
+    pub cluster_id: String,
 }
 
 impl Context {
@@ -131,6 +133,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         cluster,
         namespace_labels: objects.namespaces.clone(),
         max_products_per_instance: args.max_products_per_instance,
+        cluster_id: args.cluster_id.clone(),
     };
     let mode = if args.delete { Mode::Delete } else { Mode::Apply };
     let mut entries = Vec::new();
@@ -160,6 +163,9 @@ fn entry(kind: &'static str, namespace: String, name: String) -> Entry {
 
 /// The UID a resource not applied yet will have: none a product's marks can name.
 const NOT_YET_APPLIED: &str = "not-yet-applied";
+
+/// How `plan` without the cluster shows the UID in the marks of a product it would create.
+const UID_PLACEHOLDER: &str = "resource-uid";
 
 /// The plan of one IotProduct, decided by the controller's own code: the spec, the
 /// resource's status (with `--cluster`), the tenancy rules, the observed platform, the
@@ -238,9 +244,27 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
         }
     }
     let known = ctx.cluster.is_some();
-    match observe_and_plan(platform.as_ref(), instance.as_deref(), &desired, recorded, pending, mode, known)
-        .await
-    {
+    let planned = observe_and_plan(
+        platform.as_ref(),
+        instance.as_deref(),
+        &desired,
+        recorded.clone(),
+        pending,
+        mode,
+        known,
+    )
+    .await;
+    // A create planned without the cluster: planned again with the marks the product will
+    // carry (the resource's UID shown as a placeholder).
+    let planned = match planned {
+        Ok(p) if !known && p.decision.actions.contains(&Action::Create) && p.name_conflict.is_none() => {
+            let marked = desired.clone().owned_by(&ctx.cluster_id, UID_PLACEHOLDER);
+            let decision = decide::plan(&marked, &p.observed, &recorded, mode);
+            Ok(Planned { decision, ..p })
+        }
+        other => other,
+    };
+    match planned {
         Ok(planned) => {
             out.product_key = planned.found_key.clone();
             out.found_by = Some(match (&planned.found_key, planned.found_by) {
