@@ -350,6 +350,26 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
     assert!(text.contains("- DeleteProduct: delete the product"), "{text}");
     assert_eq!(text.matches("DeleteProduct").count(), 1, "{text}");
     assert!(env.emulator.products().iter().any(|p| p.product_key == key), "plan deleted nothing");
+
+    // A distribution that ran is not planned again.
+    let distribution = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+        "metadata": {"name": "lamp-out", "namespace": env.ns},
+        "spec": {"productRef": {"name": "lamp"}, "accountRef": {"name": common::account_name(&env.ns)},
+                 "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}}});
+    let pds: kube::Api<iot_product_operator::crd::ProductDistribution> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    pds.create(&Default::default(), &serde_json::from_value(distribution.clone()).unwrap()).await.unwrap();
+    common::eventually("the distribution to complete", common::DEADLINE, || async {
+        let pd = pds.get("lamp-out").await.map_err(|e| e.to_string())?;
+        let state = pd.status.as_ref().and_then(|s| s.state.clone());
+        if state.as_deref() == Some("Completed") { Ok(()) } else { Err(format!("{state:?}")) }
+    })
+    .await;
+    write(dir.path(), &[product("lamp", "Lamp_Cluster"), distribution]);
+    let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
+    assert!(text.contains("was made (Completed); a distribution runs once"), "{text}");
+    assert!(!text.contains("CreateProductDistributeJob"), "{text}");
+    assert_eq!(code, 0, "{text}");
 }
 
 /// A kubeconfig acting as `user` (impersonated by the admin), who may only read the

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use kube::{Client, ResourceExt as _};
 
-use crate::crd::{IotProduct, PlatformAccount};
+use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 
 /// Why the cluster could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub struct ClusterView {
     pub cluster_id: String,
     /// The live IotProducts, by (namespace, name); absent: not applied yet.
     pub products: BTreeMap<(String, String), IotProduct>,
+    /// The live ProductDistributions, by (namespace, name).
+    pub distributions: BTreeMap<(String, String), ProductDistribution>,
     /// The PlatformAccounts, by name.
     pub accounts: BTreeMap<String, PlatformAccount>,
     /// The namespaces' labels, by name; absent: the namespace does not exist yet.
@@ -66,9 +68,13 @@ impl ClusterView {
     ///
     /// # Errors
     /// [`ClusterError`] when the cluster cannot be reached or a read is refused.
-    pub async fn read(cluster_id: &str, products: &[IotProduct]) -> Result<Self, ClusterError> {
+    pub async fn read(
+        cluster_id: &str,
+        products: &[IotProduct],
+        distributions: &[ProductDistribution],
+    ) -> Result<Self, ClusterError> {
         let client = Client::try_default().await.map_err(ClusterError::Config)?;
-        Self::read_with(client, cluster_id, products).await
+        Self::read_with(client, cluster_id, products, distributions).await
     }
 
     /// Like [`ClusterView::read`], through `client`.
@@ -79,6 +85,7 @@ impl ClusterView {
         client: Client,
         cluster_id: &str,
         products: &[IotProduct],
+        distributions: &[ProductDistribution],
     ) -> Result<Self, ClusterError> {
         let mut view = Self { cluster_id: cluster_id.to_string(), ..Self::default() };
         let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -96,6 +103,15 @@ impl ClusterView {
                     .map_err(read_error(format!("namespace {namespace}")))?
             {
                 view.namespace_labels.insert(namespace, found.labels().clone());
+            }
+        }
+        for distribution in distributions {
+            let (namespace, name) = (distribution.namespace().unwrap_or_default(), distribution.name_any());
+            let api: Api<ProductDistribution> = Api::namespaced(client.clone(), &namespace);
+            let live = unless_forbidden(api.get_opt(&name).await)
+                .map_err(read_error(format!("ProductDistribution {namespace}/{name}")))?;
+            if let Some(Some(live)) = live {
+                view.distributions.insert((namespace, name), live);
             }
         }
         let accounts: Api<PlatformAccount> = Api::all(client);

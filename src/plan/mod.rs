@@ -120,7 +120,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
     let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
     let policy = EndpointPolicy::new(patterns).map_err(PlanError::EndpointPattern)?;
     let cluster = if args.cluster {
-        Some(cluster::ClusterView::read(&args.cluster_id, &objects.products).await?)
+        Some(cluster::ClusterView::read(&args.cluster_id, &objects.products, &objects.distributions).await?)
     } else {
         None
     };
@@ -149,7 +149,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         check_product_quota(&mut entries, &objects.products, &ctx).await;
         // A distribution is one-shot: deleting its resource changes nothing on the platform.
         for distribution in &objects.distributions {
-            entries.push(plan_distribution(distribution, &objects.products, &keys, &ctx.clients).await);
+            entries.push(plan_distribution(distribution, &objects.products, &keys, &ctx).await);
         }
     }
     let summary = Summary::of(&entries);
@@ -411,11 +411,24 @@ pub async fn plan_distribution(
     pd: &ProductDistribution,
     products: &[IotProduct],
     keys: &BTreeMap<(String, String), String>,
-    clients: &accounts::Clients,
+    ctx: &Context,
 ) -> Entry {
+    let clients = &ctx.clients;
     let namespace = pd.metadata.namespace.clone().unwrap_or_default();
-    let mut out =
-        entry("ProductDistribution", namespace.clone(), pd.metadata.name.clone().unwrap_or_default());
+    let name = pd.metadata.name.clone().unwrap_or_default();
+    let mut out = entry("ProductDistribution", namespace.clone(), name.clone());
+    // A distribution is one-shot: one whose job was made is not made again.
+    let live = ctx.cluster.as_ref().and_then(|view| view.distributions.get(&(namespace.clone(), name)));
+    if let Some(status) = live.and_then(|d| d.status.as_ref())
+        && let Some(job) = &status.job_id
+    {
+        out.product_key.clone_from(&status.product_key);
+        out.notes.push(format!(
+            "job {job} was made ({}); a distribution runs once",
+            status.state.as_deref().unwrap_or("state unknown")
+        ));
+        return out;
+    }
     let referenced = pd.spec.product_ref.as_ref().and_then(|r| {
         products.iter().find(|p| {
             p.metadata.name.as_deref() == Some(&r.name) && p.metadata.namespace.as_deref() == Some(&namespace)
