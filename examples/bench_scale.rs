@@ -7,6 +7,12 @@
 //! RSS and CPU seconds, distributions apply→Completed, steady-state calls per minute with
 //! nothing changing, and the time for a restarted operator to be in sync (with the platform
 //! writes it made meanwhile, which must be zero).
+//!
+//! `BENCH_QPS_SCALE=0.5` makes the emulator serve half the documented quotas;
+//! `BENCH_COMPETITOR_QPS=10` runs another client beside the operator on the same account
+//! (CreateProduct and ReleaseProduct of its own products at that rate, a fixed pace, no
+//! adaptation); `BENCH_READY_ONLY=1` stops after the products are Ready. The quota floor is
+//! then N / (50 × scale − competitor rate).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +46,9 @@ struct Args {
     products: usize,
     distributions: usize,
     latency_ms: u64,
+    qps_scale: f64,
+    competitor_qps: f64,
+    ready_only: bool,
     bin: PathBuf,
     emulator_bin: PathBuf,
     run_dir: PathBuf,
@@ -51,6 +60,12 @@ fn args() -> Args {
         products: a.get(1).and_then(|s| s.parse().ok()).unwrap_or(100),
         distributions: a.get(2).and_then(|s| s.parse().ok()).unwrap_or(10),
         latency_ms: a.get(3).and_then(|s| s.parse().ok()).unwrap_or(20),
+        qps_scale: std::env::var("BENCH_QPS_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
+        competitor_qps: std::env::var("BENCH_COMPETITOR_QPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0),
+        ready_only: std::env::var("BENCH_READY_ONLY").is_ok_and(|v| v == "1"),
         bin: std::env::var("IOTOP_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| "target/release/iot-product-operator".into()),
@@ -218,6 +233,8 @@ async fn main() {
             "iot-cn-prod0001@cn-shanghai",
             "--latency-ms",
             &args.latency_ms.to_string(),
+            "--qps-scale",
+            &args.qps_scale.to_string(),
             "--max-products-per-instance",
             "100000",
             "--max-distribution-jobs",
@@ -273,6 +290,7 @@ async fn main() {
 
     let calls_before = calls(&emulator_state(&url).await);
     let (writes_before, _) = apiserver_requests(&client).await;
+    let competitor = (args.competitor_qps > 0.0).then(|| Competitor::start(&url, args.competitor_qps));
     let start = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
@@ -297,12 +315,51 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_ready = start.elapsed();
-    let floor = n as f64 / 50.0;
+    let floor = n as f64 / (50.0 * args.qps_scale - args.competitor_qps);
+    let competed = match competitor {
+        Some(competitor) => Some(competitor.stop().await),
+        None => None,
+    };
     let (writes_after, _) = apiserver_requests(&client).await;
     let state = emulator_state(&url).await;
-    let product_calls = diff(&calls(&state), &calls_before);
-    let throttled = state["stats"]["throttled"].as_u64().unwrap_or(0);
+    let mut product_calls = diff(&calls(&state), &calls_before);
+    let (competitor_calls, competitor_throttled) = competed.unwrap_or((0, 0));
+    for action in ["CreateProduct", "ReleaseProduct"] {
+        if let Some(count) = product_calls.get_mut(action) {
+            *count = count.saturating_sub(competitor_calls / 2);
+        }
+    }
+    let throttled = state["stats"]["throttled"].as_u64().unwrap_or(0).saturating_sub(competitor_throttled);
     let total_calls: u64 = product_calls.values().sum();
+    if args.ready_only {
+        println!(
+            "\n## N = {n}, emulator at {} × the documented quotas, competitor {} calls/s",
+            args.qps_scale, args.competitor_qps
+        );
+        println!("| measure | value |\n|---|---|");
+        println!(
+            "| apply → all Ready | {:.1} s (floor {floor:.1} s, ratio {:.2}) |",
+            all_ready.as_secs_f64(),
+            all_ready.as_secs_f64() / floor
+        );
+        println!(
+            "| operator: platform calls / throttling replies | {total_calls} / {throttled} ({:.2} %) |",
+            100.0 * throttled as f64 / total_calls.max(1) as f64
+        );
+        println!(
+            "| competitor: calls / throttling replies | {competitor_calls} / {competitor_throttled} ({:.2} %) |",
+            100.0 * competitor_throttled as f64 / competitor_calls.max(1) as f64
+        );
+        let writes = write_diff(&writes_after, &writes_before);
+        println!("| Kubernetes API writes per product | {:.1} |", writes.values().sum::<f64>() / n as f64);
+        let (peak_rss, cpu) = process_stats(operator.id());
+        println!("| operator peak RSS / CPU seconds | {peak_rss:.1} MiB / {cpu:.1} s |");
+        operator.kill().ok();
+        operator.wait().ok();
+        emulator.kill().ok();
+        emulator.wait().ok();
+        return;
+    }
 
     // Distributions.
     let m = args.distributions.min(n);
@@ -425,4 +482,80 @@ async fn main() {
     operator.wait().ok();
     emulator.kill().ok();
     emulator.wait().ok();
+}
+
+/// Another client of the same account: CreateProduct then ReleaseProduct of its own products
+/// at a fixed rate, without adapting to throttling (each call is sent once).
+struct Competitor {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(u64, u64)>,
+}
+
+impl Competitor {
+    fn start(url: &str, qps: f64) -> Self {
+        use iot_platform::http::{Endpoints, HttpPlatform, http_client};
+        use iot_platform::model::{CreateProduct, ReleaseProduct};
+        use iot_platform::retry::RetryPolicy;
+        let platform: std::sync::Arc<dyn iot_platform::IotPlatform> = std::sync::Arc::new(
+            HttpPlatform::new(
+                http_client(),
+                Endpoints::new("cn-shanghai", Some(url), None),
+                iot_platform::Credentials::new("bench", "bench-secret", None),
+                iot_product_operator::crd::platform_account::SignatureVersion::V3,
+                std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(10_000.0)),
+            )
+            .with_retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }),
+        );
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let counts = std::sync::Arc::new(std::sync::Mutex::new((0_u64, 0_u64)));
+            // Two calls per product: the interval is for the pair.
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(2.0 / qps));
+            let mut i = 0;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                i += 1;
+                let (platform, counts) = (platform.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let count = |result: &Result<_, iot_platform::PlatformError>| {
+                        let mut c = counts.lock().unwrap();
+                        c.0 += 1;
+                        if result
+                            .as_ref()
+                            .err()
+                            .is_some_and(|e| e.class() == iot_platform::ErrorClass::Throttled)
+                        {
+                            c.1 += 1;
+                        }
+                    };
+                    let created = platform
+                        .call(&CreateProduct {
+                            product_name: format!("Rival_{i:06}"),
+                            node_type: 0,
+                            ..CreateProduct::default()
+                        })
+                        .await;
+                    count(&created.as_ref().map(|_| ()).map_err(Clone::clone));
+                    if let Ok(created) = created
+                        && let Some(key) = created.product_key
+                    {
+                        let released =
+                            platform.call(&ReleaseProduct { iot_instance_id: None, product_key: key }).await;
+                        count(&released.map(|_| ()));
+                    }
+                });
+            }
+            *counts.lock().unwrap()
+        });
+        Self { stop, task }
+    }
+
+    /// Stops it; returns (calls, throttling replies).
+    async fn stop(self) -> (u64, u64) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or((0, 0))
+    }
 }
