@@ -12,7 +12,7 @@
 //! `BENCH_COMPETITOR_QPS=10` runs another client beside the operator on the same account
 //! (CreateProduct and ReleaseProduct of its own products at that rate, a fixed pace, no
 //! adaptation); `BENCH_READY_ONLY=1` stops after the products are Ready. The quota floor is
-//! then N / (50 × scale − competitor rate).
+//! then N / (50 × scale − competitor rate / 2).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -315,7 +315,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_ready = start.elapsed();
-    let floor = n as f64 / (50.0 * args.qps_scale - args.competitor_qps);
+    // The competitor's calls are half CreateProduct, half ReleaseProduct: each of the two
+    // quotas the operator needs loses half its rate.
+    let floor = n as f64 / (50.0 * args.qps_scale - args.competitor_qps / 2.0);
     let competed = match competitor {
         Some(competitor) => Some(competitor.stop().await),
         None => None,
@@ -351,7 +353,11 @@ async fn main() {
             100.0 * competitor_throttled as f64 / competitor_calls.max(1) as f64
         );
         let writes = write_diff(&writes_after, &writes_before);
-        println!("| Kubernetes API writes per product | {:.1} |", writes.values().sum::<f64>() / n as f64);
+        println!(
+            "| Kubernetes API writes per product | {:.1}: {} |",
+            writes.values().sum::<f64>() / n as f64,
+            writes.iter().map(|(k, v)| format!("{k} {:.2}", v / n as f64)).collect::<Vec<_>>().join(", ")
+        );
         let (peak_rss, cpu) = process_stats(operator.id());
         println!("| operator peak RSS / CPU seconds | {peak_rss:.1} MiB / {cpu:.1} s |");
         operator.kill().ok();
