@@ -9,10 +9,19 @@
 //! writes it made meanwhile, which must be zero).
 //!
 //! `BENCH_QPS_SCALE=0.5` makes the emulator serve half the documented quotas;
-//! `BENCH_COMPETITOR_QPS=10` runs another client beside the operator on the same account
+//! `BENCH_COMPETITOR_QPS=10` runs another client beside the operator on the first account
 //! (CreateProduct and ReleaseProduct of its own products at that rate, a fixed pace, no
-//! adaptation); `BENCH_READY_ONLY=1` stops after the products are Ready. The quota floor is
-//! then N / (50 × scale − competitor rate / 2).
+//! adaptation); `BENCH_ACCOUNTS=5` spreads the products over that many accounts (each with
+//! its own quotas and product limit); `BENCH_MIX=1` makes one product in five Pro with a
+//! thing model (ImportThingModelTsl and PublishThingModel: 5 QPS) and every product carry
+//! user tags; `BENCH_RESYNC=60s` sets the operator's resync interval, and the steady state
+//! is then measured over one interval after every product's first resync;
+//! `BENCH_READY_ONLY=1` stops after the products are Ready.
+//!
+//! The quota floor is the time the slowest quota needs for the calls a rollout cannot do
+//! without (per account: CreateProduct, CreateProductTags and ReleaseProduct per product,
+//! ImportThingModelTsl and PublishThingModel per thing model), less what the competitor
+//! takes of CreateProduct and ReleaseProduct.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,6 +57,9 @@ struct Args {
     latency_ms: u64,
     qps_scale: f64,
     competitor_qps: f64,
+    accounts: usize,
+    mix: bool,
+    resync: Option<String>,
     ready_only: bool,
     bin: PathBuf,
     emulator_bin: PathBuf,
@@ -65,6 +77,9 @@ fn args() -> Args {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0.0),
+        accounts: std::env::var("BENCH_ACCOUNTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
+        mix: std::env::var("BENCH_MIX").is_ok_and(|v| v == "1"),
+        resync: std::env::var("BENCH_RESYNC").ok().filter(|v| !v.is_empty()),
         ready_only: std::env::var("BENCH_READY_ONLY").is_ok_and(|v| v == "1"),
         bin: std::env::var("IOTOP_BIN")
             .map(PathBuf::from)
@@ -177,12 +192,22 @@ fn process_stats(pid: u32) -> (f64, f64) {
 }
 
 async fn operator_reconciles(port: u16) -> u64 {
-    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await else { return 0 };
+    reconciles_by_result(port).await.values().sum()
+}
+
+/// The operator's IotProduct reconciles by result.
+async fn reconciles_by_result(port: u16) -> BTreeMap<String, u64> {
+    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await else {
+        return BTreeMap::new();
+    };
     let text = response.text().await.unwrap_or_default();
     text.lines()
         .filter(|l| l.starts_with("iotop_reconciles_total{kind=\"IotProduct\""))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum::<f64>() as u64
+        .filter_map(|l| {
+            let result = l.split("result=\"").nth(1)?.split('"').next()?.to_string();
+            Some((result, l.rsplit(' ').next()?.parse::<f64>().ok()? as u64))
+        })
+        .collect()
 }
 
 fn metrics_port(line: &str) -> u16 {
@@ -195,21 +220,21 @@ fn metrics_port(line: &str) -> u16 {
 
 async fn start_operator(args: &Args, name: &str) -> (Child, u16) {
     let log = args.run_dir.join(format!("{name}.log"));
-    let child = spawn(
-        &args.bin,
-        &[
-            "run",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn,iot_product_operator::metrics=info",
-            "--credentials-namespace",
-            NS,
-            "--allow-endpoint",
-            "http://127.0.0.1:*",
-        ],
-        &log,
-    );
+    let mut flags = vec![
+        "run",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--log-level",
+        "warn,iot_product_operator::metrics=info",
+        "--credentials-namespace",
+        NS,
+        "--allow-endpoint",
+        "http://127.0.0.1:*",
+    ];
+    if let Some(resync) = &args.resync {
+        flags.extend(["--resync-interval", resync.as_str(), "--min-resync-interval", resync.as_str()]);
+    }
+    let child = spawn(&args.bin, &flags, &log);
     let line = wait_for_line(&log, "serving /metrics").await;
     (child, metrics_port(&line))
 }
@@ -222,28 +247,36 @@ async fn main() {
 
     // The emulator, with the documented QPS limits and a per-request latency.
     let emulator_log = args.run_dir.join("emulator.log");
+    let access_keys: Vec<String> =
+        (0..args.accounts).map(|a| format!("bench{a}:bench-secret-{a}:{}", 1001 + a)).collect();
+    let mut emulator_flags: Vec<&str> = Vec::new();
+    for key in &access_keys {
+        emulator_flags.extend(["--access-key", key.as_str()]);
+    }
     let mut emulator = spawn(
         &args.emulator_bin,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--access-key",
-            "bench:bench-secret:1001",
-            "--instance",
-            "iot-cn-prod0001@cn-shanghai",
-            "--latency-ms",
-            &args.latency_ms.to_string(),
-            "--qps-scale",
-            &args.qps_scale.to_string(),
-            "--max-products-per-instance",
-            "100000",
-            "--max-distribution-jobs",
-            "100000",
-            "--job-duration-ms",
-            "1500",
-            "--log-level",
-            "warn",
-        ],
+            emulator_flags.as_slice(),
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--instance",
+                "iot-cn-prod0001@cn-shanghai",
+                "--latency-ms",
+                &args.latency_ms.to_string(),
+                "--qps-scale",
+                &args.qps_scale.to_string(),
+                "--max-products-per-instance",
+                "100000",
+                "--max-distribution-jobs",
+                "100000",
+                "--job-duration-ms",
+                "1500",
+                "--log-level",
+                "warn",
+            ],
+        ]
+        .concat(),
         &emulator_log,
     );
     let line = wait_for_line(&emulator_log, "listening").await;
@@ -261,9 +294,13 @@ async fn main() {
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         assert!(child.wait().unwrap().success());
     };
-    kubectl(format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {NS}}}\nstringData: {{AccessKeyId: bench, AccessKeySecret: bench-secret}}\n---\napiVersion: iot.productoperator.dev/v1alpha1\nkind: PlatformAccount\nmetadata: {{name: default}}\nspec: {{region: cn-shanghai, endpoint: \"{url}\", credentials: {{secretRef: {{name: creds}}}}, allowedNamespaces: {{names: [{NS}]}}}}\n"
-    ));
+    kubectl(format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n"));
+    for a in 0..args.accounts {
+        kubectl(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: creds-{a}, namespace: {NS}}}\nstringData: {{AccessKeyId: bench{a}, AccessKeySecret: bench-secret-{a}}}\n---\napiVersion: iot.productoperator.dev/v1alpha1\nkind: PlatformAccount\nmetadata: {{name: {}}}\nspec: {{region: cn-shanghai, endpoint: \"{url}\", credentials: {{secretRef: {{name: creds-{a}}}}}, allowedNamespaces: {{names: [{NS}]}}}}\n",
+            account_name(a)
+        ));
+    }
     let (mut operator, port) = start_operator(&args, "operator").await;
 
     // A cache of every product, to count the Ready ones without listing.
@@ -292,16 +329,13 @@ async fn main() {
     let (writes_before, _) = apiserver_requests(&client).await;
     let competitor = (args.competitor_qps > 0.0).then(|| Competitor::start(&url, args.competitor_qps));
     let start = Instant::now();
+    let mix = args.mix;
+    let accounts = args.accounts;
     futures::stream::iter(0..n)
         .map(|i| {
             let products = products.clone();
             async move {
-                let product: IotProduct = serde_json::from_value(json!({
-                    "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
-                    "metadata": {"name": format!("p{i:05}")},
-                    "spec": {"productName": format!("Bench_{i:05}"), "edition": "Basic", "published": true}
-                }))
-                .unwrap();
+                let product: IotProduct = serde_json::from_value(product_manifest(i, accounts, mix)).unwrap();
                 products.create(&PostParams::default(), &product).await.map(|_| ())
             }
         })
@@ -315,9 +349,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_ready = start.elapsed();
-    // The competitor's calls are half CreateProduct, half ReleaseProduct: each of the two
-    // quotas the operator needs loses half its rate.
-    let floor = n as f64 / (50.0 * args.qps_scale - args.competitor_qps / 2.0);
+    let ready_at = Instant::now();
     let competed = match competitor {
         Some(competitor) => Some(competitor.stop().await),
         None => None,
@@ -332,34 +364,23 @@ async fn main() {
         }
     }
     let throttled = state["stats"]["throttled"].as_u64().unwrap_or(0).saturating_sub(competitor_throttled);
-    let total_calls: u64 = product_calls.values().sum();
+    let (peak_rss, cpu) = process_stats(operator.id());
+    let rollout = Rollout {
+        applied,
+        all_ready,
+        floor: quota_floor(&args),
+        total_calls: product_calls.values().sum(),
+        product_calls,
+        throttled,
+        competitor_calls,
+        competitor_throttled,
+        writes: write_diff(&writes_after, &writes_before),
+        reconciles: reconciles_by_result(port).await,
+        peak_rss,
+        cpu,
+    };
+    rollout.print(&args);
     if args.ready_only {
-        println!(
-            "\n## N = {n}, emulator at {} × the documented quotas, competitor {} calls/s",
-            args.qps_scale, args.competitor_qps
-        );
-        println!("| measure | value |\n|---|---|");
-        println!(
-            "| apply → all Ready | {:.1} s (floor {floor:.1} s, ratio {:.2}) |",
-            all_ready.as_secs_f64(),
-            all_ready.as_secs_f64() / floor
-        );
-        println!(
-            "| operator: platform calls / throttling replies | {total_calls} / {throttled} ({:.2} %) |",
-            100.0 * throttled as f64 / total_calls.max(1) as f64
-        );
-        println!(
-            "| competitor: calls / throttling replies | {competitor_calls} / {competitor_throttled} ({:.2} %) |",
-            100.0 * competitor_throttled as f64 / competitor_calls.max(1) as f64
-        );
-        let writes = write_diff(&writes_after, &writes_before);
-        println!(
-            "| Kubernetes API writes per product | {:.1}: {} |",
-            writes.values().sum::<f64>() / n as f64,
-            writes.iter().map(|(k, v)| format!("{k} {:.2}", v / n as f64)).collect::<Vec<_>>().join(", ")
-        );
-        let (peak_rss, cpu) = process_stats(operator.id());
-        println!("| operator peak RSS / CPU seconds | {peak_rss:.1} MiB / {cpu:.1} s |");
         operator.kill().ok();
         operator.wait().ok();
         emulator.kill().ok();
@@ -408,12 +429,27 @@ async fn main() {
     }
     let (peak_rss, cpu) = process_stats(operator.id());
 
-    // Steady state: one minute with nothing changing.
+    // Steady state, nothing changing: with a resync interval set, one interval after every
+    // product's first resync (the first check of each is due one interval after it was
+    // Ready, ±10 %); otherwise the minute after the rollout.
+    let idle_window = match &args.resync {
+        Some(resync) => {
+            let interval = humantime::parse_duration(resync).expect("BENCH_RESYNC is a duration");
+            let first_resyncs_done = ready_at + interval.mul_f64(1.1) + Duration::from_secs(5);
+            tokio::time::sleep_until(first_resyncs_done.into()).await;
+            interval
+        }
+        None => Duration::from_secs(60),
+    };
     let calls_idle_before = calls(&emulator_state(&url).await);
     let (idle_writes_before, idle_all_before) = apiserver_requests(&client).await;
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(idle_window).await;
     let idle_calls = diff(&calls(&emulator_state(&url).await), &calls_idle_before);
     let (idle_writes_after, idle_all_after) = apiserver_requests(&client).await;
+    let idle_window_name = match &args.resync {
+        Some(resync) => format!("{resync} after the first resync, resync interval {resync}"),
+        None => "the minute after the rollout".to_string(),
+    };
 
     // Restart with everything in sync.
     operator.kill().unwrap();
@@ -434,45 +470,22 @@ async fn main() {
         restart_calls.iter().filter(|(k, _)| WRITES.contains(&k.as_str())).map(|(_, v)| v).sum();
     let _ = port;
 
-    println!("\n## N = {n} products, M = {m} distributions, emulator latency {} ms", args.latency_ms);
+    println!("\n### After the rollout: M = {m} distributions, steady state, restart");
     println!("| measure | value |\n|---|---|");
-    println!("| create requests sent (32 concurrent) | {:.1} s |", applied.as_secs_f64());
-    println!(
-        "| apply → all Ready | {:.1} s (quota floor {floor:.1} s, ratio {:.2}) |",
-        all_ready.as_secs_f64(),
-        all_ready.as_secs_f64() / floor
-    );
-    println!(
-        "| platform calls per product | {} |",
-        product_calls
-            .iter()
-            .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "| platform calls in all / throttling replies | {total_calls} / {throttled} ({:.3} %) |",
-        100.0 * throttled as f64 / total_calls.max(1) as f64
-    );
-    let writes = write_diff(&writes_after, &writes_before);
-    println!(
-        "| Kubernetes API writes per product (incl. the benchmark's own create) | {:.1}: {} |",
-        writes.values().sum::<f64>() / n as f64,
-        writes.iter().map(|(k, v)| format!("{k} {:.2}", v / n as f64)).collect::<Vec<_>>().join(", ")
-    );
     println!(
         "| {m} distributions apply → Completed | {:.1} s (2 QPS floor {:.1} s + 1.5 s job) |",
         dist_time.as_secs_f64(),
         m as f64 / 2.0
     );
-    println!("| operator peak RSS / CPU seconds | {peak_rss:.1} MiB / {cpu:.1} s |");
+    println!("| operator peak RSS / CPU seconds after the distributions | {peak_rss:.1} MiB / {cpu:.1} s |");
     println!(
-        "| idle minute: platform calls | {} |",
-        if idle_calls.is_empty() { "none".to_string() } else { format!("{idle_calls:?}") }
+        "| steady state ({idle_window_name}): platform calls | {} ({:.2} per second) |",
+        if idle_calls.is_empty() { "none".to_string() } else { format!("{idle_calls:?}") },
+        idle_calls.values().sum::<u64>() as f64 / idle_window.as_secs_f64()
     );
     let idle_writes = write_diff(&idle_writes_after, &idle_writes_before);
     println!(
-        "| idle minute: API-server requests / writes (the API server's own lease renewals excluded) | {:.0} / {} |",
+        "| steady state: API-server requests / writes (the API server's own lease renewals excluded) | {:.0} / {} |",
         idle_all_after - idle_all_before,
         if idle_writes.is_empty() { "none".to_string() } else { format!("{idle_writes:?}") }
     );
@@ -488,6 +501,160 @@ async fn main() {
     operator.wait().ok();
     emulator.kill().ok();
     emulator.wait().ok();
+}
+
+/// The name of the `a`-th account (the first is the default one).
+fn account_name(a: usize) -> String {
+    if a == 0 { "default".to_string() } else { format!("account-{a}") }
+}
+
+/// Whether product `i` of the mix is Pro with a thing model (one in five).
+fn has_thing_model(i: usize, mix: bool) -> bool {
+    mix && i.is_multiple_of(5)
+}
+
+/// The `i`-th product: published, on account `i mod accounts`; in the mix, tagged, and one
+/// in five Pro with a thing model.
+fn product_manifest(i: usize, accounts: usize, mix: bool) -> Value {
+    let mut spec = json!({
+        "productName": format!("Bench_{i:05}"),
+        "edition": "Basic",
+        "published": true,
+        "accountRef": {"name": account_name(i % accounts)},
+    });
+    if mix {
+        spec["tags"] = json!({"team": "bench", "fleet": format!("f{}", i % 7)});
+    }
+    if has_thing_model(i, mix) {
+        spec["edition"] = json!("Pro");
+        spec["thingModel"] = json!({"properties": [
+            {"identifier": "PowerSwitch", "name": "Power switch",
+             "dataType": {"type": "bool", "values": [{"value": 0, "name": "off"}, {"value": 1, "name": "on"}]}},
+            {"identifier": "Brightness", "name": "Brightness",
+             "dataType": {"type": "int", "min": 0, "max": 100, "step": 1, "unit": "%"}},
+            {"identifier": "Temperature", "name": "Temperature", "accessMode": "r",
+             "dataType": {"type": "float", "min": -40, "max": 150, "step": 0.1}}]});
+    }
+    json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": format!("p{i:05}")},
+        "spec": spec,
+    })
+}
+
+/// The quota floor of the rollout: for each account, the calls it cannot do without, each
+/// at its action's quota (less what the competitor takes on the first account); the slowest
+/// decides.
+fn quota_floor(args: &Args) -> f64 {
+    let mut floor: f64 = 0.0;
+    for a in 0..args.accounts {
+        let products = (0..args.products).filter(|i| i % args.accounts == a);
+        let count = products.clone().count() as f64;
+        let models = products.filter(|i| has_thing_model(*i, args.mix)).count() as f64;
+        let mut needs = vec![("CreateProduct", count), ("ReleaseProduct", count)];
+        if args.mix {
+            needs.extend([
+                ("CreateProductTags", count),
+                ("ImportThingModelTsl", models),
+                ("PublishThingModel", models),
+            ]);
+        }
+        for (action, calls) in needs {
+            let mut qps = f64::from(iot_platform::quota::qps(action).unwrap_or(50)) * args.qps_scale;
+            if a == 0 && matches!(action, "CreateProduct" | "ReleaseProduct") {
+                qps -= args.competitor_qps / 2.0;
+            }
+            floor = floor.max(calls / qps);
+        }
+    }
+    floor
+}
+
+/// What a rollout (apply → all Ready) measured.
+struct Rollout {
+    applied: Duration,
+    all_ready: Duration,
+    floor: f64,
+    product_calls: BTreeMap<String, u64>,
+    total_calls: u64,
+    throttled: u64,
+    competitor_calls: u64,
+    competitor_throttled: u64,
+    writes: BTreeMap<String, f64>,
+    reconciles: BTreeMap<String, u64>,
+    peak_rss: f64,
+    cpu: f64,
+}
+
+impl Rollout {
+    fn print(&self, args: &Args) {
+        let n = args.products as f64;
+        println!(
+            "\n## N = {}{}, {} account(s), emulator at {} × the documented quotas, latency {} ms, competitor {} calls/s",
+            args.products,
+            if args.mix { " (mix: tags on all, one in five Pro with a thing model)" } else { "" },
+            args.accounts,
+            args.qps_scale,
+            args.latency_ms,
+            args.competitor_qps
+        );
+        println!("| measure | value |\n|---|---|");
+        println!("| create requests sent (32 concurrent) | {:.1} s |", self.applied.as_secs_f64());
+        println!(
+            "| apply → all Ready | {:.1} s (quota floor {:.1} s, ratio {:.2}) |",
+            self.all_ready.as_secs_f64(),
+            self.floor,
+            self.all_ready.as_secs_f64() / self.floor
+        );
+        println!(
+            "| platform calls per product | {:.2}: {} |",
+            self.total_calls as f64 / n,
+            self.product_calls
+                .iter()
+                .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "| operator: throttling replies | {} of {} ({:.2} %) |",
+            self.throttled,
+            self.total_calls,
+            100.0 * self.throttled as f64 / self.total_calls.max(1) as f64
+        );
+        if args.competitor_qps > 0.0 {
+            println!(
+                "| competitor: throttling replies | {} of {} ({:.2} %) |",
+                self.competitor_throttled,
+                self.competitor_calls,
+                100.0 * self.competitor_throttled as f64 / self.competitor_calls.max(1) as f64
+            );
+        }
+        // The benchmark's own create of each IotProduct is not the operator's.
+        let mut by_operator = self.writes.clone();
+        if let Some(created) = by_operator.get_mut("iotproducts") {
+            *created -= n;
+        }
+        println!(
+            "| Kubernetes API writes per product by the operator | {:.2}: {} |",
+            by_operator.values().sum::<f64>() / n,
+            by_operator
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(k, v)| format!("{k} {:.2}", v / n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "| reconciles per product | {:.2}: {} |",
+            self.reconciles.values().sum::<u64>() as f64 / n,
+            self.reconciles
+                .iter()
+                .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("| operator peak RSS / CPU seconds | {:.1} MiB / {:.1} s |", self.peak_rss, self.cpu);
+    }
 }
 
 /// Another client of the same account: CreateProduct then ReleaseProduct of its own products
@@ -506,7 +673,7 @@ impl Competitor {
             HttpPlatform::new(
                 http_client(),
                 Endpoints::new("cn-shanghai", Some(url), None),
-                iot_platform::Credentials::new("bench", "bench-secret", None),
+                iot_platform::Credentials::new("bench0", "bench-secret-0", None),
                 iot_product_operator::crd::platform_account::SignatureVersion::V3,
                 std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(10_000.0)),
             )

@@ -619,7 +619,10 @@ async fn life(
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
     wait("Events recorded as a series", deadline, || async {
         let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
-        let created = list.items.iter().any(|ev| ev.reason.as_deref() == Some("Published"));
+        let created = list.items.iter().any(|ev| {
+            ev.reason.as_deref() == Some("Created")
+                && ev.note.as_deref().is_some_and(|n| n.contains("; published product"))
+        });
         let series = list.items.iter().any(|ev| {
             ev.reason.as_deref() == Some("PublishedLocked")
                 && ev.series.as_ref().is_some_and(|s| s.count >= 2)

@@ -2,8 +2,8 @@
 //!
 //! This and [`super::observe`] are the only places that call the platform. A create is made
 //! crash-safe here: the intent is recorded (with optimistic concurrency, so a stale copy of
-//! the resource can never lead to a second create) before CreateProduct is called, and the
-//! new ProductKey is recorded before anything else happens.
+//! the resource can never lead to a second create) before CreateProduct is called; the new
+//! ProductKey is recorded with the report, and until then the intent finds the product.
 
 use crate::crd::product::AdoptionPolicy;
 use iot_platform::model::{
@@ -22,7 +22,8 @@ pub trait CreateJournal: Send + Sync {
     /// Records that a create of `product_name` is about to start; returns when it started
     /// (an earlier start is kept). Fails when the resource changed since it was read.
     async fn record_intent(&self, product_name: &str) -> Result<i64, kube::Error>;
-    /// Records the key of the created (or found) product.
+    /// Records the key of a product found when a create met its name (adopted at once, so
+    /// the rest of the plan waits for a fresh look).
     async fn record_key(&self, product_key: &str) -> Result<(), kube::Error>;
 }
 
@@ -176,14 +177,9 @@ pub async fn execute(
             match platform.call(&desired.create_request(instance)).await {
                 Ok(response) => {
                     let data = response.data.unwrap_or_default();
+                    // The key reaches the status with the report; until then the intent
+                    // lets a restarted operator find the product by its name.
                     let key = response.product_key.unwrap_or(data.product_key);
-                    if let Err(e) = journal.record_key(&key).await {
-                        // The product exists; the pending intent lets the next reconcile
-                        // find it by name.
-                        executed.product_key = Some(key);
-                        executed.outcome = Outcome::Journal(e);
-                        return executed;
-                    }
                     executed.product_key = Some(key);
                     executed.created_secret = Some(data.product_secret).filter(|s| !s.is_empty());
                     executed.done.push(Action::Create);

@@ -14,8 +14,9 @@ use crate::crd::IotProduct;
 use crate::reconcile::confirmations::{Confirmation, Confirmations};
 use crate::reconcile::context::Context;
 
-/// Whether the status says the product matches its current spec.
-fn status_in_sync(product: &IotProduct) -> bool {
+/// Whether the status says the product matches its current spec (and the finalizer that
+/// guards its cleanup is in place).
+pub fn status_in_sync(product: &IotProduct) -> bool {
     let Some(status) = &product.status else { return false };
     let holds = |t: &str| {
         status.conditions.iter().any(|c| {
@@ -23,6 +24,7 @@ fn status_in_sync(product: &IotProduct) -> bool {
         })
     };
     status.observed_generation == product.metadata.generation
+        && product.finalizers().iter().any(|f| f == super::FINALIZER)
         && status.pending_create.is_none()
         && status.product_key.is_some()
         && holds("Ready")

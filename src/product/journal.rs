@@ -1,6 +1,9 @@
 //! The create journal in the IotProduct's status: the intent to create a product is written
-//! (guarded by the resourceVersion) before CreateProduct is called, and the key right after,
-//! so a crash in between never makes a duplicate or loses the product.
+//! (guarded by the resourceVersion) before CreateProduct is called, so a crash before the
+//! key reaches the status never makes a duplicate or loses the product: the next reconcile
+//! finds the product by the intent's name and time. The key is written with the rest of
+//! the status at the end of the reconcile (a write of its own would tell nobody anything the
+//! intent does not).
 
 use std::sync::Mutex;
 
@@ -52,7 +55,12 @@ impl<'a> StatusJournal<'a> {
 #[async_trait::async_trait]
 impl CreateJournal for StatusJournal<'_> {
     async fn record_intent(&self, product_name: &str) -> Result<i64, kube::Error> {
-        let mut status = self.product.status.clone().unwrap_or_default();
+        // The first status a new resource gets: the intent, and that it is being worked on.
+        let mut status = if super::report::first_sight(self.product) {
+            super::report::first_sight_status(self.product)
+        } else {
+            self.product.status.clone().unwrap_or_default()
+        };
         let since = status
             .pending_create
             .as_ref()

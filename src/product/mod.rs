@@ -157,9 +157,6 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         report::report_paused(ctx, product).await?;
         return Ok(Requeue::await_change());
     }
-    if mode == Mode::Apply && report::first_sight(product) {
-        report::report_first_sight(ctx, product).await?;
-    }
     let interval = ctx.settings.resync_for(&product.metadata, ctx.settings.resync);
     if mode == Mode::Apply
         && let Some(wait) = fast_path::defer(ctx, product, interval)

@@ -75,6 +75,58 @@ pub fn action_event(
     }
 }
 
+/// The reasons of a reconcile's steps, most significant first: the one Event of a reconcile
+/// carries the most significant reason of what it did.
+const SIGNIFICANCE: &[&str] = &[
+    "Recreated",
+    "Created",
+    "Adopted",
+    "Deleted",
+    "PublicationRevoked",
+    "Published",
+    "ThingModelImported",
+    "ThingModelPublished",
+    "Updated",
+    "TagsAdded",
+    "TagsUpdated",
+    "TagsRemoved",
+    "SecretWritten",
+];
+
+/// The most an Event's note may hold (events.k8s.io/v1 refuses longer notes).
+const NOTE_LIMIT: usize = 1024;
+
+/// One Event for a reconcile's steps (`(reason, sentence)` in the order they happened): the
+/// most significant reason, and every sentence in order (`Created …; added tags …;
+/// published …`), cut to the note limit. `None` when nothing was done.
+#[must_use]
+pub fn summary_event(steps: &[(&'static str, String)]) -> Option<(&'static str, String)> {
+    let rank = |reason: &str| SIGNIFICANCE.iter().position(|r| *r == reason).unwrap_or(SIGNIFICANCE.len());
+    let reason = steps.iter().map(|(reason, _)| *reason).min_by_key(|reason| rank(reason))?;
+    let mut note = String::new();
+    for (i, (_, sentence)) in steps.iter().enumerate() {
+        if i > 0 {
+            note.push_str("; ");
+            let mut chars = sentence.chars();
+            if let Some(first) = chars.next() {
+                note.extend(first.to_lowercase());
+                note.push_str(chars.as_str());
+            }
+        } else {
+            note.push_str(sentence);
+        }
+    }
+    if note.len() > NOTE_LIMIT {
+        let mut end = NOTE_LIMIT - '…'.len_utf8();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push('…');
+    }
+    Some((reason, note))
+}
+
 fn tag_keys(tags: &[iot_platform::wire::Tag]) -> String {
     tags.iter().map(|t| t.tag_key.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -377,4 +429,43 @@ pub fn name_conflict_message(name: &str) -> String {
          allow this namespace to take over products: spec.takeOver; then set spec.productKey or \
          spec.adoptionPolicy: ByName)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_event;
+
+    #[test]
+    fn one_event_names_every_step_under_the_most_significant_reason() {
+        let steps = vec![
+            ("Created", "Created product Lamp (a1Key) in instance iot-1".to_string()),
+            ("TagsAdded", "Added tags team to product a1Key".to_string()),
+            ("Published", "Published product a1Key".to_string()),
+            ("SecretWritten", "Wrote the product's credentials to Secret lamp".to_string()),
+        ];
+        let (reason, note) = summary_event(&steps).unwrap();
+        assert_eq!(reason, "Created");
+        assert_eq!(
+            note,
+            "Created product Lamp (a1Key) in instance iot-1; added tags team to product a1Key; published product \
+             a1Key; wrote the product's credentials to Secret lamp"
+        );
+        let revoke = vec![
+            ("PublicationRevoked", "Revoked the publication of product a1Key".to_string()),
+            (
+                "ThingModelImported",
+                "Imported the thing model of product a1Key: added property Color".to_string(),
+            ),
+            ("Published", "Published product a1Key".to_string()),
+        ];
+        assert_eq!(summary_event(&revoke).unwrap().0, "PublicationRevoked");
+        assert!(summary_event(&[]).is_none());
+    }
+
+    #[test]
+    fn a_long_note_is_cut_to_what_the_api_accepts_on_a_character_boundary() {
+        let steps = vec![("ThingModelImported", "灯".repeat(600))];
+        let (_, note) = summary_event(&steps).unwrap();
+        assert!(note.len() <= 1024 && note.ends_with('…'), "{}", note.len());
+    }
 }

@@ -1,6 +1,6 @@
-//! Reports what happened: Events for every platform write and every problem, the owned
-//! Secret (written only when it differs), and the status (computed in [`super::outcome`],
-//! written only when it changed).
+//! Reports what happened: the owned Secret (written only when it differs), one Normal Event
+//! naming every write of the reconcile and a Warning for each problem, and the status
+//! (computed in [`super::outcome`], written only when it changed).
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -19,7 +19,7 @@ use crate::reconcile::status::FIELD_MANAGER;
 
 use super::execute::Outcome;
 use super::observe::FoundBy;
-use super::outcome::{After, Facts, action_event, after, next_status, resolved_instance};
+use super::outcome::{After, Facts, action_event, after, next_status, resolved_instance, summary_event};
 use super::plan::{Action, Blocked, Mode, Observed};
 use super::secret::{self, ProductCredentials};
 use super::status::write_status;
@@ -40,14 +40,23 @@ pub async fn event(
     }
 }
 
-/// Writes the product's Secret when it is missing or differs; returns a problem to report
-/// (a Secret of that name that the operator does not own).
+/// What writing the Secret came to.
+enum SecretWrite {
+    /// It held the credentials already.
+    Current,
+    /// It was written.
+    Written,
+    /// A Secret of that name is not the operator's (the problem to report).
+    NotOurs(String),
+}
+
+/// Writes the product's Secret when it is missing or differs.
 async fn write_secret(
     ctx: &Context,
     product: &IotProduct,
     name: &str,
     credentials: &ProductCredentials,
-) -> Result<Option<String>, kube::Error> {
+) -> Result<SecretWrite, kube::Error> {
     let namespace = product.namespace().unwrap_or_default();
     let owner = product.controller_owner_ref(&()).expect("a stored object has an owner reference");
     let wanted = secret::build(name, &namespace, owner.clone(), &product.name_any(), credentials);
@@ -60,26 +69,19 @@ async fn write_secret(
     if let Some(existing) = &existing {
         let ours = existing.owner_references().iter().any(|o| o.uid == owner.uid);
         if !ours {
-            return Ok(Some(format!(
+            return Ok(SecretWrite::NotOurs(format!(
                 "a Secret named {name} already exists and is not owned by this IotProduct; the operator does not \
                  overwrite it. Delete it, or set spec.secretName to another name"
             )));
         }
         if secret::is_current(existing, &wanted) {
-            return Ok(None);
+            return Ok(SecretWrite::Current);
         }
     }
+    // The watch will echo this write: it is not a change that needs a reconcile.
+    ctx.own_secret_writes.expect(&namespace, name, secret::data_hash(&secret::data(credentials)));
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&wanted)).await?;
-    event(
-        ctx,
-        product,
-        EventType::Normal,
-        "SecretWritten",
-        "WriteSecret",
-        format!("Wrote the product's credentials to Secret {name}"),
-    )
-    .await;
-    Ok(None)
+    Ok(SecretWrite::Written)
 }
 
 /// Deletes a Secret the product no longer uses (after `spec.secretName` changed), if owned.
@@ -95,20 +97,20 @@ async fn delete_old_secret(ctx: &Context, product: &IotProduct, old: &str) -> Re
     Ok(())
 }
 
-/// Events for what changed on the platform, and for problems.
-async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, state: &After) {
+/// Events: one Normal Event for everything this reconcile changed (on the platform and the
+/// Secret), and a Warning for each problem.
+async fn publish_events(
+    ctx: &Context,
+    product: &IotProduct,
+    facts: &Facts<'_>,
+    state: &After,
+    secret_written: Option<&str>,
+) {
     let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
     let key = state.key.clone().unwrap_or_default();
+    let mut steps: Vec<(&'static str, String)> = Vec::new();
     if let Some(FoundBy::PendingCreate | FoundBy::Name | FoundBy::SpecKey) = facts.observation.found_by {
-        event(
-            ctx,
-            product,
-            EventType::Normal,
-            "Adopted",
-            "Adopt",
-            format!("Manages existing product {key} ({})", facts.desired.name),
-        )
-        .await;
+        steps.push(("Adopted", format!("Manages existing product {key} ({})", facts.desired.name)));
     }
     for action in &facts.executed.done {
         let draft = match &facts.observation.observed {
@@ -125,7 +127,17 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
         } else {
             note
         };
-        event(ctx, product, EventType::Normal, reason, action.operation(), note).await;
+        steps.push((reason, note));
+    }
+    if let Outcome::Adopted { product_key } = &facts.executed.outcome {
+        steps.push(("Adopted", format!("Manages existing product {product_key} ({})", facts.desired.name)));
+    }
+    if let Some(name) = secret_written {
+        steps.push(("SecretWritten", format!("Wrote the product's credentials to Secret {name}")));
+    }
+    if let Some((reason, note)) = summary_event(&steps) {
+        let action = facts.executed.done.first().map_or("Reconcile", Action::operation);
+        event(ctx, product, EventType::Normal, reason, action, note).await;
     }
     match &facts.executed.outcome {
         Outcome::Failed { action, error } => {
@@ -145,17 +157,6 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
             )
             .await;
         }
-        Outcome::Adopted { product_key } => {
-            event(
-                ctx,
-                product,
-                EventType::Normal,
-                "Adopted",
-                "Adopt",
-                format!("Manages existing product {product_key} ({})", facts.desired.name),
-            )
-            .await;
-        }
         Outcome::NameConflict => {
             event(
                 ctx,
@@ -170,25 +171,34 @@ async fn publish_events(ctx: &Context, product: &IotProduct, facts: &Facts<'_>, 
             )
             .await;
         }
-        Outcome::Completed | Outcome::Journal(_) => {}
+        Outcome::Completed | Outcome::Adopted { .. } | Outcome::Journal(_) => {}
     }
     if let Some(blocked) = &facts.plan.blocked {
         event(ctx, product, EventType::Warning, blocked.reason(), "Plan", blocked.message()).await;
     }
 }
 
-/// Writes the product's Secret when the product exists (not for one managed elsewhere);
-/// returns a problem to report and the fingerprint of the Secret when it is current.
+/// What reporting the Secret came to.
+#[derive(Default)]
+struct SecretReport {
+    /// A problem to report (a Secret of that name that is not the operator's).
+    problem: Option<String>,
+    /// The fingerprint of the Secret's data when it is current (written or confirmed).
+    fingerprint: Option<u64>,
+    /// Whether it was written now.
+    written: bool,
+}
+
+/// Writes the product's Secret when the product exists (not for one managed elsewhere).
 async fn report_secret(
     ctx: &Context,
     product: &IotProduct,
     facts: &Facts<'_>,
     state: &After,
-) -> Result<(Option<String>, Option<u64>), kube::Error> {
+) -> Result<SecretReport, kube::Error> {
     let previous = product.status.clone().unwrap_or_default();
     let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
-    let mut secret_problem = None;
-    let mut secret_hash = None;
+    let mut report = SecretReport::default();
     let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere));
     if facts.mode == Mode::Apply
         && !managed_elsewhere
@@ -200,19 +210,21 @@ async fn report_secret(
             region: facts.account.region.clone(),
             instance_id: instance_shown.clone(),
         };
-        secret_problem = write_secret(ctx, product, &facts.desired.secret_name, &credentials).await?;
-        if secret_problem.is_none() {
-            secret_hash = Some(secret::data_hash(&secret::data(&credentials)));
+        match write_secret(ctx, product, &facts.desired.secret_name, &credentials).await? {
+            SecretWrite::NotOurs(problem) => report.problem = Some(problem),
+            written => {
+                report.written = matches!(written, SecretWrite::Written);
+                report.fingerprint = Some(secret::data_hash(&secret::data(&credentials)));
+            }
         }
         if let Some(old) = previous.secret_name.as_ref().filter(|old| **old != facts.desired.secret_name) {
             delete_old_secret(ctx, product, old).await?;
         }
     }
-
-    Ok((secret_problem, secret_hash))
+    Ok(report)
 }
 
-/// Reports a reconcile: Events, Secret, status. Returns the fingerprint of the product's
+/// Reports a reconcile: Secret, Events, status. Returns the fingerprint of the product's
 /// Secret when it is current (written or confirmed).
 ///
 /// # Errors
@@ -223,12 +235,14 @@ pub async fn report(
     facts: &Facts<'_>,
 ) -> Result<Option<u64>, kube::Error> {
     let state = after(facts);
-    publish_events(ctx, product, facts, &state).await;
-    let (secret_problem, secret_hash) = report_secret(ctx, product, facts, &state).await?;
+    let secret = report_secret(ctx, product, facts, &state).await;
+    let written = matches!(&secret, Ok(s) if s.written).then_some(facts.desired.secret_name.as_str());
+    publish_events(ctx, product, facts, &state, written).await;
+    let secret = secret?;
     let now = Time(jiff::Timestamp::now());
-    let status = next_status(product, facts, &state, secret_problem.as_deref(), &now);
+    let status = next_status(product, facts, &state, secret.problem.as_deref(), &now);
     write_status(ctx, product, &status).await?;
-    Ok(secret_hash)
+    Ok(secret.fingerprint)
 }
 
 /// Reports a problem found before the platform could be asked (an invalid spec, an account
@@ -267,30 +281,30 @@ pub fn first_sight(product: &IotProduct) -> bool {
     product.status.as_ref().is_none_or(|s| s.observed_generation.unwrap_or(0) == 0)
 }
 
-/// Reports, before anything else, that the operator has seen the resource and works on it
+/// The status of a resource seen for the first time, as the create intent carries it
 /// (`Ready=False`, `Reconciling=True`, reason `Pending`): health checks and `kubectl get`
-/// tell "not looked at yet" from "done" at once, however long the platform takes.
-///
-/// # Errors
-/// A Kubernetes error when the status write fails.
-pub async fn report_first_sight(ctx: &Context, product: &IotProduct) -> Result<(), kube::Error> {
+/// tell "being created" from "done" before the platform answers. Until then the schema's
+/// default `observedGeneration: 0` already reads as in progress.
+#[must_use]
+pub fn first_sight_status(product: &IotProduct) -> IotProductStatus {
     let previous = product.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
     let message = "the operator has seen the resource and is bringing the platform in line with it";
-    let status = IotProductStatus {
+    let conditions = conditions::merge(
+        &previous.conditions,
+        vec![
+            Desired::new("Ready", false, "Pending", message),
+            Desired::new("Synced", false, "Pending", message),
+        ],
+        product.metadata.generation,
+        &now,
+    );
+    IotProductStatus {
         observed_generation: product.metadata.generation,
-        conditions: conditions::merge(
-            &previous.conditions,
-            vec![
-                Desired::new("Ready", false, "Pending", message),
-                Desired::new("Synced", false, "Pending", message),
-            ],
-            product.metadata.generation,
-            &now,
-        ),
+        reason: conditions::headline(&conditions),
+        conditions,
         ..previous
-    };
-    write_status(ctx, product, &status).await
+    }
 }
 
 /// Reports that reconciliation is paused by annotation: nothing is read or written on the

@@ -77,6 +77,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What this process last confirmed about each product (in memory).
     pub checked: Confirmations,
+    /// Secret writes of this process whose watch events are echoes, not changes.
+    pub own_secret_writes: Arc<super::own_writes::OwnWrites>,
 }
 
 /// The IotProducts of every watched namespace scope (one store per scope).

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::finalizer::{self as kube_finalizer, Event};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,14 +20,16 @@ pub enum FinalizerError {
     /// The object has no name (never for stored objects).
     #[error("the object has no name")]
     UnnamedObject,
-    /// The finalizer's name is not a valid finalizer name (a programming error).
+    /// The finalizer's name is empty (a programming error).
     #[error("the finalizer name is not valid")]
     InvalidFinalizer,
 }
 
 /// Runs `apply` (object alive) or `cleanup` (object being deleted) under `name`: the
 /// finalizer is added before the first apply and removed only after a cleanup succeeds.
-/// A success resets the object's failure backoff.
+/// Adding it does not end the reconcile: `apply` runs at once on the object the patch
+/// returned (so one reconcile does the work, and writes guarded by the resourceVersion start
+/// from a fresh copy). A success resets the object's failure backoff.
 ///
 /// # Errors
 /// The reconciler's own error, or a failure to add/remove the finalizer (as a Kubernetes
@@ -49,24 +50,48 @@ where
     Cleanup: FnOnce(Arc<K>) -> CleanupFut,
     CleanupFut: Future<Output = Result<Requeue, E>>,
 {
+    if object.meta().name.is_none() {
+        return Err(E::from(FinalizerError::UnnamedObject));
+    }
+    if name.is_empty() {
+        return Err(E::from(FinalizerError::InvalidFinalizer));
+    }
     let uid = object.uid().unwrap_or_default();
-    let result = kube_finalizer::finalizer(api, name, object, |event| async move {
-        match event {
-            Event::Apply(object) => apply(object).await,
-            Event::Cleanup(object) => cleanup(object).await,
+    let held = object.finalizers().iter().any(|f| f == name);
+    let result = match (object.meta().deletion_timestamp.is_some(), held) {
+        // Being deleted and already cleaned up (or never set up): nothing to do.
+        (true, false) => Ok(Requeue::await_change()),
+        (true, true) => {
+            let action = cleanup(object.clone()).await?;
+            // The cleanup may have written status: remove the finalizer from the latest copy.
+            if let Some(latest) = api.get_opt(&object.name_any()).await? {
+                set(api, &latest, name, false).await?;
+            }
+            Ok(action)
         }
-    })
-    .await
-    .map_err(|e| match e {
-        kube_finalizer::Error::ApplyFailed(e) | kube_finalizer::Error::CleanupFailed(e) => e,
-        kube_finalizer::Error::AddFinalizer(e) | kube_finalizer::Error::RemoveFinalizer(e) => E::from(e),
-        kube_finalizer::Error::UnnamedObject => E::from(FinalizerError::UnnamedObject),
-        kube_finalizer::Error::InvalidFinalizer => E::from(FinalizerError::InvalidFinalizer),
-    });
+        (false, true) => apply(object).await,
+        (false, false) => {
+            let added = add(api, object.as_ref(), name).await?;
+            apply(Arc::new(added)).await
+        }
+    };
     if result.is_ok() {
         backoff.reset(&uid);
     }
     result
+}
+
+/// Adds `finalizer` to the object (guarded by its resourceVersion); returns the object as
+/// stored after the patch.
+async fn add<K>(api: &Api<K>, object: &K, finalizer: &str) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers = object.meta().finalizers.clone().unwrap_or_default();
+    finalizers.push(finalizer.to_string());
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.meta().resource_version}});
+    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await
 }
 
 /// Adds or removes `finalizer` on an object's metadata with a JSON merge patch of the

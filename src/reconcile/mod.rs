@@ -10,6 +10,7 @@ pub mod confirmations;
 pub mod context;
 pub mod events;
 pub mod finalizer;
+pub mod own_writes;
 pub mod ownership;
 pub mod platform_errors;
 pub mod status;

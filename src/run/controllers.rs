@@ -19,6 +19,7 @@ use super::triggers::{
     account_relevance, distribution_relevance, label_relevance, log_result, product_relevance, spec_relevance,
 };
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use crate::product::secret::data_hash;
 use crate::reconcile::admission::Admission;
 use crate::reconcile::context::Context;
 use crate::{distribution, platform_account, product};
@@ -81,14 +82,20 @@ where
     let own_changes = products.predicate_filter(spec_relevance::<IotProduct>, PredicateConfig::default());
     let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
     let products_of_account = product_store.clone();
+    let accounts_seen = AccountsSeen::default();
+    let echoes = ctx.clone();
+    let secret_changes =
+        secrets.filter(move |event| futures::future::ready(!is_own_secret_write(&echoes, event)));
     Controller::for_stream(own_changes, product_store)
-        .owns_stream(secrets)
+        .owns_stream(secret_changes)
         .watches_stream(account_changes, move |account: PlatformAccount| {
             let name = account.name_any();
+            let only_waiting = accounts_seen.only_waiting_products(&account);
             products_of_account
                 .state()
                 .iter()
                 .filter(|p| p.account_name() == name)
+                .filter(|p| !only_waiting || stopped_short(p))
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -124,6 +131,47 @@ where
         )
         .for_each(log_result::<IotProduct, product::Error>("IotProduct"))
         .boxed()
+}
+
+/// The generation of each account when its products were last woken for it.
+#[derive(Default)]
+struct AccountsSeen(std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>);
+
+impl AccountsSeen {
+    /// Whether a change of `account` concerns only the products whose last reconcile stopped
+    /// short: it became Ready with the spec its products last saw. A changed spec, an account
+    /// that is not Ready (every product reports it) or one seen for the first time wakes them
+    /// all; a product in sync or being worked on gains nothing from its account turning Ready.
+    fn only_waiting_products(&self, account: &PlatformAccount) -> bool {
+        let ready = account
+            .status
+            .as_ref()
+            .and_then(|s| crate::reconcile::conditions::find(&s.conditions, "Ready"))
+            .is_some_and(|c| c.status == "True");
+        let generation = account.metadata.generation;
+        let previous = self.0.lock().expect("accounts seen lock").insert(account.name_any(), generation);
+        ready && previous == Some(generation)
+    }
+}
+
+/// Whether a product's last finished reconcile left it out of sync (a product being worked
+/// on for the first time shows only `Pending`, and its reconcile is under way already).
+fn stopped_short(product: &IotProduct) -> bool {
+    let Some(status) = &product.status else { return false };
+    let pending = crate::reconcile::conditions::find(&status.conditions, "Synced")
+        .is_none_or(|c| c.reason == "Pending");
+    status.observed_generation.unwrap_or(0) > 0 && !pending && !product::fast_path::status_in_sync(product)
+}
+
+/// Whether a Secret's watch event is the echo of the operator's own write (a reconcile
+/// just wrote exactly this data): not a reason to reconcile the product again.
+fn is_own_secret_write(ctx: &Context, event: &Result<Secret, watcher::Error>) -> bool {
+    let Ok(secret) = event else { return false };
+    let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+    // The cache is updated before the event is passed on: a deleted Secret is no longer in it.
+    let present = ctx.secrets.get(&ObjectRef::new(&name).within(&namespace)).is_some();
+    let fingerprint = secret.data.as_ref().map_or_else(|| data_hash(&Default::default()), data_hash);
+    ctx.own_secret_writes.is_echo(&namespace, &name, fingerprint, present)
 }
 
 /// What wakes the ProductDistribution controller of one scope.

@@ -392,6 +392,7 @@ fn context(
         products: ProductStores(scopes.iter().map(|s| s.products.store()).collect()),
         metrics: metrics.clone(),
         checked: Default::default(),
+        own_secret_writes: Default::default(),
         settings,
     })
 }

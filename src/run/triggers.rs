@@ -65,15 +65,16 @@ pub fn label_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// A trigger filter for a resource's own events: generation (spec changes and deletion),
-/// finalizers and annotations — not status writes (which the operator makes itself).
+/// A trigger filter for a resource's own events: generation (spec changes and deletion) and
+/// annotations — not status writes or finalizers (which the operator writes itself, and then
+/// goes on in the same reconcile; a finalizer someone removes is put back at the next
+/// resync, which does not take the fast path without it).
 #[must_use]
 pub fn spec_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
     let meta = object.meta();
     let mut hasher = DefaultHasher::new();
     meta.generation.hash(&mut hasher);
     meta.deletion_timestamp.is_some().hash(&mut hasher);
-    meta.finalizers.hash(&mut hasher);
     meta.annotations.hash(&mut hasher);
     Some(hasher.finish())
 }

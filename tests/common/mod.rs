@@ -513,6 +513,7 @@ pub async fn in_process_context(
         products: Default::default(),
         metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
         checked: Default::default(),
+        own_secret_writes: Default::default(),
         settings,
     })
 }
