@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::crd::IotProduct;
 use crate::crd::product::IotProductStatus;
@@ -136,6 +136,7 @@ async fn publish_events(
         steps.push(("SecretWritten", format!("Wrote the product's credentials to Secret {name}")));
     }
     if let Some((reason, note)) = summary_event(&steps) {
+        info!(reason, changes = %note, "brought the product in line with the spec");
         let action = facts.executed.done.first().map_or("Reconcile", Action::operation);
         event(ctx, product, EventType::Normal, reason, action, note).await;
     }
