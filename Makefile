@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt crds static bench bench-shared bench-micro fuzz soak envtest clean-envtest
+.PHONY: help demo test lint fmt crds static bench bench-shared bench-mix bench-accounts bench-micro fuzz soak envtest clean-envtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ bench: ## Scale benchmark: BENCH_N products + BENCH_M distributions at the platf
 bench-shared: ## Adaptive pacing: BENCH_N products alone at the full quota, then at half the quota beside a client calling at 10/s
 	BENCH_READY_ONLY=1 bash scripts/bench-scale.sh $(BENCH_N) 0 $(BENCH_LATENCY_MS)
 	BENCH_READY_ONLY=1 BENCH_QPS_SCALE=0.5 BENCH_COMPETITOR_QPS=10 bash scripts/bench-scale.sh $(BENCH_N) 0 $(BENCH_LATENCY_MS)
+
+bench-mix: ## The mix: BENCH_N products with user tags, one in five Pro with a thing model (5 QPS quotas)
+	BENCH_READY_ONLY=1 BENCH_MIX=1 bash scripts/bench-scale.sh $(BENCH_N) 0 $(BENCH_LATENCY_MS)
+
+bench-accounts: ## Five accounts side by side (5 x 1000 products), then the steady state after the first resync (60 s)
+	BENCH_ACCOUNTS=5 BENCH_RESYNC=60s bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)
 
 bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulator throughput
 	bash scripts/bench-ready.sh

@@ -267,7 +267,7 @@ async fn main() {
                 "--qps-scale",
                 &args.qps_scale.to_string(),
                 "--max-products-per-instance",
-                "100000",
+                &product_limit(&args).to_string(),
                 "--max-distribution-jobs",
                 "100000",
                 "--job-duration-ms",
@@ -503,6 +503,17 @@ async fn main() {
     emulator.wait().ok();
 }
 
+/// The emulator's product limit per instance: the platform's own, unless one account holds
+/// more than that (the one-account N = 5000 run) or the competitor adds products of its own.
+fn product_limit(args: &Args) -> usize {
+    let per_account = args.products.div_ceil(args.accounts);
+    if per_account > iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE || args.competitor_qps > 0.0 {
+        100_000
+    } else {
+        iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE
+    }
+}
+
 /// The name of the `a`-th account (the first is the default one).
 fn account_name(a: usize) -> String {
     if a == 0 { "default".to_string() } else { format!("account-{a}") }
@@ -590,10 +601,11 @@ impl Rollout {
     fn print(&self, args: &Args) {
         let n = args.products as f64;
         println!(
-            "\n## N = {}{}, {} account(s), emulator at {} × the documented quotas, latency {} ms, competitor {} calls/s",
+            "\n## N = {}{}, {} account(s), product limit {} per instance, emulator at {} × the documented quotas, latency {} ms, competitor {} calls/s",
             args.products,
             if args.mix { " (mix: tags on all, one in five Pro with a thing model)" } else { "" },
             args.accounts,
+            product_limit(args),
             args.qps_scale,
             args.latency_ms,
             args.competitor_qps

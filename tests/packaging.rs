@@ -619,9 +619,11 @@ async fn life(
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
     wait("Events recorded as a series", deadline, || async {
         let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        // One Normal Event per reconcile names every write (after the lost create the
+        // product is adopted, then tagged and published).
         let created = list.items.iter().any(|ev| {
-            ev.reason.as_deref() == Some("Created")
-                && ev.note.as_deref().is_some_and(|n| n.contains("; published product"))
+            ev.type_.as_deref() == Some("Normal")
+                && ev.note.as_deref().is_some_and(|n| n.to_lowercase().contains("published product"))
         });
         let series = list.items.iter().any(|ev| {
             ev.reason.as_deref() == Some("PublishedLocked")

@@ -63,10 +63,7 @@ where
         (true, false) => Ok(Requeue::await_change()),
         (true, true) => {
             let action = cleanup(object.clone()).await?;
-            // The cleanup may have written status: remove the finalizer from the latest copy.
-            if let Some(latest) = api.get_opt(&object.name_any()).await? {
-                set(api, &latest, name, false).await?;
-            }
+            remove(api, object.as_ref(), name).await?;
             Ok(action)
         }
         (false, true) => apply(object).await,
@@ -79,6 +76,28 @@ where
         backoff.reset(&uid);
     }
     result
+}
+
+/// Removes `finalizer` from the object with a JSON patch that first tests the list is as
+/// this copy saw it (the cleanup may have written status since, so the resourceVersion would
+/// not do; a list changed meanwhile makes the patch fail and the reconcile retry).
+async fn remove<K>(api: &Api<K>, object: &K, finalizer: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let finalizers = object.meta().finalizers.clone().unwrap_or_default();
+    let Some(index) = finalizers.iter().position(|f| f == finalizer) else { return Ok(()) };
+    let path = format!("/metadata/finalizers/{index}");
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": path, "value": finalizer},
+        {"op": "remove", "path": path},
+    ]))
+    .expect("a well-formed JSON patch");
+    match api.patch(&object.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await {
+        // Gone already (deleted once the last finalizer went).
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// Adds `finalizer` to the object (guarded by its resourceVersion); returns the object as
