@@ -16,7 +16,8 @@
 //! thing model (ImportThingModelTsl and PublishThingModel: 5 QPS) and every product carry
 //! user tags; `BENCH_RESYNC=60s` sets the operator's resync interval, and the steady state
 //! is then measured over one interval after every product's first resync;
-//! `BENCH_READY_ONLY=1` stops after the products are Ready.
+//! `BENCH_CONCURRENCY=256` sets the operator's `--concurrency`; `BENCH_READY_ONLY=1` stops
+//! after the products are Ready.
 //!
 //! The quota floor is the time the slowest quota needs for the calls a rollout cannot do
 //! without (per account: CreateProduct, CreateProductTags and ReleaseProduct per product,
@@ -231,6 +232,10 @@ async fn start_operator(args: &Args, name: &str) -> (Child, u16) {
         "--allow-endpoint",
         "http://127.0.0.1:*",
     ];
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_default();
+    if !concurrency.is_empty() {
+        flags.extend(["--concurrency", concurrency.as_str()]);
+    }
     if let Some(resync) = &args.resync {
         flags.extend(["--resync-interval", resync.as_str(), "--min-resync-interval", resync.as_str()]);
     }
