@@ -351,7 +351,7 @@ async fn main() {
     let applied = start.elapsed();
     while ready(&reader) < n {
         assert!(start.elapsed() < Duration::from_secs(3600), "only {} of {n} Ready", ready(&reader));
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let all_ready = start.elapsed();
     let ready_at = Instant::now();

@@ -412,3 +412,57 @@ async fn json_logs_name_each_key_once_and_readyz_turns_ready_without_leader_elec
     );
     assert!(openmetrics.text().await.unwrap().ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn the_finalizer_is_added_from_a_copy_older_than_the_stored_object() {
+    use iot_product_operator::reconcile::backoff::Backoff;
+    use iot_product_operator::reconcile::finalizer::{self, FinalizerError};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::ResourceExt as _;
+    use kube::api::PostParams;
+    use kube::runtime::controller::Action;
+    use std::sync::Arc;
+
+    #[derive(Debug, thiserror::Error)]
+    enum TestError {
+        #[error(transparent)]
+        Kube(#[from] kube::Error),
+        #[error(transparent)]
+        Finalizer(#[from] FinalizerError),
+    }
+
+    let client = control_plane().admin_client().await;
+    let namespace = common::test_namespace(&client, "finalizer").await;
+    let maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let created: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "marked"}})).unwrap();
+    let stale = maps.create(&PostParams::default(), &created).await.unwrap();
+    // Someone else writes after the cache took its copy: the copy is behind.
+    let stored = maps
+        .patch("marked", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}})))
+        .await
+        .unwrap();
+    assert_ne!(stale.resource_version(), stored.resource_version());
+
+    let seen = std::sync::Mutex::new(None);
+    let result: Result<Action, TestError> = finalizer::run(
+        &maps,
+        "iot.productoperator.dev/test",
+        Arc::new(stale),
+        &Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60)),
+        |object: Arc<ConfigMap>| {
+            *seen.lock().unwrap() = Some(object);
+            async { Ok(Action::await_change()) }
+        },
+        |_| async { Ok(Action::await_change()) },
+    )
+    .await;
+    result.expect("the finalizer is added without a conflict");
+    let applied = seen.lock().unwrap().clone().expect("apply ran in the same reconcile");
+    assert_eq!(applied.finalizers(), ["iot.productoperator.dev/test"]);
+    assert_eq!(
+        applied.data.as_ref().and_then(|d| d.get("k")).map(String::as_str),
+        Some("v"),
+        "apply got the stored copy"
+    );
+    assert_eq!(maps.get("marked").await.unwrap().finalizers(), ["iot.productoperator.dev/test"]);
+}

@@ -29,7 +29,7 @@ pub enum FinalizerError {
 /// finalizer is added before the first apply and removed only after a cleanup succeeds.
 /// Adding it does not end the reconcile: `apply` runs at once on the object the patch
 /// returned (so one reconcile does the work, and writes guarded by the resourceVersion start
-/// from a fresh copy). A success resets the object's failure backoff.
+/// from the stored copy, even when the cached one was behind). A success resets the object's failure backoff.
 ///
 /// # Errors
 /// The reconciler's own error, or a failure to add/remove the finalizer (as a Kubernetes
@@ -100,17 +100,29 @@ where
     }
 }
 
-/// Adds `finalizer` to the object (guarded by its resourceVersion); returns the object as
-/// stored after the patch.
+/// Adds `finalizer` to the object with a JSON patch that first tests the list is as this
+/// copy saw it (a copy older than the stored object, with the same finalizers, still
+/// succeeds; a list changed meanwhile makes the patch fail and the reconcile retry); returns
+/// the object as stored after the patch.
 async fn add<K>(api: &Api<K>, object: &K, finalizer: &str) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let mut finalizers = object.meta().finalizers.clone().unwrap_or_default();
-    finalizers.push(finalizer.to_string());
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.meta().resource_version}});
-    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await
+    let finalizers = object.meta().finalizers.clone().unwrap_or_default();
+    // The API server drops an empty list: absent and empty are the same.
+    let operations = if finalizers.is_empty() {
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
+        ])
+    } else {
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
+        ])
+    };
+    let patch: json_patch::Patch = serde_json::from_value(operations).expect("a well-formed JSON patch");
+    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await
 }
 
 /// Adds or removes `finalizer` on an object's metadata with a JSON merge patch of the

@@ -148,8 +148,14 @@ impl AccountsSeen {
             .as_ref()
             .and_then(|s| crate::reconcile::conditions::find(&s.conditions, "Ready"))
             .is_some_and(|c| c.status == "True");
+        let mut seen = self.0.lock().expect("accounts seen lock");
+        if account.metadata.deletion_timestamp.is_some() {
+            // Going away: forget it (a new account of that name is seen for the first time).
+            seen.remove(&account.name_any());
+            return false;
+        }
         let generation = account.metadata.generation;
-        let previous = self.0.lock().expect("accounts seen lock").insert(account.name_any(), generation);
+        let previous = seen.insert(account.name_any(), generation);
         ready && previous == Some(generation)
     }
 }
@@ -296,4 +302,54 @@ pub fn accounts(
         )
         .for_each(log_result::<PlatformAccount, platform_account::Error>("PlatformAccount"))
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::PlatformAccountStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn account(generation: i64, ready: bool, deleting: bool) -> PlatformAccount {
+        let mut account: PlatformAccount = serde_json::from_value(serde_json::json!({
+            "apiVersion": "iot.productoperator.dev/v1alpha1",
+            "kind": "PlatformAccount",
+            "metadata": {"name": "acme", "generation": generation},
+            "spec": {"region": "cn-shanghai", "credentials": {"secretRef": {"name": "creds"}}},
+        }))
+        .expect("a valid account");
+        account.status = Some(PlatformAccountStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                reason: "Checked".into(),
+                message: String::new(),
+                last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                observed_generation: Some(generation),
+            }],
+            ..Default::default()
+        });
+        if deleting {
+            account.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        }
+        account
+    }
+
+    #[test]
+    fn an_account_turning_ready_again_wakes_only_the_waiting_products() {
+        let seen = AccountsSeen::default();
+        assert!(!seen.only_waiting_products(&account(1, true, false)), "first sight wakes all");
+        assert!(seen.only_waiting_products(&account(1, true, false)));
+        assert!(!seen.only_waiting_products(&account(2, true, false)), "a changed spec wakes all");
+        assert!(!seen.only_waiting_products(&account(2, false, false)), "not Ready wakes all");
+    }
+
+    #[test]
+    fn an_account_being_deleted_is_forgotten() {
+        let seen = AccountsSeen::default();
+        seen.only_waiting_products(&account(1, true, false));
+        assert!(!seen.only_waiting_products(&account(1, true, true)));
+        assert!(seen.0.lock().unwrap().is_empty());
+        assert!(!seen.only_waiting_products(&account(1, true, false)), "a new account of that name");
+    }
 }

@@ -46,19 +46,38 @@ struct OperationLimiter {
     turn: FairSemaphore,
 }
 
-/// A token bucket of `rate` requests per second, with a burst of a quarter second's worth
-/// (at least one), so traffic stays smooth. With `drained`, it starts empty: a new pace
-/// grants no burst of its own.
-fn bucket(rate: f64, drained: bool) -> Arc<DefaultDirectRateLimiter> {
+/// How many seconds' worth of calls a bucket holds. The platform's quota is a number of calls
+/// per second (the emulator's bucket holds one second's worth); nine tenths leave the rest of
+/// that second for calls that arrive closer together than they were sent.
+const BURST_SECONDS: f64 = 0.9;
+
+/// The burst of a bucket of `rate` requests per second (at least one call).
+fn burst_of(rate: f64) -> NonZeroU32 {
+    NonZeroU32::new(((rate * BURST_SECONDS).floor() as u32).max(1)).expect("at least one")
+}
+
+/// A token bucket of `rate` requests per second holding [`BURST_SECONDS`] of calls, which
+/// starts with `tokens` calls available (at most its burst).
+fn bucket(rate: f64, tokens: u32) -> Arc<DefaultDirectRateLimiter> {
     let rate = rate.max(0.05);
-    let burst = NonZeroU32::new(((rate / 4.0).ceil() as u32).max(1)).expect("at least one");
+    let burst = burst_of(rate);
     let quota =
         Quota::with_period(Duration::from_secs_f64(1.0 / rate)).expect("positive period").allow_burst(burst);
     let bucket = RateLimiter::direct(quota);
-    if drained {
-        let _ = bucket.check_n(burst);
+    if let Some(spent) = NonZeroU32::new(burst.get().saturating_sub(tokens)) {
+        let _ = bucket.check_n(spent);
     }
     Arc::new(bucket)
+}
+
+/// Takes every call still available in `bucket` (it is being replaced) and says how many
+/// there were.
+fn take_remaining(bucket: &DefaultDirectRateLimiter, burst: NonZeroU32) -> u32 {
+    let mut taken = 0;
+    while taken < burst.get() && bucket.check().is_ok() {
+        taken += 1;
+    }
+    taken
 }
 
 impl OperationLimiter {
@@ -69,17 +88,19 @@ impl OperationLimiter {
         let curve = CubicRate::new(documented * share, documented * share.max(1.0), now);
         let rate = curve.rate_at(now);
         Self {
-            pace: Mutex::new(Pace { curve, bucket: bucket(rate, false), bucket_rate: rate }),
+            pace: Mutex::new(Pace { curve, bucket: bucket(rate, u32::MAX), bucket_rate: rate }),
             turn: FairSemaphore::new(1),
         }
     }
 
-    /// The bucket for the pace at `now` (rebuilt when the pace moved enough).
+    /// The bucket for the pace at `now`: rebuilt when the pace moved enough, with the calls
+    /// the old one still held (a pace growing back does not cost the burst left).
     fn bucket_at(&self, now: f64) -> Arc<DefaultDirectRateLimiter> {
         let mut pace = self.pace.lock().expect("pace lock");
         let rate = pace.curve.rate_at(now);
         if (rate - pace.bucket_rate).abs() > pace.bucket_rate * RESHAPE_THRESHOLD {
-            pace.bucket = bucket(rate, true);
+            let left = take_remaining(&pace.bucket, burst_of(pace.bucket_rate));
+            pace.bucket = bucket(rate, left);
             pace.bucket_rate = rate;
         }
         pace.bucket.clone()
@@ -143,7 +164,8 @@ impl AccountLimiter {
             return None;
         }
         let rate = pace.curve.rate_at(now);
-        pace.bucket = bucket(rate, true);
+        // The quota is spent: the new pace starts with no calls in hand.
+        pace.bucket = bucket(rate, 0);
         pace.bucket_rate = rate;
         Some(rate)
     }
@@ -197,6 +219,29 @@ mod tests {
         assert!(waited >= Duration::from_millis(450), "waited only {waited:?}");
     }
 
+    #[test]
+    fn a_pace_growing_back_keeps_the_calls_left_in_hand() {
+        // QueryProduct at 0.9 of 50 QPS: a burst of 40 calls; 10 spent, about 30 left.
+        let limiter = OperationLimiter::new(50, 0.9, 0.0);
+        let first = limiter.bucket_at(0.0);
+        for _ in 0..10 {
+            assert!(first.check().is_ok());
+        }
+        // Seconds later the pace has climbed to the whole quota: a new bucket (burst 45).
+        let grown = limiter.bucket_at(5.0);
+        assert!(!Arc::ptr_eq(&first, &grown), "the bucket was rebuilt");
+        let left = take_remaining(&grown, burst_of(50.0));
+        assert!((30..=33).contains(&left), "{left} calls left after the reshape");
+    }
+
+    #[test]
+    fn a_throttling_reply_leaves_no_calls_in_hand() {
+        let limiter = AccountLimiter::new(1.0);
+        assert!(limiter.throttled("QueryProduct").is_some());
+        let pace = limiter.operation("QueryProduct").pace.lock().unwrap();
+        assert_eq!(take_remaining(&pace.bucket, burst_of(pace.bucket_rate)), 0);
+    }
+
     #[tokio::test]
     async fn operations_have_separate_budgets() {
         let limiter = AccountLimiter::new(1.0);
@@ -206,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_are_served_in_arrival_order() {
-        // QueryProduct: 50 QPS, a burst of 13. Once the burst is spent, 25 callers queue; each records when it
+        // QueryProduct: 50 QPS, a burst of 45. Once the burst is spent, 25 callers queue; each records when it
         // got through. Without the queue, waiters that sleep until the same instant race.
         let limiter = Arc::new(AccountLimiter::new(1.0));
         while limiter.acquire("QueryProduct", "").await == Duration::ZERO {}
