@@ -17,7 +17,9 @@
 //! user tags; `BENCH_RESYNC=60s` sets the operator's resync interval, and the steady state
 //! is then measured over one interval after every product's first resync;
 //! `BENCH_CONCURRENCY=256` sets the operator's `--concurrency`; `BENCH_READY_ONLY=1` stops
-//! after the products are Ready.
+//! after the products are Ready; `BENCH_API_ONLY=1` starts no operator and only measures how
+//! long the API server takes to accept the N creates (what this machine allows at best);
+//! `BENCH_LOG=debug` sets the operator's log level (its log is in `$BENCH_RUN/operator.log`).
 //!
 //! The quota floor is the time the slowest quota needs for the calls a rollout cannot do
 //! without (per account: CreateProduct, CreateProductTags and ReleaseProduct per product,
@@ -62,6 +64,8 @@ struct Args {
     mix: bool,
     resync: Option<String>,
     ready_only: bool,
+    api_only: bool,
+    log_level: String,
     bin: PathBuf,
     emulator_bin: PathBuf,
     run_dir: PathBuf,
@@ -82,6 +86,9 @@ fn args() -> Args {
         mix: std::env::var("BENCH_MIX").is_ok_and(|v| v == "1"),
         resync: std::env::var("BENCH_RESYNC").ok().filter(|v| !v.is_empty()),
         ready_only: std::env::var("BENCH_READY_ONLY").is_ok_and(|v| v == "1"),
+        api_only: std::env::var("BENCH_API_ONLY").is_ok_and(|v| v == "1"),
+        log_level: std::env::var("BENCH_LOG")
+            .unwrap_or_else(|_| "warn,iot_product_operator::metrics=info".to_string()),
         bin: std::env::var("IOTOP_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| "target/release/iot-product-operator".into()),
@@ -226,7 +233,7 @@ async fn start_operator(args: &Args, name: &str) -> (Child, u16) {
         "--metrics-addr",
         "127.0.0.1:0",
         "--log-level",
-        "warn,iot_product_operator::metrics=info",
+        args.log_level.as_str(),
         "--credentials-namespace",
         NS,
         "--allow-endpoint",
@@ -306,6 +313,19 @@ async fn main() {
             account_name(a)
         ));
     }
+    if args.api_only {
+        let products: Api<IotProduct> = Api::namespaced(client.clone(), NS);
+        let start = Instant::now();
+        create_products(&products, &args).await;
+        let took = start.elapsed().as_secs_f64();
+        println!(
+            "\n## N = {n}: the API server alone (no operator)\n| measure | value |\n|---|---|\n| create requests sent ({CREATES_IN_FLIGHT} concurrent) | {took:.1} s ({:.0} per second) |",
+            n as f64 / took
+        );
+        emulator.kill().ok();
+        emulator.wait().ok();
+        return;
+    }
     let (mut operator, port) = start_operator(&args, "operator").await;
 
     // A cache of every product, to count the Ready ones without listing.
@@ -334,20 +354,7 @@ async fn main() {
     let (writes_before, _) = apiserver_requests(&client).await;
     let competitor = (args.competitor_qps > 0.0).then(|| Competitor::start(&url, args.competitor_qps));
     let start = Instant::now();
-    let mix = args.mix;
-    let accounts = args.accounts;
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let products = products.clone();
-            async move {
-                let product: IotProduct = serde_json::from_value(product_manifest(i, accounts, mix)).unwrap();
-                products.create(&PostParams::default(), &product).await.map(|_| ())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await
-        .expect("create products");
+    create_products(&products, &args).await;
     let applied = start.elapsed();
     while ready(&reader) < n {
         assert!(start.elapsed() < Duration::from_secs(3600), "only {} of {n} Ready", ready(&reader));
@@ -508,6 +515,26 @@ async fn main() {
     emulator.wait().ok();
 }
 
+/// How many IotProduct creates the benchmark keeps in flight.
+const CREATES_IN_FLIGHT: usize = 32;
+
+/// Creates the N IotProducts, [`CREATES_IN_FLIGHT`] at a time.
+async fn create_products(products: &Api<IotProduct>, args: &Args) {
+    let (accounts, mix) = (args.accounts, args.mix);
+    futures::stream::iter(0..args.products)
+        .map(|i| {
+            let products = products.clone();
+            async move {
+                let product: IotProduct = serde_json::from_value(product_manifest(i, accounts, mix)).unwrap();
+                products.create(&PostParams::default(), &product).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(CREATES_IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("create products");
+}
+
 /// The emulator's product limit per instance: the platform's own, unless one account holds
 /// more than that (the one-account N = 5000 run) or the competitor adds products of its own.
 fn product_limit(args: &Args) -> usize {
@@ -616,7 +643,10 @@ impl Rollout {
             args.competitor_qps
         );
         println!("| measure | value |\n|---|---|");
-        println!("| create requests sent (32 concurrent) | {:.1} s |", self.applied.as_secs_f64());
+        println!(
+            "| create requests sent ({CREATES_IN_FLIGHT} concurrent) | {:.1} s |",
+            self.applied.as_secs_f64()
+        );
         println!(
             "| apply → all Ready | {:.1} s (quota floor {:.1} s, ratio {:.2}) |",
             self.all_ready.as_secs_f64(),
