@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt crds static bench bench-shared bench-mix bench-accounts bench-micro fuzz soak envtest clean-envtest
+.PHONY: help demo test lint fmt crds static bench bench-shared bench-mix bench-accounts bench-api bench-micro fuzz soak envtest clean-envtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench-mix: ## The mix: BENCH_N products with user tags, one in five Pro with a t
 
 bench-accounts: ## Five accounts side by side (5 x 1000 products), then the steady state after the first resync (60 s)
 	BENCH_ACCOUNTS=5 BENCH_RESYNC=60s bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)
+
+bench-api: ## The API server alone: how fast it accepts 5000 IotProduct creates (no operator; what bench-accounts can reach here)
+	BENCH_API_ONLY=1 BENCH_ACCOUNTS=5 bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)
 
 bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulator throughput
 	bash scripts/bench-ready.sh
