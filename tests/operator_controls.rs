@@ -465,4 +465,24 @@ async fn the_finalizer_is_added_from_a_copy_older_than_the_stored_object() {
         "apply got the stored copy"
     );
     assert_eq!(maps.get("marked").await.unwrap().finalizers(), ["iot.productoperator.dev/test"]);
+
+    // Another controller's finalizer is kept, and ours goes after it.
+    let other: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "shared", "finalizers": ["example.com/other"]}}))
+            .unwrap();
+    let shared = maps.create(&PostParams::default(), &other).await.unwrap();
+    let result: Result<Action, TestError> = finalizer::run(
+        &maps,
+        "iot.productoperator.dev/test",
+        Arc::new(shared),
+        &Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60)),
+        |_| async { Ok(Action::await_change()) },
+        |_| async { Ok(Action::await_change()) },
+    )
+    .await;
+    result.expect("the finalizer is added beside another");
+    assert_eq!(
+        maps.get("shared").await.unwrap().finalizers(),
+        ["example.com/other", "iot.productoperator.dev/test"]
+    );
 }
