@@ -29,7 +29,8 @@ pub enum FinalizerError {
 /// finalizer is added before the first apply and removed only after a cleanup succeeds.
 /// Adding it does not end the reconcile: `apply` runs at once on the object the patch
 /// returned (so one reconcile does the work, and writes guarded by the resourceVersion start
-/// from the stored copy, even when the cached one was behind). A success resets the object's failure backoff.
+/// from the stored copy, even when the cached one was behind). A success resets the
+/// object's failure backoff.
 ///
 /// # Errors
 /// The reconciler's own error, or a failure to add/remove the finalizer (as a Kubernetes
@@ -88,12 +89,11 @@ where
     let finalizers = object.meta().finalizers.clone().unwrap_or_default();
     let Some(index) = finalizers.iter().position(|f| f == finalizer) else { return Ok(()) };
     let path = format!("/metadata/finalizers/{index}");
-    let patch: json_patch::Patch = serde_json::from_value(json!([
+    let operations = json!([
         {"op": "test", "path": path, "value": finalizer},
         {"op": "remove", "path": path},
-    ]))
-    .expect("a well-formed JSON patch");
-    match api.patch(&object.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await {
+    ]);
+    match json_patch(api, object, operations).await {
         // Gone already (deleted once the last finalizer went).
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         other => other.map(|_| ()),
@@ -121,6 +121,14 @@ where
             {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
         ])
     };
+    json_patch(api, object, operations).await
+}
+
+/// Sends the JSON patch `operations` (built here, so always well formed) to the object.
+async fn json_patch<K>(api: &Api<K>, object: &K, operations: serde_json::Value) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let patch: json_patch::Patch = serde_json::from_value(operations).expect("a well-formed JSON patch");
     api.patch(&object.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await
 }
