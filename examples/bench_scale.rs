@@ -719,7 +719,13 @@ impl Competitor {
         let platform: std::sync::Arc<dyn iot_platform::IotPlatform> = std::sync::Arc::new(
             HttpPlatform::new(
                 http_client(),
-                Endpoints::new("cn-shanghai", Some(url), None),
+                Endpoints::resolve(
+                    &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+                    "cn-shanghai",
+                    Some(url),
+                    None,
+                )
+                .unwrap(),
                 iot_platform::Credentials::new("bench0", "bench-secret-0", None),
                 iot_product_operator::crd::platform_account::SignatureVersion::V3,
                 std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(10_000.0)),

@@ -72,7 +72,13 @@ async fn main() {
     let make = || -> Arc<dyn IotPlatform> {
         Arc::new(HttpPlatform::new(
             http_client(),
-            Endpoints::new("cn-shanghai", Some(&url), None),
+            Endpoints::resolve(
+                &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+                "cn-shanghai",
+                Some(&url),
+                None,
+            )
+            .unwrap(),
             Credentials::new("bench", "bench-secret", None),
             signature,
             Arc::new(AccountLimiter::new(10_000.0)),

@@ -311,7 +311,7 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
                 json!({"region": "cn-shanghai", "endpoint": "https://iot.example.com/api",
                                         "credentials": credentials()}),
             ),
-            "spec.endpoint must be a URL with scheme and host only",
+            "spec.endpoint must be scheme://host[:port] only",
         ),
         (
             "account without credentials",
@@ -560,7 +560,7 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
                 "bad-sts",
                 json!({"region": "cn-shanghai", "credentials": {"oidc": {"stsEndpoint": "https://sts.example.com/x"}}}),
             ),
-            "stsEndpoint must be a URL with scheme and host only",
+            "stsEndpoint must be scheme://host[:port] only",
         ),
         (
             "more distribution tasks per namespace than the account has",
@@ -586,6 +586,60 @@ async fn bad_manifests_are_refused_with_a_message_that_says_what_is_wrong() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Endpoint spellings, the attacker's among them (issue 26): the API server accepts exactly
+/// those the operator's endpoint parser reads as written, so `kubectl apply` refuses first.
+#[tokio::test]
+async fn the_api_server_refuses_every_endpoint_the_operators_parser_would_read_differently() {
+    let client = control_plane().admin_client().await;
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource::<PlatformAccount>());
+    let spellings = [
+        "https://iot.cn-shanghai.aliyuncs.com",
+        "https://iot-vpc.cn-shanghai.aliyuncs.com/",
+        "HTTPS://IOT.CN-SHANGHAI.ALIYUNCS.COM:443",
+        "http://127.0.0.1:18080",
+        "http://[::1]:18080",
+        "https://xn--fiqs8s.aliyuncs.com",
+        "https://attacker.example\\.aliyuncs.com",
+        "https://attacker.example%5C.aliyuncs.com",
+        "https://attacker.example%2F.aliyuncs.com",
+        "https://iot.cn-shanghai.aliyuncs.com@attacker.example",
+        "https://attacker.example#.aliyuncs.com",
+        "https://attacker.example?.aliyuncs.com",
+        "https://attacker.example/.aliyuncs.com",
+        "https://attacker.example\t.aliyuncs.com",
+        "https://attacker\u{ff0e}example.aliyuncs.com",
+        "https://iot.cn-shanghai.aliyuncs.com.",
+        "https://2130706433",
+        "https://0x7f.1",
+        "https://256.1.1.1",
+        "https://iot.cn-shanghai.aliyuncs.com:0443",
+        "https://a!b.aliyuncs.com",
+        "https:iot.cn-shanghai.aliyuncs.com",
+        "https:///iot.cn-shanghai.aliyuncs.com",
+        "ftp://iot.cn-shanghai.aliyuncs.com",
+    ];
+    let mut disagreements = Vec::new();
+    for (i, text) in spellings.iter().enumerate() {
+        let parsed = iot_platform::endpoint_policy::parse_endpoint(text);
+        let manifest = account(
+            &format!("endpoint-spelling-{i}"),
+            json!({"region": "cn-shanghai", "endpoint": text, "credentials": credentials()}),
+        );
+        let object: DynamicObject = serde_json::from_value(manifest).unwrap();
+        let created = api.create(&PostParams { dry_run: true, ..PostParams::default() }, &object).await;
+        match (&parsed, &created) {
+            (Ok(_), Ok(_)) => {}
+            (Err(_), Err(e)) if e.to_string().contains("spec.endpoint must") => {}
+            _ => disagreements.push(format!(
+                "{text:?}: the parser says {:?}, the API server {:?}",
+                parsed.as_ref().map(ToString::to_string).map_err(ToString::to_string),
+                created.as_ref().map(|_| ()).map_err(ToString::to_string)
+            )),
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
 #[tokio::test]

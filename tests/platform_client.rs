@@ -40,7 +40,13 @@ fn config() -> EmulatorConfig {
 fn client(url: &str, secret: &str, signature: SignatureVersion) -> Arc<dyn IotPlatform> {
     Arc::new(HttpPlatform::new(
         http_client(),
-        Endpoints::new("cn-shanghai", Some(url), None),
+        Endpoints::resolve(
+            &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+            "cn-shanghai",
+            Some(url),
+            None,
+        )
+        .unwrap(),
         Credentials::new("ak", secret, None),
         signature,
         Arc::new(AccountLimiter::new(0.9)),
@@ -305,7 +311,13 @@ async fn distribution_calls_go_to_the_shanghai_endpoint_even_for_other_regions()
     let singapore = spawn(emulator.clone(), "127.0.0.1:0".parse().unwrap(), "ap-southeast-1").await.unwrap();
     let p: Arc<dyn IotPlatform> = Arc::new(HttpPlatform::new(
         http_client(),
-        Endpoints::new("ap-southeast-1", Some(&format!("http://{singapore}")), Some(&shanghai)),
+        Endpoints::resolve(
+            &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+            "ap-southeast-1",
+            Some(&format!("http://{singapore}")),
+            Some(&shanghai),
+        )
+        .unwrap(),
         Credentials::new("ak", "sk", None),
         SignatureVersion::V3,
         Arc::new(AccountLimiter::new(0.9)),
@@ -326,11 +338,13 @@ async fn distribution_calls_go_to_the_shanghai_endpoint_even_for_other_regions()
     // The same call at the Singapore endpoint is refused, as the platform documents.
     let wrong: Arc<dyn IotPlatform> = Arc::new(HttpPlatform::new(
         http_client(),
-        Endpoints::new(
+        Endpoints::resolve(
+            &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
             "ap-southeast-1",
             Some(&format!("http://{singapore}")),
             Some(&format!("http://{singapore}")),
-        ),
+        )
+        .unwrap(),
         Credentials::new("ak", "sk", None),
         SignatureVersion::V3,
         Arc::new(AccountLimiter::new(0.9)),

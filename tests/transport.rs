@@ -74,7 +74,13 @@ fn client(url: &str, signature: SignatureVersion) -> Arc<dyn IotPlatform> {
     Arc::new(
         HttpPlatform::new(
             http_client(),
-            Endpoints::new("cn-shanghai", Some(url), None),
+            Endpoints::resolve(
+                &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+                "cn-shanghai",
+                Some(url),
+                None,
+            )
+            .unwrap(),
             Credentials::new(KEY_ID, KEY_SECRET, Some(TOKEN.into())),
             signature,
             Arc::new(AccountLimiter::new(100.0)),

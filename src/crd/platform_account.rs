@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 
 use super::Condition;
 
+/// The characters an endpoint may not have (the CEL form of the textual checks of
+/// `iot_platform::endpoint_policy::parse_endpoint`): a backslash, `@`, `%`, `?`, `#`, white
+/// space, control and non-ASCII characters. `tests/crds.rs` runs the policy's spellings
+/// through the API server, so the two cannot drift apart.
+pub const ENDPOINT_CHARACTERS_RULE: &str = r"!self.matches(r'[\\@%?#\s]') && self.matches(r'^[!-~]*$')";
+
+/// The shape of an endpoint (the CEL form of the rest of `parse_endpoint`): `http(s)://`, a
+/// host name of letters, digits, `-`, `_` and non-empty dot-separated labels (no trailing
+/// dot) whose last label is not a number (a URL parser reads `2130706433` or `0x7f.1` as an
+/// IPv4 address), an IPv4 address in dotted-decimal form or an IPv6 address in brackets, an
+/// optional port without leading zeros, and an optional trailing slash.
+pub const ENDPOINT_SHAPE_RULE: &str = r"self.matches(r'^(?i)https?://([a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(:[1-9][0-9]{0,4})?/?$') && (!self.matches(r'^(?i)https?://([a-z0-9_-]+\.)*(0x[0-9a-f]*|[0-9]+)(:[0-9]+)?/?$') || self.matches(r'^https?://((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(:[0-9]+)?/?$'))";
+
 /// How to reach one Alibaba Cloud IoT Platform account: its region, an optional endpoint,
 /// the default instance, the Secret that holds its AccessKey, and which namespaces may use
 /// it.
@@ -59,7 +72,8 @@ pub struct PlatformAccountSpec {
     /// (`http://127.0.0.1:18080`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
-    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("spec.endpoint must be a URL with scheme and host only, such as https://iot-vpc.cn-shanghai.aliyuncs.com"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_CHARACTERS_RULE).message("spec.endpoint must not contain a backslash, '@' (userinfo), '%' (a percent-escape), '?', '#', white space, control or non-ASCII characters: a URL parser reads them differently from how they look"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message("spec.endpoint must be scheme://host[:port] only (http or https; a host name of letters, digits, '-', '_' and dots, not ending with a dot, or an IP address written in its usual form), such as https://iot-vpc.cn-shanghai.aliyuncs.com"))]
     pub endpoint: Option<String>,
 
     /// An endpoint URL for the distribution operations, which the platform serves only at
@@ -67,7 +81,8 @@ pub struct PlatformAccountSpec {
     /// `https://iot.cn-shanghai.aliyuncs.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
-    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("spec.distributionEndpoint must be a URL with scheme and host only, such as https://iot.cn-shanghai.aliyuncs.com"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_CHARACTERS_RULE).message("spec.distributionEndpoint must not contain a backslash, '@' (userinfo), '%' (a percent-escape), '?', '#', white space, control or non-ASCII characters: a URL parser reads them differently from how they look"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message("spec.distributionEndpoint must be scheme://host[:port] only (http or https; a host name of letters, digits, '-', '_' and dots, not ending with a dot, or an IP address written in its usual form), such as https://iot.cn-shanghai.aliyuncs.com"))]
     pub distribution_endpoint: Option<String>,
 
     /// The instance products use when they do not name one (for example
@@ -236,7 +251,8 @@ pub struct RoleSession {
     /// like every endpoint credentials are sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
-    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+/?$')").message("stsEndpoint must be a URL with scheme and host only, such as https://sts-vpc.cn-shanghai.aliyuncs.com"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_CHARACTERS_RULE).message("stsEndpoint must not contain a backslash, '@' (userinfo), '%' (a percent-escape), '?', '#', white space, control or non-ASCII characters: a URL parser reads them differently from how they look"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message("stsEndpoint must be scheme://host[:port] only (http or https; a host name of letters, digits, '-', '_' and dots, not ending with a dot, or an IP address written in its usual form), such as https://sts-vpc.cn-shanghai.aliyuncs.com"))]
     pub sts_endpoint: Option<String>,
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -519,6 +519,24 @@ pub struct PendingCreate {
     pub instance_id: Option<String>,
     /// When the create was started.
     pub since: Time,
+    /// The CreateProduct calls whose outcome is unknown, on the platform's clock: the
+    /// product one of them may have made was created while it was in flight, and only such
+    /// a product is this resource's (see `docs/tenancy.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<CreateAttempt>,
+}
+
+/// One CreateProduct call of a pending create, on the platform's clock (the operator's
+/// clock corrected by the `Date` header of the platform's answers).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAttempt {
+    /// When the call was sent.
+    pub sent: MicroTime,
+    /// When its answer (an ambiguous one: a server error, a lost answer) came back; unset
+    /// while the call was in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<MicroTime>,
 }
 
 impl IotProduct {

@@ -110,17 +110,19 @@ impl Clients {
             .clone()
             .or_else(|| env("ALIBABA_CLOUD_STS_ENDPOINT"))
             .unwrap_or_else(|| default_endpoint(region));
-        self.policy.check(&url).map_err(|e| e.to_string())?;
-        Ok(StsClient::new(http_client(), &url, region))
+        let allowed = self.policy.allow(&url).map_err(|e| e.to_string())?;
+        Ok(StsClient::new(http_client(), &allowed, region))
     }
 
     fn build(&self, account: &PlatformAccount) -> Result<Arc<dyn IotPlatform>, String> {
         let spec = &account.spec;
-        let endpoints =
-            Endpoints::new(&spec.region, spec.endpoint.as_deref(), spec.distribution_endpoint.as_deref());
-        for endpoint in [&endpoints.regional, &endpoints.distribution] {
-            self.policy.check(&endpoint.base_url).map_err(|e| e.to_string())?;
-        }
+        let endpoints = Endpoints::resolve(
+            &self.policy,
+            &spec.region,
+            spec.endpoint.as_deref(),
+            spec.distribution_endpoint.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
         let sources = &spec.credentials;
         let source = if let Some(assume) = &sources.assume_role {
             CredentialSource::AssumeRole {

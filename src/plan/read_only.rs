@@ -42,6 +42,10 @@ impl IotPlatform for ReadOnly {
         }
         self.inner.call_raw(call).await
     }
+
+    fn clock_offset_ms(&self) -> Option<i64> {
+        self.inner.clock_offset_ms()
+    }
 }
 
 #[cfg(test)]

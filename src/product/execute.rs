@@ -12,16 +12,22 @@ use iot_platform::model::{
 };
 use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
+use super::claim::Pending;
 use super::desired::{DesiredProduct, OWNER_TAG};
-use super::observe::{CLOCK_SKEW_MS, find_by_name};
+use super::observe::find_by_name;
 use super::plan::{Action, Plan};
 
 /// Where the executor records a create, so it survives a crash.
 #[async_trait::async_trait]
 pub trait CreateJournal: Send + Sync {
-    /// Records that a create of `product_name` is about to start; returns when it started
-    /// (an earlier start is kept). Fails when the resource changed since it was read.
-    async fn record_intent(&self, product_name: &str) -> Result<i64, kube::Error>;
+    /// Records that a create of `product_name` is about to be sent at `sent_ms` (the
+    /// platform's clock); earlier attempts of the same name are kept. Fails when the
+    /// resource changed since it was read.
+    async fn record_intent(&self, product_name: &str, sent_ms: i64) -> Result<(), kube::Error>;
+    /// Records that the create's answer came back at `answered_ms` (the platform's clock):
+    /// `ambiguous` when it may have made the product all the same, else the attempt is
+    /// dropped (a definitive refusal made nothing).
+    fn record_answer(&self, answered_ms: i64, ambiguous: bool);
     /// Records the key of a product found when a create met its name (adopted at once, so
     /// the rest of the plan waits for a fresh look).
     async fn record_key(&self, product_key: &str) -> Result<(), kube::Error>;
@@ -152,8 +158,13 @@ async fn run_action(
     Ok(())
 }
 
-/// Runs `plan` for the product `key` (none before a create) in `instance`. `earlier_attempt`
-/// is when an earlier create of this resource started whose result was never seen.
+/// Now on the platform's clock, as far as its answers tell.
+fn platform_now_ms(platform: &dyn IotPlatform) -> i64 {
+    jiff::Timestamp::now().as_millisecond() + platform.clock_offset_ms().unwrap_or(0)
+}
+
+/// Runs `plan` for the product `key` (none before a create) in `instance`. `pending` is the
+/// create of this resource whose earlier attempts' outcome was never seen.
 pub async fn execute(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
@@ -161,20 +172,20 @@ pub async fn execute(
     desired: &DesiredProduct,
     plan: &Plan,
     journal: &dyn CreateJournal,
-    earlier_attempt: Option<i64>,
+    pending: Option<&Pending>,
 ) -> Executed {
     let mut executed =
         Executed { done: Vec::new(), product_key: key, created_secret: None, outcome: Outcome::Completed };
     for action in &plan.actions {
         if *action == Action::Create {
-            match journal.record_intent(&desired.name).await {
-                Ok(_) => {}
-                Err(e) => {
-                    executed.outcome = Outcome::Journal(e);
-                    return executed;
-                }
-            };
-            match platform.call(&desired.create_request(instance)).await {
+            if let Err(e) = journal.record_intent(&desired.name, platform_now_ms(platform)).await {
+                executed.outcome = Outcome::Journal(e);
+                return executed;
+            }
+            let answer = platform.call(&desired.create_request(instance)).await;
+            // The answer's Date header has updated the platform's clock.
+            let answered_ms = platform_now_ms(platform);
+            match answer {
                 Ok(response) => {
                     let data = response.data.unwrap_or_default();
                     // The key reaches the status with the report; until then the intent
@@ -185,14 +196,19 @@ pub async fn execute(
                     executed.done.push(Action::Create);
                 }
                 Err(error) if error.class() == ErrorClass::Conflict => {
+                    // The name was taken before this attempt: it made nothing.
+                    journal.record_answer(answered_ms, false);
                     executed.outcome =
-                        resolve_name_conflict(platform, instance, desired, earlier_attempt, journal).await;
+                        resolve_name_conflict(platform, instance, desired, pending, journal).await;
                     if let Outcome::Adopted { product_key } = &executed.outcome {
                         executed.product_key = Some(product_key.clone());
                     }
                     return executed;
                 }
                 Err(error) => {
+                    // Only an answer that may come after the product was made keeps the
+                    // attempt (a server error, a lost answer); a refusal clears it.
+                    journal.record_answer(answered_ms, error.is_ambiguous());
                     executed.outcome = Outcome::Failed { action: Action::Create, error };
                     return executed;
                 }
@@ -210,34 +226,30 @@ pub async fn execute(
 }
 
 /// CreateProduct said the name is taken: adopt the product when it is this resource's own
-/// (made by an earlier attempt whose answer was lost, so created after that attempt began)
-/// or adoption by name is allowed; otherwise report the conflict.
+/// (made by an earlier attempt whose answer was lost — so created while that attempt was in
+/// flight — and held by no one else) or adoption by name is allowed; otherwise report the
+/// conflict.
 async fn resolve_name_conflict(
     platform: &dyn IotPlatform,
     instance: Option<&str>,
     desired: &DesiredProduct,
-    earlier_attempt: Option<i64>,
+    pending: Option<&Pending>,
     journal: &dyn CreateJournal,
 ) -> Outcome {
     let found = match find_by_name(platform, instance, &desired.name, None).await {
         Ok(Some(found)) => found,
         Ok(None) => {
             // Taken a moment ago but gone now: try again on the next reconcile.
-            let error = PlatformError::Api {
-                action: "CreateProduct",
-                code: "iot.prod.AlreadyExistedProductName".into(),
-                message: "the name was taken but no product with it was found; retrying".into(),
-                request_id: String::new(),
-                http_status: 200,
-                class: ErrorClass::Transient,
-            };
-            return Outcome::Failed { action: Action::Create, error };
+            return Outcome::Failed { action: Action::Create, error: name_vanished() };
         }
         Err(error) => return Outcome::Failed { action: Action::Create, error },
     };
-    let made_by_earlier_attempt =
-        earlier_attempt.is_some_and(|since| found.gmt_create >= since - CLOCK_SKEW_MS);
+    let made_by_earlier_attempt = pending.is_some_and(|p| p.could_have_made(found.gmt_create));
     let marks = ownership_marks(platform, instance, &found.product_key).await;
+    if made_by_earlier_attempt && marks.is_none() {
+        // Whether another holds it cannot be told yet: look again, the intent kept.
+        return Outcome::Failed { action: Action::Create, error: name_vanished() };
+    }
     if claims_by_name(desired, marks.as_ref(), made_by_earlier_attempt) {
         if let Err(e) = journal.record_key(&found.product_key).await {
             return Outcome::Journal(e);
@@ -245,6 +257,19 @@ async fn resolve_name_conflict(
         return Outcome::Adopted { product_key: found.product_key };
     }
     Outcome::NameConflict
+}
+
+/// The transient failure of a create whose name was taken but whose holder could not be
+/// read: tried again on the next reconcile.
+fn name_vanished() -> PlatformError {
+    PlatformError::Api {
+        action: "CreateProduct",
+        code: "iot.prod.AlreadyExistedProductName".into(),
+        message: "the name is taken but the product holding it could not be read; retrying".into(),
+        request_id: String::new(),
+        http_status: 200,
+        class: ErrorClass::Transient,
+    }
 }
 
 /// The tags of a product (its ownership marks among them); `None` when they cannot be read.
@@ -265,19 +290,27 @@ pub async fn ownership_marks(
 
 /// Whether a create refused because the name is taken ends in adopting the product that has
 /// the name (its tags `marks`, `None` when they could not be read): it is this resource's
-/// (made by an earlier attempt, or carrying its marks), or the spec adopts by name and no
-/// other resource or cluster holds it. Otherwise the name conflicts.
+/// (made by one of its earlier attempts and held by no other resource or cluster, or
+/// carrying its marks), or the spec adopts by name and no other resource or cluster holds
+/// it. Otherwise the name conflicts.
 #[must_use]
 pub fn claims_by_name(
     desired: &DesiredProduct,
     marks: Option<&std::collections::BTreeMap<String, String>>,
     made_by_earlier_attempt: bool,
 ) -> bool {
-    let ours = made_by_earlier_attempt || marks.is_some_and(|tags| carries_marks(desired, tags));
-    // By name only a product no other resource or cluster holds (and whose marks could be
-    // read): the platform's tags decide.
+    let carries_ours = marks.is_some_and(|tags| carries_marks(desired, tags));
+    // By name (or by timing) only a product no other resource or cluster holds (and whose
+    // marks could be read): the platform's tags decide.
     let free = marks.is_some_and(|tags| !tags.contains_key(OWNER_TAG));
-    ours || (desired.adoption == AdoptionPolicy::ByName && free)
+    carries_ours || ((made_by_earlier_attempt || desired.adoption == AdoptionPolicy::ByName) && free)
+}
+
+/// Whether `tags` name another owner than this resource (another resource's or cluster's
+/// ownership marks).
+#[must_use]
+pub fn held_by_another(desired: &DesiredProduct, tags: &std::collections::BTreeMap<String, String>) -> bool {
+    tags.contains_key(OWNER_TAG) && !carries_marks(desired, tags)
 }
 
 /// Whether `tags` carry this resource's ownership marks (cluster and resource uid): the

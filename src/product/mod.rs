@@ -16,6 +16,7 @@
 //! deleted or orphaned when the resource is deleted (a finalizer guarantees the platform is
 //! cleaned up first).
 
+pub mod claim;
 pub mod desired;
 pub mod execute;
 pub mod fast_path;
@@ -109,8 +110,7 @@ pub fn recorded(product: &IotProduct) -> Recorded {
 /// The create the resource's status says is in flight.
 #[must_use]
 pub fn pending(product: &IotProduct) -> Option<Pending> {
-    let p = product.status.as_ref()?.pending_create.as_ref()?;
-    Some(Pending { product_name: p.product_name.clone(), since_ms: p.since.0.as_millisecond() })
+    product.status.as_ref()?.pending_create.as_ref().map(Pending::from_status)
 }
 
 /// The resync interval with ±10 % jitter, so products created together do not resync
@@ -199,7 +199,6 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     let plan = plan::plan(&desired, &observation.observed, &recorded, mode);
     let key = key_to_act_on(&observation.observed, &plan, &recorded, &desired);
     let journal = journal::StatusJournal::new(ctx, product, shown_instance);
-    let earlier_attempt = pending.as_ref().map(|p| p.since_ms);
     let executed = execute::execute(
         platform,
         named_instance.as_deref(),
@@ -207,7 +206,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         &desired,
         &plan,
         &journal,
-        earlier_attempt,
+        pending.as_ref(),
     )
     .await;
     // The create intent could not be recorded (most often: this copy of the resource is

@@ -16,11 +16,8 @@ use iot_platform::tsl::ThingModel;
 use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 use super::desired::DesiredProduct;
+use super::execute::held_by_another;
 use super::plan::{Mode, Observed, ObservedProduct, Recorded};
-
-/// How far the platform's clock (`GmtCreate`) may be behind the operator's when deciding
-/// whether a product found by name is the one a pending create made.
-pub const CLOCK_SKEW_MS: i64 = 60 * 1000;
 
 /// The largest page QueryProductList serves.
 const PAGE_SIZE: i32 = 200;
@@ -45,14 +42,7 @@ pub enum FoundBy {
     SpecKey,
 }
 
-/// A create that was started: its name and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    /// The name sent.
-    pub product_name: String,
-    /// When, epoch milliseconds.
-    pub since_ms: i64,
-}
+pub use super::claim::Pending;
 
 /// Looks a product up by name in `instance`, newest first. With `created_after_ms`, stops
 /// at the first page older than that (a pending create's product is recent).
@@ -199,10 +189,11 @@ pub async fn observe(
         }
     } else if let Some(pending) = pending {
         // A create was started and its result not recorded: the product, if it was made, has
-        // the pending name and was created after the intent (allowing for clock skew).
-        let after = pending.since_ms - CLOCK_SKEW_MS;
-        match find_by_name(platform, instance, &pending.product_name, Some(after)).await? {
-            Some(found) if found.gmt_create >= after => {
+        // the pending name and was created while one of its attempts was in flight. Any
+        // other product of that name is someone else's (a name conflict, found by the
+        // create that follows).
+        match find_by_name(platform, instance, &pending.product_name, pending.earliest_ms()).await? {
+            Some(found) if pending.could_have_made(found.gmt_create) => {
                 debug!(product_key = %found.product_key, "found the product of a pending create by its name");
                 (query(platform, instance, &found.product_key).await?, Some(FoundBy::PendingCreate))
             }
@@ -219,6 +210,11 @@ pub async fn observe(
     match details {
         Some(details) => {
             let product = details_of(platform, instance, desired, recorded, details, mode).await?;
+            if found_by == Some(FoundBy::PendingCreate) && held_by_another(desired, &product.tags) {
+                // Made in the span of an attempt, but another resource or cluster holds it.
+                debug!(product_key = %product.details.product_key, "the product of the pending name is held by another");
+                return Ok(Observation { observed: Observed::Nothing, found_by: None });
+            }
             Ok(Observation { observed: Observed::Exists(Box::new(product)), found_by })
         }
         None => Ok(Observation { observed: Observed::Nothing, found_by: None }),

@@ -14,7 +14,7 @@ use iot_platform::region::public_instance;
 
 use super::desired::DesiredProduct;
 use super::execute::{Executed, Outcome};
-use super::journal::StatusJournal;
+use super::journal::{JournalState, StatusJournal};
 use super::observe::Observation;
 use super::plan::{Action, Blocked, Mode, Observed, Plan};
 
@@ -395,7 +395,11 @@ pub fn next_status(
         // A refused create (the name is taken) made nothing: no intent is left pending.
         pending_create: match (&state.key, &facts.executed.outcome) {
             (Some(_), _) | (None, Outcome::NameConflict) => None,
-            (None, _) => facts.journal.pending(&facts.desired.name).or(previous.pending_create.clone()),
+            (None, _) => match facts.journal.state() {
+                JournalState::Untouched => previous.pending_create.clone(),
+                JournalState::Pending(pending) => Some(pending),
+                JournalState::Cleared => None,
+            },
         },
         distributed_to: previous.distributed_to.clone(),
         observed_generation: product.metadata.generation,

@@ -436,14 +436,13 @@ impl Accounts {
 
     async fn build(&self, account: &PlatformAccount) -> Result<Arc<AccountHandle>, AccountError> {
         let name = account.name_any();
-        let endpoints = Endpoints::new(
+        let endpoints = Endpoints::resolve(
+            &self.endpoint_policy,
             &account.spec.region,
             account.spec.endpoint.as_deref(),
             account.spec.distribution_endpoint.as_deref(),
-        );
-        for endpoint in [&endpoints.regional, &endpoints.distribution] {
-            self.check_endpoint(&name, &endpoint.base_url)?;
-        }
+        )
+        .map_err(|reason| AccountError::EndpointNotAllowed { account: name.clone(), reason })?;
         let sources = &account.spec.credentials;
         let secret = match sources.secret() {
             Some(reference) => Some(self.read_secret(&name, reference).await?),
@@ -534,12 +533,6 @@ impl Accounts {
         Ok(handle)
     }
 
-    fn check_endpoint(&self, account: &str, url: &str) -> Result<(), AccountError> {
-        self.endpoint_policy
-            .check(url)
-            .map_err(|reason| AccountError::EndpointNotAllowed { account: account.to_string(), reason })
-    }
-
     /// The STS client of a role session: its endpoint, else the operator's, else the
     /// region's — allow-listed like every endpoint credentials go to.
     fn sts_client(
@@ -553,8 +546,11 @@ impl Accounts {
             .clone()
             .or_else(|| self.oidc.sts_endpoint.clone())
             .unwrap_or_else(|| default_endpoint(region));
-        self.check_endpoint(account, &url)?;
-        Ok(StsClient::new(self.http.clone(), &url, region))
+        let allowed = self
+            .endpoint_policy
+            .allow(&url)
+            .map_err(|reason| AccountError::EndpointNotAllowed { account: account.to_string(), reason })?;
+        Ok(StsClient::new(self.http.clone(), &allowed, region))
     }
 
     /// Reads the credentials Secret `reference` names (only in the credentials namespace).

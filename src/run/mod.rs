@@ -75,6 +75,9 @@ pub enum RunError {
     /// An `--allow-endpoint` pattern cannot be read.
     #[error("--allow-endpoint")]
     EndpointPattern(#[source] iot_platform::endpoint_policy::EndpointError),
+    /// The `--sts-endpoint` (`ALIBABA_CLOUD_STS_ENDPOINT`) is not on the allow list.
+    #[error("--sts-endpoint / ALIBABA_CLOUD_STS_ENDPOINT")]
+    StsEndpoint(#[source] iot_platform::endpoint_policy::EndpointError),
 }
 
 /// Waits until the CRDs are served, telling the user how to install them meanwhile.
@@ -366,6 +369,10 @@ fn context(
     };
     let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
     let endpoint_policy = EndpointPolicy::new(patterns).map_err(RunError::EndpointPattern)?;
+    // The operator-wide STS endpoint is refused at start-up, not at the first renewal.
+    if let Some(sts) = args.sts_endpoint.as_deref().filter(|a| !a.is_empty()) {
+        endpoint_policy.allow(sts).map_err(RunError::StsEndpoint)?;
+    }
     let reporter =
         Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
     let observer: Arc<dyn iot_platform::CallObserver> = metrics.clone();

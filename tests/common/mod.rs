@@ -260,7 +260,13 @@ impl TestEmulator {
         use iot_platform::http::{Endpoints, HttpPlatform, http_client};
         std::sync::Arc::new(HttpPlatform::new(
             http_client(),
-            Endpoints::new("cn-shanghai", Some(&self.url), None),
+            Endpoints::resolve(
+                &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+                "cn-shanghai",
+                Some(&self.url),
+                None,
+            )
+            .unwrap(),
             iot_platform::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET, None),
             iot_product_operator::crd::platform_account::SignatureVersion::V3,
             std::sync::Arc::new(iot_platform::ratelimit::AccountLimiter::new(1.0)),

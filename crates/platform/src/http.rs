@@ -11,7 +11,9 @@ use rand::Rng as _;
 use serde_json::Value;
 use tracing::debug;
 
+use super::clock::PlatformClock;
 use super::credential_provider::CredentialProvider;
+use super::endpoint_policy::{AllowedEndpoint, EndpointError, EndpointPolicy};
 use super::error::{ErrorClass, PlatformError, classify};
 use super::model::Envelope;
 use super::quota;
@@ -23,10 +25,15 @@ use super::{CallObserver, Credentials, IotPlatform, RawCall};
 /// The API version of every call.
 pub const API_VERSION: &str = "2018-01-20";
 
-/// Where calls go: a base URL and the host name it signs for.
+/// Where calls go: the URL the endpoint policy parsed and allowed, and the host name it
+/// signs for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `https://iot.cn-shanghai.aliyuncs.com` or an override (no trailing slash).
+    /// `https://iot.cn-shanghai.aliyuncs.com/` or an override, exactly as the endpoint policy
+    /// parsed and allowed it: requests are posted to this value, never to the text it came
+    /// from.
+    pub url: url::Url,
+    /// `scheme://host[:port]` (no trailing slash), for messages.
     pub base_url: String,
     /// The `Host` the request carries (host, plus `:port` when not the scheme's default).
     pub host: String,
@@ -35,23 +42,22 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The public endpoint of `region`.
+    /// The endpoint at `allowed`, serving `region`.
     #[must_use]
-    pub fn for_region(region: &str) -> Self {
-        Self::from_url(&format!("https://iot.{region}.aliyuncs.com"), region)
+    pub fn new(allowed: &AllowedEndpoint, region: &str) -> Self {
+        Self {
+            url: allowed.url().clone(),
+            base_url: allowed.base_url().to_string(),
+            host: allowed.host_header(),
+            region: region.to_string(),
+        }
     }
 
-    /// An endpoint at `url` (scheme and authority; a trailing slash is dropped) serving
-    /// `region`.
+    /// The public endpoint URL of `region` (checked by the policy like any other: the region
+    /// is the user's text too).
     #[must_use]
-    pub fn from_url(url: &str, region: &str) -> Self {
-        let base_url = url.trim_end_matches('/').to_string();
-        let authority = base_url.split_once("://").map_or(base_url.as_str(), |(_, rest)| rest);
-        let host = match (base_url.starts_with("https://"), authority.rsplit_once(':')) {
-            (true, Some((h, "443"))) | (false, Some((h, "80"))) => h.to_string(),
-            _ => authority.to_string(),
-        };
-        Self { base_url, host, region: region.to_string() }
+    pub fn default_url(region: &str) -> String {
+        format!("https://iot.{region}.aliyuncs.com")
     }
 }
 
@@ -65,20 +71,31 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// The endpoints of an account in `region`, with optional overrides.
+    /// The endpoints of an account in `region`, with optional overrides, each allowed by
+    /// `policy` (the defaults too).
     ///
     /// Without a distribution override, distribution calls go to the regional endpoint when
     /// the account is in cn-shanghai, else to the public cn-shanghai endpoint.
-    #[must_use]
-    pub fn new(region: &str, endpoint: Option<&str>, distribution_endpoint: Option<&str>) -> Self {
-        let regional =
-            endpoint.map_or_else(|| Endpoint::for_region(region), |url| Endpoint::from_url(url, region));
+    ///
+    /// # Errors
+    /// [`EndpointError`] for an endpoint the policy refuses.
+    pub fn resolve(
+        policy: &EndpointPolicy,
+        region: &str,
+        endpoint: Option<&str>,
+        distribution_endpoint: Option<&str>,
+    ) -> Result<Self, EndpointError> {
+        let regional_url = endpoint.map_or_else(|| Endpoint::default_url(region), str::to_string);
+        let regional = Endpoint::new(&policy.allow(&regional_url)?, region);
         let distribution = match distribution_endpoint {
-            Some(url) => Endpoint::from_url(url, quota::DISTRIBUTION_REGION),
+            Some(url) => Endpoint::new(&policy.allow(url)?, quota::DISTRIBUTION_REGION),
             None if region == quota::DISTRIBUTION_REGION => regional.clone(),
-            None => Endpoint::for_region(quota::DISTRIBUTION_REGION),
+            None => Endpoint::new(
+                &policy.allow(&Endpoint::default_url(quota::DISTRIBUTION_REGION))?,
+                quota::DISTRIBUTION_REGION,
+            ),
         };
-        Self { regional, distribution }
+        Ok(Self { regional, distribution })
     }
 }
 
@@ -91,6 +108,7 @@ pub struct HttpPlatform {
     limiter: Arc<AccountLimiter>,
     retry: RetryPolicy,
     observer: Option<Arc<dyn CallObserver>>,
+    clock: PlatformClock,
 }
 
 impl std::fmt::Debug for HttpPlatform {
@@ -146,6 +164,7 @@ impl HttpPlatform {
             limiter,
             retry: RetryPolicy::default(),
             observer: None,
+            clock: PlatformClock::default(),
         }
     }
 
@@ -224,8 +243,7 @@ impl HttpPlatform {
                 (body, headers)
             }
         };
-        let mut builder =
-            self.http.post(format!("{}/", endpoint.base_url)).header("accept", "application/json");
+        let mut builder = self.http.post(endpoint.url.clone()).header("accept", "application/json");
         for (name, value) in headers.iter().filter(|(name, _)| name != "host") {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -242,6 +260,9 @@ impl HttpPlatform {
             }
         };
         let status = response.status().as_u16();
+        if let Some(date) = response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok()) {
+            self.clock.observe_date(date, jiff::Timestamp::now().as_millisecond());
+        }
         let header_request_id =
             response.headers().get("x-acs-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = retry_after(response.headers());
@@ -377,6 +398,10 @@ pub fn decode(
 
 #[async_trait::async_trait]
 impl IotPlatform for HttpPlatform {
+    fn clock_offset_ms(&self) -> Option<i64> {
+        self.clock.offset_ms()
+    }
+
     async fn call_raw(&self, call: RawCall) -> Result<Value, PlatformError> {
         let mut attempt = 0;
         loop {
@@ -438,18 +463,36 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_region_and_send_distribution_to_shanghai() {
-        let e = Endpoints::new("ap-southeast-1", None, None);
+        let policy = EndpointPolicy::new(["https://*.aliyuncs.com", "http://127.0.0.1:*"]).unwrap();
+        let e = Endpoints::resolve(&policy, "ap-southeast-1", None, None).unwrap();
         assert_eq!(e.regional.base_url, "https://iot.ap-southeast-1.aliyuncs.com");
         assert_eq!(e.regional.host, "iot.ap-southeast-1.aliyuncs.com");
         assert_eq!(e.distribution.host, "iot.cn-shanghai.aliyuncs.com");
-        let local = Endpoints::new("cn-shanghai", Some("http://127.0.0.1:18080/"), None);
-        assert_eq!(local.regional.base_url, "http://127.0.0.1:18080");
+        let local =
+            Endpoints::resolve(&policy, "cn-shanghai", Some("http://127.0.0.1:18080/"), None).unwrap();
+        assert_eq!(local.regional.url.as_str(), "http://127.0.0.1:18080/");
         assert_eq!(local.regional.host, "127.0.0.1:18080");
         assert_eq!(local.distribution, local.regional);
-        assert_eq!(
-            Endpoint::from_url("https://iot-vpc.cn-beijing.aliyuncs.com:443", "cn-beijing").host,
-            "iot-vpc.cn-beijing.aliyuncs.com"
+        let vpc = Endpoints::resolve(
+            &policy,
+            "cn-beijing",
+            Some("https://iot-vpc.cn-beijing.aliyuncs.com:443"),
+            None,
         );
+        assert_eq!(vpc.unwrap().regional.host, "iot-vpc.cn-beijing.aliyuncs.com");
+    }
+
+    #[test]
+    fn a_region_is_checked_like_any_endpoint_text() {
+        let policy = EndpointPolicy::default();
+        for region in [
+            "x.attacker.example\\",
+            "x.attacker.example/",
+            "x@attacker.example#",
+            "cn-shanghai.aliyuncs.com.attacker.example:443#",
+        ] {
+            assert!(Endpoints::resolve(&policy, region, None, None).is_err(), "{region}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`sign`]: both request signature schemes, as pure functions.
 //! - [`wire`]: parameter encoding and decoding as the gateway sees it.
 //! - [`model`]: the typed operations and their responses.
+//! - [`clock`]: the platform's clock, from the `Date` header of its answers.
 //! - [`endpoint_policy`]: where credentials may be sent (an allow list of endpoints).
 //! - [`error`]: typed, classified platform errors (and the codes the emulator made up).
 //! - [`quota`]: the documented per-account QPS of each operation.
@@ -25,6 +26,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod adaptive;
+pub mod clock;
 pub mod credential_provider;
 pub mod credentials;
 pub mod endpoint_policy;
@@ -86,6 +88,12 @@ pub trait IotPlatform: Send + Sync {
     /// # Errors
     /// [`PlatformError`] when the platform refuses the call or cannot be reached.
     async fn call_raw(&self, call: RawCall) -> Result<Value, PlatformError>;
+
+    /// The platform's clock minus the local one, milliseconds, from the `Date` header of its
+    /// latest answer ([`clock::PlatformClock`]); `None` when unknown.
+    fn clock_offset_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 impl<'a> dyn IotPlatform + 'a {
@@ -131,6 +139,10 @@ impl IotPlatform for ForTenant {
     async fn call_raw(&self, mut call: RawCall) -> Result<Value, PlatformError> {
         call.tenant = self.tenant.clone();
         self.inner.call_raw(call).await
+    }
+
+    fn clock_offset_ms(&self) -> Option<i64> {
+        self.inner.clock_offset_ms()
     }
 }
 

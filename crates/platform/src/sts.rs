@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::credentials::Credentials;
+use crate::endpoint_policy::AllowedEndpoint;
 use crate::http::Endpoint;
 use crate::sign::{RpcRequest, SigningContext, rpc_v1};
 
@@ -148,10 +149,11 @@ pub fn default_endpoint(region: &str) -> String {
 }
 
 impl StsClient {
-    /// A client of the STS endpoint at `url` (scheme and authority), serving `region`.
+    /// A client of the STS endpoint `allowed` (see [`crate::endpoint_policy`]), serving
+    /// `region`.
     #[must_use]
-    pub fn new(http: reqwest::Client, url: &str, region: &str) -> Self {
-        Self { http, endpoint: Endpoint::from_url(url, region) }
+    pub fn new(http: reqwest::Client, allowed: &AllowedEndpoint, region: &str) -> Self {
+        Self { http, endpoint: Endpoint::new(allowed, region) }
     }
 
     /// The endpoint in use.
@@ -215,7 +217,7 @@ impl StsClient {
         let form = crate::http::form_encode(params);
         let response = self
             .http
-            .post(format!("{}/", self.endpoint.base_url))
+            .post(self.endpoint.url.clone())
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form)
