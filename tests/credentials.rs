@@ -55,6 +55,7 @@ async fn configure_sts(client: &Client, emulator: &TestEmulator) {
             trusted_access_keys: vec![ACCESS_KEY_ID.into()],
             trusted_oidc_providers: vec![PROVIDER.into()],
             max_session_seconds: None,
+            external_id: None,
         }],
         oidc_providers: vec![OidcProvider {
             arn: PROVIDER.into(),

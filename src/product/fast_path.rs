@@ -31,13 +31,18 @@ pub fn status_in_sync(product: &IotProduct) -> bool {
         && holds("Synced")
 }
 
-/// Whether the product's account is Ready (a broken account sends every product down the
-/// full path, so each reports it).
+/// Whether the product's account is Ready and still admits the product's namespace (a
+/// broken account sends every product down the full path, so each reports it; so does an
+/// account or namespace change that takes the namespace out, so the product reports
+/// `AccountNotAllowed` at once, not at its next resync).
 fn account_ready(ctx: &Context, product: &IotProduct) -> bool {
+    let namespace = product.namespace().unwrap_or_default();
     ctx.accounts.store().get(&ObjectRef::new(&product.account_name())).is_some_and(|a| {
-        a.status
+        let ready = a
+            .status
             .as_ref()
-            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        ready && ctx.accounts.admits(&a, &namespace)
     })
 }
 
@@ -63,12 +68,14 @@ pub fn defer(ctx: &Context, product: &IotProduct, interval: Duration) -> Option<
     let request = crate::crd::reconcile_request(&product.metadata);
     let now = Instant::now();
     match ctx.checked.get(&uid) {
-        Some(c)
-            if c.generation == product.metadata.generation
-                && c.request == request
-                && c.fingerprint == fingerprint =>
-        {
-            (c.at + interval).checked_duration_since(now).filter(|d| !d.is_zero())
+        Some(c) if c.generation == product.metadata.generation && c.fingerprint == fingerprint => {
+            if c.request == request {
+                return (c.at + interval).checked_duration_since(now).filter(|d| !d.is_zero());
+            }
+            // A new reconcile request, and nothing else new: honoured at once, but no sooner
+            // than the resync floor after the last one (writing the annotation in a loop
+            // must not sidestep `--min-resync-interval`).
+            request_floor(c.requested_at, ctx.settings.min_resync, now)
         }
         Some(_) => None,
         None => {
@@ -77,21 +84,44 @@ pub fn defer(ctx: &Context, product: &IotProduct, interval: Duration) -> Option<
             // products being read at once.
             let delay = interval.mul_f64(rand::rng().random_range(0.05..1.0));
             let at = now.checked_sub(interval.saturating_sub(delay)).unwrap_or(now);
-            let confirmation =
-                Confirmation { generation: product.metadata.generation, request, fingerprint, at };
+            let confirmation = Confirmation {
+                generation: product.metadata.generation,
+                request,
+                fingerprint,
+                at,
+                requested_at: None,
+            };
             ctx.checked.insert_if_absent(uid, confirmation).then_some(delay)
         }
     }
 }
 
+/// How long a new reconcile request waits: not at all the first time, else until `floor`
+/// after the check that answered the last one.
+#[must_use]
+pub fn request_floor(last_requested: Option<Instant>, floor: Duration, now: Instant) -> Option<Duration> {
+    let due = last_requested? + floor;
+    due.checked_duration_since(now).filter(|d| !d.is_zero())
+}
+
 /// Records that `product` (with a Secret of fingerprint `secret`) matches the platform now.
 pub fn confirm(checked: &Confirmations, product: &IotProduct, secret: u64) {
     let Some(uid) = product.uid() else { return };
+    let request = crate::crd::reconcile_request(&product.metadata);
+    let now = Instant::now();
+    let previous = checked.get(&uid);
+    // This check answered a new reconcile request when the last one confirmed another.
+    let requested_at = match &previous {
+        Some(p) if p.request != request => Some(now),
+        Some(p) => p.requested_at,
+        None => None,
+    };
     let confirmation = Confirmation {
         generation: product.metadata.generation,
-        request: crate::crd::reconcile_request(&product.metadata),
+        request,
         fingerprint: secret,
-        at: Instant::now(),
+        at: now,
+        requested_at,
     };
     checked.insert(uid, confirmation);
 }
@@ -100,5 +130,21 @@ pub fn confirm(checked: &Confirmations, product: &IotProduct, secret: u64) {
 pub fn forget(checked: &Confirmations, product: &IotProduct) {
     if let Some(uid) = product.uid() {
         checked.remove(&uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconcile_request_is_honoured_at_once_the_first_time_and_then_no_sooner_than_the_floor() {
+        let now = Instant::now();
+        let floor = Duration::from_secs(60);
+        assert_eq!(request_floor(None, floor, now), None, "the first request: at once");
+        let last = now.checked_sub(Duration::from_secs(10)).unwrap();
+        assert_eq!(request_floor(Some(last), floor, now), Some(Duration::from_secs(50)));
+        let long_ago = now.checked_sub(Duration::from_secs(61)).unwrap();
+        assert_eq!(request_floor(Some(long_ago), floor, now), None, "past the floor: at once");
     }
 }

@@ -350,6 +350,13 @@ impl Accounts {
         }
     }
 
+    /// Whether `account` admits `namespace` now, by the cached namespace labels (no API
+    /// call: the fast path asks this before it skips a product's reconcile).
+    #[must_use]
+    pub fn admits(&self, account: &PlatformAccount, namespace: &str) -> bool {
+        tenancy::admits(account, namespace, &self.namespaces)
+    }
+
     /// Whether account `name` lets `namespace` take over products the operator did not
     /// create (false when the account is not known).
     pub async fn may_take_over(&self, name: &str, namespace: &str) -> bool {

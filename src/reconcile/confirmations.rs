@@ -17,6 +17,9 @@ pub struct Confirmation {
     pub fingerprint: u64,
     /// When (a confirmation may be back-dated to spread the first checks).
     pub at: Instant,
+    /// When a check was last made for a new reconcile request (the annotation): another
+    /// request is honoured no sooner than the resync floor after it.
+    pub requested_at: Option<Instant>,
 }
 
 /// The confirmations of this process.

@@ -335,7 +335,10 @@ impl OperatorProcess {
         if !extra.contains(&"--credentials-namespace") {
             args.extend(["--credentials-namespace", namespace]);
         }
-        args.extend(["--allow-endpoint", "http://127.0.0.1:*", "--min-resync-interval", "1s"]);
+        args.extend(["--allow-endpoint", "http://127.0.0.1:*"]);
+        if !extra.contains(&"--min-resync-interval") {
+            args.extend(["--min-resync-interval", "1s"]);
+        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_iot-product-operator"));
         command.args(&args).args(extra).env("KUBECONFIG", &plane.kubeconfig);
         // `--log-level` in `extra` decides alone; otherwise the operator logs at debug.

@@ -1,7 +1,7 @@
 //! The emulated STS (Security Token Service, API version 2015-04-01): `AssumeRole` (signed
 //! with a known AccessKey) and `AssumeRoleWithOIDC` (anonymous: the OIDC token is checked
-//! against its identity provider's published keys, issuer, audience and expiry), and the
-//! temporary AccessKeys it issued, which the gateway then accepts until they expire.
+//! against its identity provider's published keys, issuer, audience, expiry and `nbf`), and
+//! the temporary AccessKeys it issued, which the gateway then accepts until they expire.
 //!
 //! Error codes are STS's documented ones (the STS error-code reference and the STS FAQ):
 //! `AuthenticationFail.NoPermission`, `AuthenticationFail.OIDCToken.{Invalid,
@@ -40,6 +40,10 @@ pub struct Role {
     /// The longest session, seconds (default 3600).
     #[serde(default)]
     pub max_session_seconds: Option<u64>,
+    /// The `sts:ExternalId` its trust policy requires of `AssumeRole` callers (none: any
+    /// or no `ExternalId` is accepted).
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 /// An OIDC identity provider registered in RAM.
@@ -105,6 +109,15 @@ fn sts_error(status: u16, code: &str, message: impl Into<String>) -> ApiError {
     ApiError::gateway(status, code, message)
 }
 
+/// `AssumeRole` of a role that does not exist or whose trust policy refuses the call.
+fn assume_role_refused() -> ApiError {
+    sts_error(
+        403,
+        "NoPermission",
+        "No permission perform sts:AssumeRole on this Role. Maybe you should check the role's trust policy.",
+    )
+}
+
 fn invalid_token(message: &str) -> ApiError {
     sts_error(401, "AuthenticationFail.OIDCToken.Invalid", message)
 }
@@ -159,7 +172,8 @@ impl Sts {
     ///
     /// # Errors
     /// STS's codes for a missing or malformed parameter, and `NoPermission` when the role
-    /// does not exist or does not trust the caller.
+    /// does not exist, does not trust the caller, or requires an `ExternalId` the call does
+    /// not give.
     pub fn assume_role(
         &mut self,
         caller: &AccessKey,
@@ -168,11 +182,12 @@ impl Sts {
     ) -> Result<Value, ApiError> {
         let (role, session, duration) = self.role_request(params)?;
         if !role.trusted_access_keys.contains(&caller.id) {
-            return Err(sts_error(
-                403,
-                "NoPermission",
-                "No permission perform sts:AssumeRole on this Role. Maybe you should check the role's trust policy.",
-            ));
+            return Err(assume_role_refused());
+        }
+        if let Some(required) = &role.external_id
+            && params.get("ExternalId") != Some(required.as_str())
+        {
+            return Err(assume_role_refused());
         }
         Ok(self.issue(&role, &session, duration, now_ms, None))
     }
@@ -182,7 +197,7 @@ impl Sts {
     /// # Errors
     /// STS's `AuthenticationFail.*` codes for an unknown provider, a role that does not
     /// trust it, and a token that is malformed, wrongly signed, for another audience or
-    /// issuer, or expired.
+    /// issuer, expired or not yet valid.
     pub fn assume_role_with_oidc(&mut self, params: &Params, now_ms: i64) -> Result<Value, ApiError> {
         let provider_arn = params.get("OIDCProviderArn").filter(|v| !v.is_empty()).ok_or_else(|| {
             sts_error(400, "MissingOIDCProviderArn", "OIDCProviderArn is mandatory for this action.")
@@ -240,13 +255,8 @@ impl Sts {
                 "The parameter Policy has not passed grammar check.",
             ));
         }
-        let role = self.config.roles.iter().find(|r| r.arn == arn).cloned().ok_or_else(|| {
-            sts_error(
-                403,
-                "NoPermission",
-                "No permission perform sts:AssumeRole on this Role. Maybe you should check the role's trust policy.",
-            )
-        })?;
+        let role =
+            self.config.roles.iter().find(|r| r.arn == arn).cloned().ok_or_else(assume_role_refused)?;
         let max = role.max_session_seconds.unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
         let duration = match params.get("DurationSeconds") {
             None | Some("") => 3600.min(max),
@@ -315,7 +325,7 @@ fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<String> {
 }
 
 /// Checks `token` against `provider` at `now_ms`: its form, its signature (by the provider's
-/// keys), issuer, audience and expiry. Returns its claims.
+/// keys), issuer, audience, expiry and not-before (`nbf`, optional). Returns its claims.
 fn verify_token(
     provider: &OidcProvider,
     token: &str,
@@ -371,11 +381,25 @@ fn verify_token(
         return Err(sts_error(401, "AuthenticationFail.OIDCToken.AudienceNotMatch", "Invalid audience."));
     }
     match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp * 1000 > now_ms => Ok(claims),
+        Some(exp) if exp.saturating_mul(1000) > now_ms => {}
         Some(_) => {
-            Err(sts_error(401, "AuthenticationFail.OIDCToken.Expired", "This JsonWebToken is expired."))
+            return Err(sts_error(
+                401,
+                "AuthenticationFail.OIDCToken.Expired",
+                "This JsonWebToken is expired.",
+            ));
         }
-        None => Err(invalid_token("The Jwt content is invalid that cannot be recognized.")),
+        None => return Err(invalid_token("The Jwt content is invalid that cannot be recognized.")),
+    }
+    // Valid from `nbf` on, against the same clock as `exp` and, like it, without leeway. STS
+    // documents no code of its own for a token not yet valid.
+    match claims.get("nbf") {
+        None => Ok(claims),
+        Some(nbf) => match nbf.as_i64() {
+            Some(nbf) if nbf.saturating_mul(1000) <= now_ms => Ok(claims),
+            Some(_) => Err(invalid_token("This JsonWebToken is not yet valid (its nbf is in the future).")),
+            None => Err(invalid_token("The Jwt content is invalid that cannot be recognized.")),
+        },
     }
 }
 
@@ -482,5 +506,237 @@ mod tests {
         assert_eq!(call(&mut sts, provider, ""), "AuthenticationFail.OIDCToken.Invalid");
         assert_eq!(call(&mut sts, provider, "a.b"), "AuthenticationFail.OIDCToken.Invalid");
         assert_eq!(call(&mut sts, "acs:ram::1:oidc-provider/x", "a.b.c"), "AuthenticationFail.NoPermission");
+    }
+
+    const ROLE: &str = "acs:ram::1234567890123456:role/iot";
+
+    fn assume(sts: &mut Sts, external_id: Option<&str>) -> Result<Value, ApiError> {
+        let mut pairs = vec![("RoleArn", ROLE), ("RoleSessionName", "op")];
+        pairs.extend(external_id.map(|id| ("ExternalId", id)));
+        sts.assume_role(&caller("LTAIbase"), &params(&pairs), NOW)
+    }
+
+    fn requiring_external_id(id: Option<&str>) -> Sts {
+        let mut sts = sts();
+        let mut config = sts.config().clone();
+        config.roles[0].external_id = id.map(str::to_string);
+        sts.configure(config);
+        sts
+    }
+
+    #[test]
+    fn a_role_that_requires_an_external_id_refuses_calls_without_it_or_with_another() {
+        let mut sts = requiring_external_id(Some("abcd1234"));
+        for given in [None, Some("other"), Some("")] {
+            let e = assume(&mut sts, given).unwrap_err();
+            assert_eq!((e.http_status, e.code.as_str()), (403, "NoPermission"), "{given:?}");
+            assert!(e.message.contains("trust policy"), "{}", e.message);
+        }
+        assert_eq!(sts.issued_total, 0);
+    }
+
+    #[test]
+    fn a_role_that_requires_an_external_id_accepts_the_right_one() {
+        let mut sts = requiring_external_id(Some("abcd1234"));
+        let body = assume(&mut sts, Some("abcd1234")).unwrap();
+        let id = body["Credentials"]["AccessKeyId"].as_str().unwrap();
+        assert!(sts.key(id, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_role_without_an_external_id_accepts_calls_with_or_without_one() {
+        let mut sts = requiring_external_id(None);
+        assert!(assume(&mut sts, None).is_ok());
+        assert!(assume(&mut sts, Some("anything")).is_ok());
+        assert_eq!(sts.issued_total, 2);
+    }
+
+    #[test]
+    fn the_external_id_is_read_from_the_role_as_external_id() {
+        let role: Role = serde_json::from_value(json!({"arn": ROLE, "externalId": "abcd1234"})).unwrap();
+        assert_eq!(role.external_id.as_deref(), Some("abcd1234"));
+        let role: Role = serde_json::from_value(json!({"arn": ROLE})).unwrap();
+        assert_eq!(role.external_id, None);
+    }
+
+    // OIDC tokens signed for real. Two P-256 keys made for these tests only (`openssl genpkey
+    // -algorithm EC -pkeyopt ec_paramgen_curve:P-256`, then `openssl pkcs8 -topk8 -nocrypt
+    // -outform DER`, hex): the provider publishes A; B is an attacker's.
+    const KEY_A: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b020101042069ea3ad238b7ae34afa4dac7ecbcd2cc75eb25d2fa81d9dbadfd8cc73c15e1aaa14403420004fb7b70476886519e2a5705c629916d514b2b1cc65637aac7dc4f2ead11c79f48e76359195290b20108264dfeddfe9936bbf05eeabaaf777288f266c03baf7dc0";
+    const KEY_A_X: &str = "-3twR2iGUZ4qVwXGKZFtUUsrHMZWN6rH3E8urRHHn0g";
+    const KEY_A_Y: &str = "52NZGVKQsgEIJk3-3f6ZNrvwXuq6r3dyiPJmwDuvfcA";
+    const KEY_B: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420a5e50fa2542f524ba499f750b3b58821e0633be703fff4afec55e39bfa4a1b80a144034200048bad8de06976cc2e775d9a2e5ae4b337018eba4c7dd15a69fc990c794777800848a2e4490a19d06c8fc02742e9105b4205816b8dee79917ff4f0d895a4f26e38";
+    const KID: &str = "key-a";
+    const PROVIDER: &str = "acs:ram::1234567890123456:oidc-provider/k8s";
+    const ISSUER: &str = "https://kubernetes.default.svc";
+    const AUDIENCE: &str = "sts.aliyuncs.com";
+    const NOW_S: i64 = NOW / 1000;
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// STS with a role that trusts the provider, which publishes key A as `KID`.
+    fn oidc_sts() -> Sts {
+        let mut sts = sts();
+        let mut config = sts.config().clone();
+        config.roles[0].trusted_oidc_providers.push(PROVIDER.into());
+        config.oidc_providers.push(OidcProvider {
+            arn: PROVIDER.into(),
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "kid": KID, "use": "sig", "alg": "ES256",
+                "x": KEY_A_X, "y": KEY_A_Y,
+            }]}),
+        });
+        sts.configure(config);
+        sts
+    }
+
+    /// The claims of a ServiceAccount token issued a minute ago, valid for an hour.
+    fn claims() -> Value {
+        json!({
+            "iss": ISSUER,
+            "aud": [AUDIENCE],
+            "sub": "system:serviceaccount:iot:iot-operator",
+            "iat": NOW_S - 60,
+            "nbf": NOW_S - 60,
+            "exp": NOW_S + 3600,
+        })
+    }
+
+    fn sign(key: &str, kid: &str, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ec_der(&hex(key))).unwrap()
+    }
+
+    fn with(changes: Value) -> Value {
+        let mut claims = claims();
+        for (name, value) in changes.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        claims
+    }
+
+    fn oidc(sts: &mut Sts, token: &str) -> Result<Value, ApiError> {
+        sts.assume_role_with_oidc(
+            &params(&[
+                ("RoleArn", ROLE),
+                ("RoleSessionName", "op"),
+                ("OIDCProviderArn", PROVIDER),
+                ("OIDCToken", token),
+            ]),
+            NOW,
+        )
+    }
+
+    /// The status and code a token is refused with.
+    fn refusal(token: &str) -> (u16, String) {
+        let mut sts = oidc_sts();
+        let e = oidc(&mut sts, token).expect_err("refused");
+        assert_eq!(sts.issued_total, 0);
+        (e.http_status, e.code)
+    }
+
+    fn refused(code: &str) -> (u16, String) {
+        (401, code.to_string())
+    }
+
+    #[test]
+    fn a_correctly_signed_oidc_token_is_accepted() {
+        let mut sts = oidc_sts();
+        let body = oidc(&mut sts, &sign(KEY_A, KID, &claims())).unwrap();
+        let id = body["Credentials"]["AccessKeyId"].as_str().unwrap();
+        assert!(sts.key(id, NOW).is_ok());
+        assert_eq!(body["OIDCTokenInfo"]["Subject"], "system:serviceaccount:iot:iot-operator");
+        assert_eq!(body["OIDCTokenInfo"]["Issuer"], ISSUER);
+        assert_eq!(body["OIDCTokenInfo"]["ClientIds"], AUDIENCE);
+        // `nbf` is optional, and a token is valid from its `nbf` on.
+        let mut without_nbf = claims();
+        without_nbf.as_object_mut().unwrap().remove("nbf");
+        assert!(oidc(&mut sts, &sign(KEY_A, KID, &without_nbf)).is_ok());
+        assert!(oidc(&mut sts, &sign(KEY_A, KID, &with(json!({"nbf": NOW_S})))).is_ok());
+    }
+
+    #[test]
+    fn an_oidc_token_signed_by_another_key_under_a_provider_kid_is_refused() {
+        assert_eq!(
+            refusal(&sign(KEY_B, KID, &claims())),
+            refused("AuthenticationFail.OIDCToken.InvalidSignature")
+        );
+    }
+
+    #[test]
+    fn an_oidc_token_whose_claims_changed_after_signing_is_refused() {
+        let signed = sign(KEY_A, KID, &claims());
+        let (header, rest) = signed.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        // The payload of a token for another subject (its encoding, any signer's).
+        let other = sign(KEY_B, KID, &with(json!({"sub": "system:serviceaccount:kube-system:admin"})));
+        let payload = other.split('.').nth(1).unwrap();
+        let forged = format!("{header}.{payload}.{signature}");
+        assert_ne!(forged, signed);
+        assert_eq!(refusal(&forged), refused("AuthenticationFail.OIDCToken.InvalidSignature"));
+    }
+
+    #[test]
+    fn an_oidc_token_with_an_unknown_kid_is_refused() {
+        assert_eq!(
+            refusal(&sign(KEY_A, "key-z", &claims())),
+            refused("AuthenticationFail.OIDCToken.InvalidSignature")
+        );
+    }
+
+    #[test]
+    fn an_oidc_token_with_an_algorithm_sts_does_not_accept_is_refused() {
+        let payload = sign(KEY_A, KID, &claims()).split('.').nth(1).unwrap().to_string();
+        // `{"alg":"none","typ":"JWT"}`, unsigned.
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert_eq!(refusal(&none), refused("AuthenticationFail.OIDCToken.Invalid"));
+        // HS256 under the provider's kid, keyed with its public key (the classic confusion).
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.kid = Some(KID.into());
+        let secret = format!("{KEY_A_X}{KEY_A_Y}");
+        let hs256 = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(refusal(&hs256), refused("AuthenticationFail.OIDCToken.Invalid"));
+    }
+
+    #[test]
+    fn an_oidc_token_from_another_issuer_is_refused() {
+        let token = sign(KEY_A, KID, &with(json!({"iss": "https://attacker.example"})));
+        assert_eq!(refusal(&token), refused("AuthenticationFail.OIDCToken.Invalid"));
+    }
+
+    #[test]
+    fn an_oidc_token_for_another_audience_is_refused() {
+        let token = sign(KEY_A, KID, &with(json!({"aud": ["another-client"]})));
+        assert_eq!(refusal(&token), refused("AuthenticationFail.OIDCToken.AudienceNotMatch"));
+    }
+
+    #[test]
+    fn an_expired_oidc_token_is_refused() {
+        let token = sign(KEY_A, KID, &with(json!({"iat": NOW_S - 7200, "nbf": NOW_S - 7200, "exp": NOW_S})));
+        assert_eq!(refusal(&token), refused("AuthenticationFail.OIDCToken.Expired"));
+    }
+
+    #[test]
+    fn an_oidc_token_not_yet_valid_is_refused_until_its_nbf() {
+        let token = sign(KEY_A, KID, &with(json!({"nbf": NOW_S + 1})));
+        let mut sts = oidc_sts();
+        let e = oidc(&mut sts, &token).unwrap_err();
+        assert_eq!((e.http_status, e.code.as_str()), (401, "AuthenticationFail.OIDCToken.Invalid"));
+        assert!(e.message.contains("not yet valid"), "{}", e.message);
+        // Checked against the same clock as `exp`: moved a second on, the token is valid.
+        let mut config = sts.config().clone();
+        config.oidc_clock_offset_seconds = 1;
+        sts.configure(config);
+        assert!(oidc(&mut sts, &token).is_ok());
     }
 }
