@@ -91,7 +91,14 @@ async fn a_create_answered_with_a_server_error_never_claims_a_product_someone_el
     let product = wait_condition(&env, "lamp", "Ready", "False", Some("NameConflict")).await;
     let status = product.status.unwrap();
     assert_eq!(status.product_key, None, "the outside product's key is recorded nowhere");
-    assert_eq!(status.pending_create, None, "the name is another's: no create is pending");
+    // The first attempt's intent is gone (a NameConflict clears it); a later resync may be
+    // trying CreateProduct again at this moment (refused: the name is taken), never claiming.
+    let outside_created = jiff::Timestamp::from_millisecond(outside.gmt_create).unwrap();
+    assert!(
+        status.pending_create.as_ref().is_none_or(|p| p.attempts.iter().all(|a| a.sent.0 > outside_created)),
+        "no attempt that could have made the outside product is pending: {:?}",
+        status.pending_create
+    );
     let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns).get_opt("lamp").await.unwrap();
     assert!(secret.is_none(), "no Secret with the outside product's key: {secret:?}");
     let tags =
