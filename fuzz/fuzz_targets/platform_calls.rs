@@ -31,8 +31,13 @@ const ACTIONS: &[&str] = &[
     "DeleteDeviceDistributeJob",
     "ListDistributedProduct",
     "QueryDeviceDistributeJob",
+    "RegisterDevice",
+    "QueryDeviceStatistics",
 ];
 const NAMES: &[&str] = &[
+    "DeviceName",
+    "Nickname",
+    "GroupId",
     "ProductName",
     "ProductKey",
     "NodeType",

@@ -122,10 +122,36 @@ pub struct PlatformAccountSpec {
     #[serde(default = "default_distribution_tasks_per_namespace")]
     #[schemars(range(min = 1, max = 10))]
     pub distribution_tasks_per_namespace: u8,
+
+    /// When an action that reaches a product's devices (revoking publication, changing a
+    /// published thing model, deleting the product) needs a person's approval (the
+    /// annotation `iot.productoperator.dev/approve-impact: "<generation>"`). Default: as soon
+    /// as one device would be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_approval: Option<ImpactApproval>,
 }
 
 fn default_distribution_tasks_per_namespace() -> u8 {
     3
+}
+
+/// The device count above which an action needs approval.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImpactApproval {
+    /// Revoking or re-modelling a product with more activated devices than this, or deleting
+    /// one with more devices than this, needs approval. Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1_000_000_000))]
+    pub activated_devices_above: i32,
+}
+
+impl PlatformAccountSpec {
+    /// The device count above which an action needs approval.
+    #[must_use]
+    pub fn impact_threshold(&self) -> i64 {
+        self.impact_approval.as_ref().map_or(0, |a| i64::from(a.activated_devices_above))
+    }
 }
 
 /// A set of namespaces: by name, by label, or both (a namespace selected by either is in).

@@ -41,6 +41,7 @@ pub const RESERVED_TAG_PREFIX: &str = "iotop.";
     printcolumn(name = "Product", type_ = "string", json_path = ".spec.productName", description = "Product name on the platform"),
     printcolumn(name = "ProductKey", type_ = "string", json_path = ".status.productKey", description = "The platform's id of the product"),
     printcolumn(name = "Published", type_ = "boolean", json_path = ".status.published", description = "Whether the product is published (locked) on the platform"),
+    printcolumn(name = "Devices", type_ = "integer", json_path = ".status.devices.total", description = "Devices registered under the product"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
@@ -461,6 +462,11 @@ pub struct IotProductStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
 
+    /// The product's devices, as the platform counted them at the last look (every resync,
+    /// and before any action that would reach them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<DeviceCounts>,
+
     /// A create the operator started but has not seen the result of. Recorded before
     /// CreateProduct is called, so an operator that restarts looks the product up by this
     /// name instead of creating a second one.
@@ -506,6 +512,21 @@ pub struct ThingModelStatus {
     /// The thing-model version the operator published for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// How many devices a product has.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCounts {
+    /// Devices registered.
+    pub total: i64,
+    /// Devices that have connected at least once (revoking or re-modelling reaches them).
+    pub activated: i64,
+    /// Devices connected now.
+    pub online: i64,
+    /// When the platform was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<Time>,
 }
 
 /// A create that was started.

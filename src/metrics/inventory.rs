@@ -20,6 +20,9 @@ pub struct Inventory {
     pub tasks_held: BTreeMap<String, i64>,
     /// Account → whether the platform accepted its credentials at the last check.
     pub accounts_ready: BTreeMap<String, bool>,
+    /// (account, `total` | `activated` | `online`) → the devices of its products, summed
+    /// (never a label per product).
+    pub devices: BTreeMap<(String, &'static str), i64>,
 }
 
 /// `reason` when the reasons table has it, else `Other` (a bounded label value).
@@ -81,6 +84,14 @@ pub fn count<'a>(
             product.metadata.generation,
             status.observed_generation,
         );
+        if let Some(devices) = &status.devices {
+            let account = product.account_name();
+            for (state, n) in
+                [("total", devices.total), ("activated", devices.activated), ("online", devices.online)]
+            {
+                *inventory.devices.entry((account.clone(), state)).or_default() += n;
+            }
+        }
     }
     for (pd, account) in distributions {
         let status = pd.status.clone().unwrap_or_default();

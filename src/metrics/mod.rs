@@ -104,6 +104,15 @@ pub struct AccountLabels {
     pub account: String,
 }
 
+/// Labels of the device gauge: the account and the state (bounded: three values).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct DeviceLabels {
+    /// The PlatformAccount.
+    pub account: String,
+    /// `total`, `activated` or `online`.
+    pub state: &'static str,
+}
+
 /// Labels of credential renewals.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenewalLabels {
@@ -134,6 +143,7 @@ pub struct Metrics {
     account_ready: Family<AccountLabels, Gauge>,
     credential_renewals: Family<RenewalLabels, Counter>,
     credentials_expiry: Family<AccountLabels, Gauge>,
+    devices: Family<DeviceLabels, Gauge>,
     /// The inventory last exported (its series are zeroed when they vanish, not removed:
     /// a series missing from one scrape would restart the alerts' `for`).
     last_inventory: Mutex<Inventory>,
@@ -249,6 +259,12 @@ impl Metrics {
             "When the account's current temporary credentials expire (Unix time)",
             credentials_expiry.clone(),
         );
+        let devices = Family::<DeviceLabels, Gauge>::default();
+        registry.register(
+            "devices",
+            "Devices of the products of an account, by state (total, activated, online), as last counted",
+            devices.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -267,6 +283,7 @@ impl Metrics {
             account_ready,
             credential_renewals,
             credentials_expiry,
+            devices,
             last_inventory: Mutex::default(),
             ready: AtomicBool::new(false),
         }
@@ -294,6 +311,10 @@ impl Metrics {
         let last_ready: BTreeMap<String, i64> =
             last.accounts_ready.iter().map(|(a, r)| (a.clone(), i64::from(*r))).collect();
         export(&self.account_ready, &last_ready, &ready, |account| AccountLabels { account });
+        export(&self.devices, &last.devices, &inventory.devices, |(account, state)| DeviceLabels {
+            account,
+            state,
+        });
         *last = inventory;
     }
 

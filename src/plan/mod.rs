@@ -211,6 +211,7 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
             return out;
         }
     };
+    let desired = desired.with_impact_threshold(account.spec.impact_threshold());
     let instance = desired.instance_id.clone().or_else(|| account.spec.instance_id.clone());
     out.instance = Some(instance.clone().unwrap_or_else(|| public_instance(&account.spec.region)));
     let labels = ctx.labels(&namespace);
@@ -274,6 +275,13 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
             });
             out.calls = report::calls(&planned.decision, &desired, &planned.observed, mode);
             out.blocked = planned.decision.blocked.as_ref().map(|b| (b.reason().to_string(), b.message()));
+            if let Some(decide::Blocked::ImpactNeedsApproval(impact)) = &planned.decision.blocked {
+                // The call the operator holds back, with what it would reach.
+                out.held_back.push(report::Call {
+                    operation: impact.operation,
+                    detail: format!("{} — needs approval", impact.summary()),
+                });
+            }
             if let Some(conflict) = planned.name_conflict {
                 out.calls.clear();
                 out.blocked = Some(("NameConflict".into(), conflict));

@@ -49,6 +49,9 @@ pub struct Entry {
     pub instance: Option<String>,
     /// The calls, in order.
     pub calls: Vec<Call>,
+    /// Calls held back until a person approves them (they would reach devices).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<Call>,
     /// What would block: (reason, message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<(String, String)>,
@@ -225,6 +228,14 @@ pub fn render(entries: &[Entry], summary: &Summary, format: Format) -> String {
                 }
                 out.push('\n');
                 for call in &entry.calls {
+                    out.push_str(&format!(
+                        "  {} {}: {}\n",
+                        symbol(call.operation),
+                        call.operation,
+                        call.detail
+                    ));
+                }
+                for call in &entry.held_back {
                     out.push_str(&format!(
                         "  {} {}: {}\n",
                         symbol(call.operation),

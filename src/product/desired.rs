@@ -270,6 +270,9 @@ pub struct DesiredProduct {
     /// This resource's own marks (cluster, uid), also when it puts none on the product: a
     /// product marked by anyone else is not this resource's.
     pub identity: Option<(String, String)>,
+    /// Which device-affecting actions need a person's approval, and whether this generation
+    /// has it (see [`super::impact`]).
+    pub impact: super::impact::ImpactPolicy,
 }
 
 impl DesiredProduct {
@@ -326,7 +329,25 @@ impl DesiredProduct {
             management: spec.management_policy,
             ownership: BTreeMap::new(),
             identity: None,
+            impact: super::impact::ImpactPolicy {
+                threshold: 0,
+                approved_generation: product
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(super::impact::APPROVE_IMPACT_ANNOTATION))
+                    .and_then(|v| v.trim().parse().ok()),
+                generation: product.metadata.generation.unwrap_or_default(),
+            },
         })
+    }
+
+    /// Devices above `threshold` (the account's `spec.impactApproval.activatedDevicesAbove`)
+    /// need a person's approval before an action reaches them.
+    #[must_use]
+    pub fn with_impact_threshold(mut self, threshold: i64) -> Self {
+        self.impact.threshold = threshold;
+        self
     }
 
     /// Marks the product as managed by the resource `uid` in cluster `cluster_id` (except for

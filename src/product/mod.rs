@@ -20,6 +20,7 @@ pub mod claim;
 pub mod desired;
 pub mod execute;
 pub mod fast_path;
+pub mod impact;
 pub mod journal;
 pub mod observe;
 pub mod outcome;
@@ -177,6 +178,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     let Some(account) = account(product, ctx, mode, nothing_created).await? else {
         return Ok(Requeue::await_change());
     };
+    let desired = desired.with_impact_threshold(account.impact_threshold);
     let namespace = product.namespace().unwrap_or_default();
     if let Some(how) = takes_over(&desired, &recorded)
         && !ctx.accounts.may_take_over(&account.name, &namespace).await

@@ -10,8 +10,11 @@ use tracing::debug;
 use crate::crd::product::AdoptionPolicy;
 use iot_platform::model::{
     GetThingModelTsl, GetThingModelTslPublished, ListProductTags, ProductDetails, ProductSummary,
-    QueryProduct, QueryProductList,
+    QueryDeviceStatistics, QueryProduct, QueryProductList,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::crd::product::DeviceCounts;
 use iot_platform::tsl::ThingModel;
 use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
@@ -136,7 +139,43 @@ async fn details_of(
     {
         published_thing_model_digest = latest_published_digest(platform, instance, &key).await?;
     }
-    Ok(ObservedProduct { details, tags, thing_model_digest, thing_model_draft, published_thing_model_digest })
+    let devices = device_counts(platform, instance, &key, details.device_count).await?;
+    Ok(ObservedProduct {
+        details,
+        tags,
+        thing_model_digest,
+        thing_model_draft,
+        published_thing_model_digest,
+        devices,
+    })
+}
+
+/// The product's devices: QueryProduct's `DeviceCount`, and — only when there are any — how
+/// many are activated and online (one QueryDeviceStatistics; a product without devices
+/// costs no extra read).
+async fn device_counts(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+    device_count: i32,
+) -> Result<DeviceCounts, PlatformError> {
+    let observed_at = Some(Time(jiff::Timestamp::now()));
+    if device_count <= 0 {
+        return Ok(DeviceCounts { observed_at, ..DeviceCounts::default() });
+    }
+    let request = QueryDeviceStatistics {
+        iot_instance_id: instance.map(str::to_string),
+        product_key: Some(key.to_string()),
+        group_id: None,
+    };
+    let stats = platform.call(&request).await?.data.unwrap_or_default();
+    Ok(DeviceCounts {
+        // The larger of the two counts: one read may be a moment newer than the other.
+        total: stats.device_count.max(i64::from(device_count)),
+        activated: stats.active_count,
+        online: stats.online_count,
+        observed_at,
+    })
 }
 
 /// The digest of a thing model as the platform returned it; one the operator cannot parse

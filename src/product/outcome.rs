@@ -389,6 +389,10 @@ pub fn next_status(
             .map(|p| if p { "Published" } else { "Developing" }.to_string()),
         thing_model,
         managed_tag_keys,
+        devices: match &facts.observation.observed {
+            Observed::Exists(product) => Some(product.devices.clone()),
+            _ => None,
+        },
         secret_name: (state.exists && state.secret.is_some())
             .then(|| facts.desired.secret_name.clone())
             .or(previous.secret_name.clone()),

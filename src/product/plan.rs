@@ -45,6 +45,9 @@ pub struct ObservedProduct {
     /// spec but status does not record that model as published (the answer of a publish may have
     /// been lost, or this reconcile started from a cached copy older than the publish).
     pub published_thing_model_digest: Option<String>,
+    /// Its devices (QueryProduct's DeviceCount; activated and online from
+    /// QueryDeviceStatistics when there are any).
+    pub devices: crate::crd::product::DeviceCounts,
 }
 
 impl ObservedProduct {
@@ -171,6 +174,9 @@ pub enum Blocked {
     ManagedElsewhere,
     /// Observe-only, and there is no product to observe.
     NothingToObserve,
+    /// An action would reach the product's devices and no person approved it for this
+    /// generation.
+    ImpactNeedsApproval(super::impact::Impact),
 }
 
 impl Blocked {
@@ -186,6 +192,7 @@ impl Blocked {
             Self::ProductMissing { .. } => "ProductMissing",
             Self::ManagedElsewhere { .. } => "ManagedElsewhere",
             Self::NothingToObserve => "NothingToObserve",
+            Self::ImpactNeedsApproval(impact) => impact.reason(),
         }
     }
 
@@ -244,6 +251,7 @@ impl Blocked {
             Self::NothingToObserve => "spec.managementPolicy is ObserveOnly, so the operator never creates a product; \
                  set spec.productKey to an existing product (or spec.adoptionPolicy: ByName with the product's name)"
                 .into(),
+            Self::ImpactNeedsApproval(impact) => impact.message(),
         }
     }
 }
@@ -443,6 +451,11 @@ fn delete_plan(desired: &DesiredProduct, observed: &Observed) -> Plan {
 /// Decides what to do, within what the management policy allows.
 #[must_use]
 pub fn plan(desired: &DesiredProduct, observed: &Observed, recorded: &Recorded, mode: Mode) -> Plan {
+    super::impact::gate(managed(desired, observed, recorded, mode), observed, &desired.impact)
+}
+
+/// The plan within what the management policy allows (before the device-impact gate).
+fn managed(desired: &DesiredProduct, observed: &Observed, recorded: &Recorded, mode: Mode) -> Plan {
     let plan = plan_all(desired, observed, recorded, mode);
     match (desired.management, mode, observed) {
         (ManagementPolicy::Full, _, _) => plan,

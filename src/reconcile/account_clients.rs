@@ -39,6 +39,8 @@ pub struct AccountHandle {
     pub instance_id: Option<String>,
     /// Where calls go.
     pub endpoints: Endpoints,
+    /// Devices above this many need approval before an action reaches them.
+    pub impact_threshold: i64,
     /// What the handle was built from: (account generation, Secret resourceVersion).
     built_from: (String, String),
 }
@@ -534,6 +536,7 @@ impl Accounts {
             region: account.spec.region.clone(),
             instance_id: account.spec.instance_id.clone(),
             endpoints,
+            impact_threshold: account.spec.impact_threshold(),
             built_from,
         });
         self.handles.lock().expect("accounts lock").insert(name, handle.clone());

@@ -81,6 +81,8 @@ pub const REASONS: &[(&str, Class)] = &[
     ("PlatformRefused", Class::NeedsHuman),
     ("PublishedLocked", Class::NeedsHuman),
     ("DeleteBlockedByPublication", Class::NeedsHuman),
+    ("ImpactNeedsApproval", Class::NeedsHuman),
+    ("DeleteNeedsApproval", Class::NeedsHuman),
     ("ThingModelLockedByDistribution", Class::NeedsHuman),
     ("AttributesMismatch", Class::NeedsHuman),
     ("NameConflict", Class::NeedsHuman),

@@ -37,13 +37,12 @@ TSL = json.dumps({
 })
 
 
-@pytest.fixture
-def emulator():
-    """A fresh emulator per test: each test has the account's QPS budget to itself."""
+def run_emulator(*extra_args):
     binary = os.environ["IOTOP_EMULATOR_BIN"]
     proc = subprocess.Popen(
         [binary, "--listen", "127.0.0.1:0", "--access-key", f"{AK_ID}:{AK_SECRET}:{UID}:{LOGON}",
-         "--instance", f"{TARGET_INSTANCE}@cn-shanghai", "--job-duration-ms", "300", "--log-level", "warn"],
+         "--instance", f"{TARGET_INSTANCE}@cn-shanghai", "--job-duration-ms", "300", "--log-level", "warn",
+         *extra_args],
         stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     match = re.search(r"http://(\S+) ", line)
@@ -53,9 +52,30 @@ def emulator():
     proc.wait(timeout=10)
 
 
+@pytest.fixture
+def emulator():
+    """A fresh emulator per test: each test has the account's QPS budget to itself."""
+    yield from run_emulator()
+
+
+@pytest.fixture
+def refusing_emulator():
+    """An emulator whose DeleteProduct refuses a product that still has devices."""
+    yield from run_emulator("--delete-product-with-devices", "refuse")
+
+
 def admin_state(address):
     with urllib.request.urlopen(f"http://{address}/_emulator/state") as response:
         return json.load(response)["state"]
+
+
+def admin_devices(address, key, **setting):
+    """What real devices do by registering and connecting, through the admin endpoint."""
+    request = urllib.request.Request(f"http://{address}/_emulator/devices/{key}", method="PUT",
+                                     data=json.dumps(setting).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
 
 
 class Result:
@@ -241,3 +261,59 @@ def test_a_missing_product_is_reported_as_a_business_error(emulator, client_name
     c = CLIENTS[client_name](emulator)
     missing = c.call("QueryProduct", ProductKey="a1DoesNotExist")
     assert (missing.ok, missing.code) == (False, "iot.prod.NotExistedProduct"), missing
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_devices_are_registered_and_counted(emulator, client_name):
+    c = CLIENTS[client_name](emulator)
+    name = f"Lamp_{client_name.replace('-', '')}_{uuid.uuid4().hex[:6]}"
+    created = c.call("CreateProduct", ProductName=name, NodeType=0)
+    assert created.ok, created
+    key = created.body["ProductKey"]
+    assert c.call("QueryProduct", ProductKey=key).body["Data"]["DeviceCount"] == 0
+
+    registered = c.call("RegisterDevice", ProductKey=key, DeviceName="lamp-01:a@b.c_d", Nickname="Kitchen_lamp")
+    assert registered.ok, registered
+    device = registered.body["Data"]
+    assert (device["ProductKey"], device["DeviceName"], device["Nickname"]) == (key, "lamp-01:a@b.c_d", "Kitchen_lamp")
+    assert device["IotId"] and device["DeviceSecret"]
+    generated = c.call("RegisterDevice", ProductKey=key)
+    assert generated.ok, generated
+    assert generated.body["Data"]["DeviceName"] and generated.body["Data"]["IotId"] != device["IotId"]
+
+    duplicate = c.call("RegisterDevice", ProductKey=key, DeviceName="lamp-01:a@b.c_d")
+    assert (duplicate.ok, duplicate.code) == (False, "iot.device.AlreadyExistedDeviceName"), duplicate
+    malformed = c.call("RegisterDevice", ProductKey=key, DeviceName="no")
+    assert (malformed.ok, malformed.code) == (False, "iot.device.InvalidFormattedDeviceName"), malformed
+    missing = c.call("RegisterDevice", ProductKey="a1DoesNotExist", DeviceName="lamp-02")
+    assert (missing.ok, missing.code) == (False, "iot.prod.NotExistedProduct"), missing
+
+    # Devices connect: the emulator's admin side stands for them.
+    counts = admin_devices(emulator, key, register=3, activated=3, online=1)
+    assert (counts["deviceCount"], counts["activeCount"], counts["onlineCount"]) == (5, 3, 1)
+    statistics = c.call("QueryDeviceStatistics", ProductKey=key)
+    assert statistics.ok, statistics
+    assert statistics.body["Data"] == {"deviceCount": 5, "activeCount": 3, "onlineCount": 1}
+    account = c.call("QueryDeviceStatistics")
+    assert account.ok, account
+    assert account.body["Data"]["deviceCount"] == 5
+    assert c.call("QueryProduct", ProductKey=key).body["Data"]["DeviceCount"] == 5
+    listed = c.call("QueryProductList", CurrentPage=1, PageSize=200)
+    assert [p["DeviceCount"] for p in listed.body["Data"]["List"]["ProductInfo"] if p["ProductKey"] == key] == [5]
+
+    # By default a product is deleted with its devices.
+    assert c.call("DeleteProduct", ProductKey=key).ok
+    gone = c.call("QueryDeviceStatistics", ProductKey=key)
+    assert (gone.ok, gone.code) == (False, "iot.prod.NotExistedProduct"), gone
+    assert c.call("QueryDeviceStatistics").body["Data"]["deviceCount"] == 0
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_a_product_with_devices_can_be_kept_from_deletion(refusing_emulator, client_name):
+    c = CLIENTS[client_name](refusing_emulator)
+    name = f"Lamp_{client_name.replace('-', '')}_{uuid.uuid4().hex[:6]}"
+    key = c.call("CreateProduct", ProductName=name, NodeType=0).body["ProductKey"]
+    assert c.call("RegisterDevice", ProductKey=key, DeviceName="lamp-01").ok
+    refused = c.call("DeleteProduct", ProductKey=key)
+    assert (refused.ok, refused.code, refused.status) == (False, "iot.prod.ProductHasDevices", 200), refused
+    assert c.call("QueryProduct", ProductKey=key).body["Data"]["DeviceCount"] == 1

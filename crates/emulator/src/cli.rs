@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::state::DeleteWithDevices;
+
 /// Play the Alibaba Cloud IoT Platform API on the wire, with state in memory.
 #[derive(Debug, Parser)]
 #[command(name = "iot-platform-emulator", version, about)]
@@ -88,6 +90,11 @@ pub struct EmulatorArgs {
     /// How long a distribution job runs, milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub job_duration_ms: i64,
+    /// What DeleteProduct does to a product that still has devices (not documented):
+    /// `refuse` answers the made-up `iot.prod.ProductHasDevices`; `cascade` deletes the
+    /// devices with the product.
+    #[arg(long, value_enum, default_value_t = DeleteWithDevices::Cascade)]
+    pub delete_product_with_devices: DeleteWithDevices,
     /// Answer every error code the emulator made up (where the platform documents none) with
     /// `iot.system.SystemException` or a code no one has seen, chosen call by call.
     #[arg(long, env = "IOTOP_EMULATOR_OPAQUE_CODES")]

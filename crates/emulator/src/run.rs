@@ -57,6 +57,7 @@ pub fn config_from_args(args: &EmulatorArgs) -> Result<EmulatorConfig, String> {
             instances,
             seed: args.seed,
             opaque_codes: args.opaque_codes,
+            delete_product_with_devices: args.delete_product_with_devices,
         },
         faults,
         rate_limit: !args.no_rate_limit,

@@ -1,6 +1,9 @@
 //! The emulator's HTTP side: one listener per region, the API at `/`, and a test-only admin
 //! view under `/_emulator/`.
 //!
+//! Admin (loopback only): `GET /_emulator/state`, `GET|PUT /_emulator/faults`,
+//! `GET|PUT /_emulator/sts`, `GET|PUT /_emulator/devices/{productKey}`.
+//!
 //! Per request: read → authenticate ([`super::gateway`]) → rate limit (the documented QPS
 //! per account and action) → faults → execute ([`super::state`]) → answer in JSON (or XML),
 //! or — for a "lost response" fault — close the connection without answering after the
@@ -20,14 +23,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use super::faults::{ErrorKind, FaultInjector, Faults};
 use super::gateway::{self, AccessKey, Incoming, KeyLookup, NonceCache};
-use super::state::{ApiError, CallContext, Rules, Snapshot, State};
+use super::state::{ApiError, CallContext, DeviceChange, Rules, Snapshot, State};
 use super::sts::{Sts, StsConfig, TemporaryKey};
 use super::xml;
 use iot_platform::quota;
@@ -255,6 +258,67 @@ impl Emulator {
         };
         let params = Params::from_pairs(params.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
         self.state.lock().expect("state lock").handle(&context, action, &params)
+    }
+
+    /// Gives product `product_key` of account `uid` at least `total` devices (registering
+    /// more as needed, never removing any), of which the first `activated` (in registration
+    /// order) are activated and the first `online` online, the others not: what real devices
+    /// do by registering and connecting. Past the gateway, its faults and quotas.
+    ///
+    /// # Errors
+    /// `iot.prod.NotExistedProduct` when the account has no such product; `InvalidParameter`
+    /// (400) unless `online` ≤ `activated` ≤ the product's devices, or when the key names
+    /// products in several instances (a distributed copy).
+    pub fn set_devices(
+        &self,
+        uid: &str,
+        product_key: &str,
+        total: usize,
+        activated: usize,
+        online: usize,
+    ) -> Result<(), ApiError> {
+        let change =
+            DeviceChange { register: 0, at_least: total, activated: Some(activated), online: Some(online) };
+        self.state.lock().expect("state lock").set_devices(Some(uid), None, product_key, change, now_ms())?;
+        Ok(())
+    }
+
+    /// `GET` (no body) or `PUT` (a [`DeviceSetting`]) `/_emulator/devices/{productKey}`
+    /// (`?iotInstanceId=` picks the instance too): the product's device counts, after the
+    /// change.
+    fn admin_devices(&self, product_key: &str, query: Option<&str>, put: Option<&[u8]>) -> (u16, Value) {
+        let mut setting = match put {
+            None => DeviceSetting::default(),
+            Some(body) => match serde_json::from_slice::<DeviceSetting>(body) {
+                Ok(setting) => setting,
+                Err(e) => return (400, json!({"error": e.to_string()})),
+            },
+        };
+        if setting.iot_instance_id.is_none() {
+            setting.iot_instance_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "iotInstanceId")
+                .map(|(_, v)| v.into_owned());
+        }
+        let change = DeviceChange {
+            register: setting.register,
+            at_least: 0,
+            activated: setting.activated,
+            online: setting.online,
+        };
+        let result = self.state.lock().expect("state lock").set_devices(
+            None,
+            setting.iot_instance_id.as_deref(),
+            product_key,
+            change,
+            now_ms(),
+        );
+        match result {
+            Ok(counts) => (200, serde_json::to_value(counts).expect("counts serialise")),
+            Err(error) => {
+                let status = if error.code == "iot.prod.NotExistedProduct" { 404 } else { 400 };
+                (status, json!({"error": error.message, "code": error.code}))
+            }
+        }
     }
 
     /// Replaces the faults in force.
@@ -534,6 +598,29 @@ impl Emulator {
             (Method::GET, "healthz") => ok(json!({"ok": true})),
             (Method::GET, "state") => ok(json!({"state": self.snapshot(), "stats": self.stats()})),
             (Method::GET, "faults") => ok(serde_json::to_value(self.faults()).expect("faults serialise")),
+            (method, devices)
+                if devices.starts_with("devices/") && (method == Method::GET || method == Method::PUT) =>
+            {
+                let product_key = devices["devices/".len()..].to_string();
+                let query = request.uri().query().map(str::to_string);
+                let body = if method == Method::PUT {
+                    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                        Ok(body) => Some(body.to_bytes()),
+                        Err(e) => {
+                            return json_response(
+                                400,
+                                &id,
+                                json!({"error": e.to_string()}).to_string(),
+                                "application/json",
+                            );
+                        }
+                    }
+                } else {
+                    None
+                };
+                let (status, value) = self.admin_devices(&product_key, query.as_deref(), body.as_deref());
+                json_response(status, &id, value.to_string(), "application/json;charset=utf-8")
+            }
             (Method::GET, "sts") => ok(serde_json::to_value(self.sts_config()).expect("sts serialises")),
             (Method::PUT, "sts") => {
                 let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
@@ -593,6 +680,27 @@ impl Emulator {
             ),
         }
     }
+}
+
+/// The body of `PUT /_emulator/devices/{productKey}`: register `register` more devices,
+/// then make the first `activated` activated and the first `online` online (registration
+/// order; an absent count keeps the current one). `iotInstanceId` picks the instance when
+/// the key is in several (a distributed copy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceSetting {
+    /// Devices to register.
+    #[serde(default)]
+    pub register: usize,
+    /// Activated devices afterwards.
+    #[serde(default)]
+    pub activated: Option<usize>,
+    /// Online devices afterwards.
+    #[serde(default)]
+    pub online: Option<usize>,
+    /// The instance, when the key is in several.
+    #[serde(default)]
+    pub iot_instance_id: Option<String>,
 }
 
 /// The gateway's keys: the configured ones, and the temporary ones STS issued.
@@ -754,6 +862,106 @@ mod tests {
         assert!(admin_allowed("[::1]:5000".parse().unwrap()));
         assert!(!admin_allowed("10.0.0.7:5000".parse().unwrap()));
         assert!(!admin_allowed("192.168.1.20:5000".parse().unwrap()));
+    }
+
+    /// A product "Lamp" of account 1001 made in the console; its key.
+    fn lamp(emulator: &Emulator) -> String {
+        let created = emulator
+            .console("1001", "CreateProduct", &[("ProductName", "Lamp"), ("NodeType", "0")])
+            .expect("created");
+        created["ProductKey"].as_str().expect("a key").to_string()
+    }
+
+    #[test]
+    fn the_device_operations_are_held_to_their_documented_qps() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        for (action, qps) in [("RegisterDevice", 30), ("QueryDeviceStatistics", 50)] {
+            assert_eq!(quota::qps(action), Some(qps), "{action}");
+            let limiter = emulator.limiter("1001", action).expect("rate limited");
+            let passed = (0..qps * 2).take_while(|_| limiter.check().is_ok()).count();
+            // A burst of the documented QPS, then throttled (a little slack for a thread
+            // descheduled mid-loop, during which the bucket refills).
+            let qps = qps as usize;
+            assert!((qps..qps + qps / 2).contains(&passed), "{action}: {passed} calls passed");
+            let other = emulator.limiter("2002", action).expect("rate limited");
+            assert!(other.check().is_ok(), "{action}: each account has its own budget");
+        }
+        let unlimited = Emulator::new(EmulatorConfig { rate_limit: false, ..EmulatorConfig::default() });
+        assert!(unlimited.limiter("1001", "RegisterDevice").is_none());
+    }
+
+    #[test]
+    fn set_devices_and_the_console_register_devices() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        let key = lamp(&emulator);
+        let registered = emulator
+            .console("1001", "RegisterDevice", &[("ProductKey", &key), ("DeviceName", "lamp-1")])
+            .expect("registered in the console");
+        assert_eq!(registered["Data"]["DeviceName"], "lamp-1");
+        emulator.set_devices("1001", &key, 5, 3, 1).expect("set");
+        let statistics =
+            emulator.console("1001", "QueryDeviceStatistics", &[("ProductKey", &key)]).expect("counted");
+        assert_eq!(statistics["Data"], json!({"deviceCount": 5, "activeCount": 3, "onlineCount": 1}));
+        let product = emulator.console("1001", "QueryProduct", &[("ProductKey", &key)]).expect("queried");
+        assert_eq!(product["Data"]["DeviceCount"], 5);
+        let refused = emulator.set_devices("1001", &key, 5, 2, 3).expect_err("online > activated");
+        assert_eq!(refused.code, "InvalidParameter");
+        let missing = emulator.set_devices("2002", &key, 1, 0, 0).expect_err("another account's");
+        assert_eq!(missing.code, "iot.prod.NotExistedProduct");
+    }
+
+    #[test]
+    fn the_admin_devices_endpoint_registers_and_sets_flags() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        let key = lamp(&emulator);
+        let (status, body) =
+            emulator.admin_devices(&key, None, Some(br#"{"register": 4, "activated": 2, "online": 1}"#));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body,
+            json!({"productKey": key, "iotInstanceId": "iotx-oxssharez200",
+                   "deviceCount": 4, "activeCount": 2, "onlineCount": 1})
+        );
+        let (status, body) = emulator.admin_devices(&key, None, Some(br#"{"register": 1}"#));
+        assert_eq!((status, &body["deviceCount"], &body["activeCount"]), (200, &json!(5), &json!(2)));
+        let (status, body) = emulator.admin_devices(&key, Some("iotInstanceId=iotx-oxssharez200"), None);
+        assert_eq!((status, &body["deviceCount"]), (200, &json!(5)), "GET reads the counts");
+        for bad in [&br#"{"online": 3}"#[..], br#"{"activated": 6}"#, br#"{"devices": 1}"#, b"nope"] {
+            let (status, body) = emulator.admin_devices(&key, None, Some(bad));
+            assert_eq!(status, 400, "{body}");
+        }
+        let (status, body) = emulator.admin_devices("a1NoSuchKey", None, Some(br#"{"register": 1}"#));
+        assert_eq!((status, &body["code"]), (404, &json!("iot.prod.NotExistedProduct")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_admin_devices_endpoint_is_served_over_http() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        let key = lamp(&emulator);
+        let addr = spawn(emulator.clone(), "127.0.0.1:0".parse().unwrap(), "cn-shanghai").await.unwrap();
+        let path = format!("/_emulator/devices/{key}");
+        let response = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let body = r#"{"register": 3, "activated": 2, "online": 2}"#;
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                stream,
+                "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        })
+        .await
+        .unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.contains(r#""deviceCount":3"#), "{response}");
+        let product = emulator.console("1001", "QueryProduct", &[("ProductKey", &key)]).unwrap();
+        assert_eq!(product["Data"]["DeviceCount"], 3);
+        assert_eq!(emulator.snapshot().products[0].devices.iter().filter(|d| d.online).count(), 2);
     }
 
     #[test]

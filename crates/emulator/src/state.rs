@@ -6,11 +6,12 @@
 //! instance, instance ids per region, published products refuse update, delete and
 //! thing-model changes (unless relaxed), distributed products refuse thing-model changes,
 //! products per instance, at most 10 distribution jobs per account, distribution only at
-//! the cn-shanghai endpoint, tag formats and limits, TSL validity, page limits.
+//! the cn-shanghai endpoint, tag formats and limits, TSL validity, page limits, device
+//! names (format, unique per product) and what DeleteProduct does to a product's devices.
 //!
 //! No I/O happens here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -110,6 +111,21 @@ pub struct Rules {
     /// call, `iot.system.SystemException` or a code no one has seen: what the real platform
     /// answers there is not documented, so a client must not depend on our choice.
     pub opaque_codes: bool,
+    /// What DeleteProduct does to a product that still has devices (not documented).
+    pub delete_product_with_devices: DeleteWithDevices,
+}
+
+/// What DeleteProduct does to a product that still has devices. The platform's pages say
+/// only that "all related data is deleted"; whether devices block the deletion is not
+/// documented, so the emulator offers both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DeleteWithDevices {
+    /// Refuse with [`emulator_codes::PRODUCT_HAS_DEVICES`] (made up).
+    Refuse,
+    /// Delete the product and its devices: their IotIds and DeviceSecrets become invalid
+    /// (an IotId is never issued again).
+    #[default]
+    Cascade,
 }
 
 impl Default for Rules {
@@ -122,6 +138,7 @@ impl Default for Rules {
             instances: Vec::new(),
             seed: 0x10_7e57,
             opaque_codes: false,
+            delete_product_with_devices: DeleteWithDevices::default(),
         }
     }
 }
@@ -174,6 +191,60 @@ pub struct Product {
     pub tsl_draft: Value,
     /// Published thing-model versions, newest first (at most 10 kept).
     pub versions: Vec<StoredVersion>,
+    /// Its devices, in the order they were registered (a distributed copy starts with none:
+    /// a product job does not distribute devices).
+    pub devices: Vec<Device>,
+}
+
+/// A device as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    /// DeviceName, unique within its product.
+    pub device_name: String,
+    /// IotId, globally unique and never issued again.
+    pub iot_id: String,
+    /// DeviceSecret.
+    pub device_secret: iot_platform::secret::Secret,
+    /// Alias.
+    pub nickname: Option<String>,
+    /// Registered, epoch ms.
+    pub gmt_create: i64,
+    /// Has connected at least once (set from the admin side only, as a real device would by
+    /// connecting).
+    pub activated: bool,
+    /// Connected now (admin side only; an online device is activated).
+    pub online: bool,
+}
+
+/// A change made to a product's devices from the emulator's admin side, standing for what
+/// real devices do by registering and connecting. Counts are applied in this order:
+/// register `register` more devices, then more still until the product has `at_least`;
+/// then the first `activated` devices (registration order) are activated and the others
+/// not, and the first `online` online and the others not. `None` keeps the current count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceChange {
+    /// Devices to register, whatever the product has.
+    pub register: usize,
+    /// Devices the product must have at least.
+    pub at_least: usize,
+    /// How many devices are activated afterwards (≤ the devices).
+    pub activated: Option<usize>,
+    /// How many devices are online afterwards (≤ `activated`).
+    pub online: Option<usize>,
+}
+
+/// A product's device counts, as the admin side reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCounts {
+    /// The product.
+    pub product_key: String,
+    /// Its instance.
+    pub iot_instance_id: String,
+    /// The counts, as QueryDeviceStatistics answers them.
+    #[serde(flatten)]
+    pub statistics: m::DeviceStatistics,
 }
 
 /// A published thing-model version.
@@ -226,6 +297,8 @@ pub struct State {
     job_history: Vec<(String, String)>,
     /// Every product ever created (key, name at creation), deleted ones included.
     product_history: Vec<(String, String)>,
+    /// Every IotId ever issued, deleted devices' included (never issued again).
+    issued_iot_ids: HashSet<String>,
     rng: StdRng,
     /// Answers disguised so far (opaque-codes mode).
     disguised: u64,
@@ -377,6 +450,57 @@ fn locked() -> ApiError {
     )
 }
 
+/// A product's devices, as QueryProduct and QueryProductList report them.
+fn device_count(product: &Product) -> i32 {
+    i32::try_from(product.devices.len()).unwrap_or(i32::MAX)
+}
+
+/// QueryDeviceStatistics' counts of `devices`.
+fn statistics<'a>(devices: impl IntoIterator<Item = &'a Device>) -> m::DeviceStatistics {
+    let mut counts = m::DeviceStatistics::default();
+    for device in devices {
+        counts.device_count += 1;
+        counts.active_count += i64::from(device.activated);
+        counts.online_count += i64::from(device.online);
+    }
+    counts
+}
+
+/// RegisterDevice's rule: 4–32 characters, each a letter, a digit or one of `-_@.:`.
+#[must_use]
+pub fn is_valid_device_name(name: &str) -> bool {
+    (4..=32).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_@.:".contains(c))
+}
+
+fn check_device_name(name: &str) -> Result<(), ApiError> {
+    if !is_valid_device_name(name) {
+        return Err(ApiError::business(
+            "iot.device.InvalidFormattedDeviceName",
+            "The device name is invalid. It must be 4 to 32 characters long and may contain letters, digits, \
+             hyphens (-), underscores (_), at signs (@), periods (.) and colons (:).",
+        ));
+    }
+    Ok(())
+}
+
+/// The alias rule: 4–64 characters (each Chinese character counting two) of Chinese,
+/// letters, digits and underscores. The SDK's docstring gives 4–64 letters, digits and
+/// underscores; older pages also allow Chinese: the emulator accepts the union.
+fn check_nickname(nickname: &str) -> Result<(), ApiError> {
+    // The product names' character set and weighting (iot_platform::names), longer.
+    let valid = iot_platform::names::product_name_characters_valid(nickname)
+        && (4..=64).contains(&iot_platform::names::product_name_units(nickname));
+    if !valid {
+        return Err(ApiError::business(
+            "iot.common.InvalidFormattedParameter",
+            "Nickname must be 4 to 64 characters long (a Chinese character counts as two) and may contain \
+             Chinese characters, letters, digits and underscores (_).",
+        ));
+    }
+    Ok(())
+}
+
 fn body<T: Serialize>(response: &T) -> Value {
     serde_json::to_value(response).expect("responses serialise")
 }
@@ -421,6 +545,7 @@ impl State {
             jobs: BTreeMap::new(),
             job_history: Vec::new(),
             product_history: Vec::new(),
+            issued_iot_ids: HashSet::new(),
             rng,
             disguised: 0,
         }
@@ -447,6 +572,7 @@ impl State {
             jobs: self.jobs.clone(),
             job_history: Vec::new(),
             product_history: Vec::new(),
+            issued_iot_ids: HashSet::new(),
             rng: self.rng.clone(),
             disguised: self.disguised,
         };
@@ -549,6 +675,8 @@ impl State {
             copy.region = target_region;
             copy.released = false;
             copy.gmt_create = job.gmt_create + duration;
+            // A product job does not distribute the product's devices.
+            copy.devices = Vec::new();
             let clash = self.products.values().any(|p| {
                 p.instance_id == copy.instance_id
                     && p.uid == copy.uid
@@ -698,6 +826,10 @@ impl State {
             m::ListDistributedProduct::ACTION => {
                 self.list_distributed(ctx, m::ListDistributedProduct::from_params(params)?)
             }
+            m::RegisterDevice::ACTION => self.register_device(ctx, m::RegisterDevice::from_params(params)?),
+            m::QueryDeviceStatistics::ACTION => {
+                self.device_statistics(ctx, m::QueryDeviceStatistics::from_params(params)?)
+            }
             other => Err(ApiError::gateway(
                 404,
                 "InvalidAction.NotFound",
@@ -764,6 +896,7 @@ impl State {
             tags: BTreeMap::new(),
             tsl_draft: initial,
             versions,
+            devices: Vec::new(),
         };
         self.product_history.push((product_key.clone(), product.product_name.clone()));
         self.products.insert((instance, product_key.clone()), product);
@@ -814,33 +947,47 @@ impl State {
     }
 
     fn delete_product(&mut self, ctx: &CallContext, op: m::DeleteProduct) -> Result<Value, ApiError> {
-        let product = self.product(ctx, op.iot_instance_id.as_deref(), &op.product_key)?;
-        if self.rules.lock_published && product.released {
+        let lock = self.rules.lock_published;
+        let policy = self.rules.delete_product_with_devices;
+        let product = self.product_mut(ctx, op.iot_instance_id.as_deref(), &op.product_key)?;
+        if lock && product.released {
             return Err(locked());
         }
-        self.products.remove(&(product.instance_id, product.product_key));
+        if policy == DeleteWithDevices::Refuse && !product.devices.is_empty() {
+            return Err(ApiError::business(
+                emulator_codes::PRODUCT_HAS_DEVICES,
+                format!(
+                    "The product still has {} devices and cannot be deleted. Delete its devices first.",
+                    product.devices.len()
+                ),
+            ));
+        }
+        // Cascade: the devices go with the product; their IotIds are never issued again.
+        let key = (product.instance_id.clone(), product.product_key.clone());
+        self.products.remove(&key);
         Ok(json!({}))
     }
 
     fn query_product(&mut self, ctx: &CallContext, op: m::QueryProduct) -> Result<Value, ApiError> {
-        let p = self.product(ctx, op.iot_instance_id.as_deref(), &op.product_key)?;
+        // Borrowed, not cloned: a product may hold many devices.
+        let p = &*self.product_mut(ctx, op.iot_instance_id.as_deref(), &op.product_key)?;
         let senior = p.aliyun_commodity_code == "iothub_senior";
         Ok(body(&m::QueryProductResponse {
             data: Some(m::ProductDetails {
-                product_key: p.product_key,
-                product_name: p.product_name,
-                product_secret: p.product_secret,
-                description: p.description,
+                product_key: p.product_key.clone(),
+                product_name: p.product_name.clone(),
+                product_secret: p.product_secret.clone(),
+                description: p.description.clone(),
                 node_type: p.node_type,
                 data_format: p.data_format,
-                aliyun_commodity_code: Some(p.aliyun_commodity_code),
-                protocol_type: if senior { p.protocol_type } else { None },
+                aliyun_commodity_code: Some(p.aliyun_commodity_code.clone()),
+                protocol_type: if senior { p.protocol_type.clone() } else { None },
                 net_type: p.net_type,
-                auth_type: Some(p.auth_type),
+                auth_type: Some(p.auth_type.clone()),
                 id2: Some(false),
                 category_key: p.category_key.clone(),
-                category_name: p.category_key,
-                device_count: 0,
+                category_name: p.category_key.clone(),
+                device_count: device_count(p),
                 gmt_create: p.gmt_create,
                 owner: Some(true),
                 product_status: if p.released { m::RELEASE_STATUS } else { m::DEVELOPMENT_STATUS }.into(),
@@ -878,7 +1025,7 @@ impl State {
                 product_name: p.product_name.clone(),
                 node_type: p.node_type,
                 data_format: p.data_format,
-                device_count: 0,
+                device_count: device_count(p),
                 gmt_create: p.gmt_create,
                 description: p.description.clone(),
                 auth_type: Some(p.auth_type.clone()),
@@ -1269,6 +1416,182 @@ impl State {
         Ok(body(&m::ListDistributedProductResponse {
             data: Some(m::DistributedPage { total, info: m::DistributedItems { items: page } }),
         }))
+    }
+
+    /// A new device named `name` (or a generated name not in `taken`), with a fresh IotId
+    /// and DeviceSecret; `taken` gains its name.
+    fn new_device(
+        &mut self,
+        name: Option<String>,
+        nickname: Option<String>,
+        taken: &mut HashSet<String>,
+        now_ms: i64,
+    ) -> Device {
+        const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let device_name = match name {
+            Some(name) => name,
+            // Generated names look like the platform's: 20 letters and digits.
+            None => loop {
+                let candidate = self.random_string(20, ALPHANUMERIC);
+                if !taken.contains(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        taken.insert(device_name.clone());
+        let iot_id = loop {
+            // The documented example's shape: 20 characters, `0010`, 6 characters.
+            let candidate = format!(
+                "{}0010{}",
+                self.random_string(20, ALPHANUMERIC),
+                self.random_string(6, ALPHANUMERIC)
+            );
+            if self.issued_iot_ids.insert(candidate.clone()) {
+                break candidate;
+            }
+        };
+        Device {
+            device_name,
+            iot_id,
+            device_secret: self.random_string(32, ALPHANUMERIC).into(),
+            nickname,
+            gmt_create: now_ms,
+            activated: false,
+            online: false,
+        }
+    }
+
+    fn register_device(&mut self, ctx: &CallContext, op: m::RegisterDevice) -> Result<Value, ApiError> {
+        let name = op.device_name.filter(|n| !n.is_empty());
+        if let Some(name) = &name {
+            check_device_name(name)?;
+        }
+        let nickname = op.nickname.filter(|n| !n.is_empty());
+        if let Some(nickname) = &nickname {
+            check_nickname(nickname)?;
+        }
+        let product = self.product_mut(ctx, op.iot_instance_id.as_deref(), &op.product_key)?;
+        if let Some(name) = &name
+            && product.devices.iter().any(|d| d.device_name == *name)
+        {
+            return Err(ApiError::business(
+                "iot.device.AlreadyExistedDeviceName",
+                format!("A device named {name} already exists in this product."),
+            ));
+        }
+        let key = (product.instance_id.clone(), product.product_key.clone());
+        let mut devices = std::mem::take(&mut product.devices);
+        let mut taken: HashSet<String> = devices.iter().map(|d| d.device_name.clone()).collect();
+        let device = self.new_device(name, nickname, &mut taken, ctx.now_ms);
+        let answer = m::RegisterDeviceResponse {
+            data: Some(m::RegisteredDevice {
+                iot_id: device.iot_id.clone(),
+                product_key: key.1.clone(),
+                device_name: device.device_name.clone(),
+                device_secret: device.device_secret.clone(),
+                nickname: device.nickname.clone(),
+            }),
+        };
+        devices.push(device);
+        self.products.get_mut(&key).expect("the product was just found").devices = devices;
+        Ok(body(&answer))
+    }
+
+    fn device_statistics(
+        &mut self,
+        ctx: &CallContext,
+        op: m::QueryDeviceStatistics,
+    ) -> Result<Value, ApiError> {
+        let counts = match op.product_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(key) => statistics(&self.product_mut(ctx, op.iot_instance_id.as_deref(), key)?.devices),
+            None => {
+                let instance = self.resolve_instance(ctx, op.iot_instance_id.as_deref())?;
+                statistics(
+                    self.products
+                        .values()
+                        .filter(|p| p.uid == ctx.uid && p.instance_id == instance)
+                        .flat_map(|p| &p.devices),
+                )
+            }
+        };
+        // The emulator has no device groups: every group id names one that does not exist.
+        if let Some(group) = op.group_id.as_deref().filter(|g| !g.is_empty()) {
+            return Err(ApiError::business(
+                "iot.group.NotExistedGroup",
+                format!("The device group {group} does not exist."),
+            ));
+        }
+        Ok(body(&m::QueryDeviceStatisticsResponse { data: Some(counts) }))
+    }
+
+    /// Changes a product's devices from the admin side (see [`DeviceChange`]): what real
+    /// devices do by registering and connecting. The product is the one with key
+    /// `product_key`, of account `uid` and in instance `instance` when they are given.
+    ///
+    /// # Errors
+    /// `iot.prod.NotExistedProduct` for no such product; `InvalidParameter` (400) when the
+    /// key names products in several instances (a distributed copy) and no instance is
+    /// given, or when the counts break online ≤ activated ≤ devices (nothing is changed then).
+    pub fn set_devices(
+        &mut self,
+        uid: Option<&str>,
+        instance: Option<&str>,
+        product_key: &str,
+        change: DeviceChange,
+        now_ms: i64,
+    ) -> Result<DeviceCounts, ApiError> {
+        let matching: Vec<(String, String)> = self
+            .products
+            .iter()
+            .filter(|((i, k), p)| {
+                k == product_key
+                    && uid.is_none_or(|u| p.uid == u)
+                    && instance.filter(|i| !i.is_empty()).is_none_or(|wanted| i == wanted)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let key = match matching.as_slice() {
+            [] => return Err(not_found()),
+            [key] => key.clone(),
+            several => {
+                let instances: Vec<&str> = several.iter().map(|(i, _)| i.as_str()).collect();
+                return Err(ApiError::gateway(
+                    400,
+                    "InvalidParameter",
+                    format!(
+                        "The product {product_key} exists in several instances ({}): name one.",
+                        instances.join(", ")
+                    ),
+                ));
+            }
+        };
+        let product = self.products.get_mut(&key).expect("just found");
+        let current = statistics(&product.devices);
+        let total = (product.devices.len().saturating_add(change.register)).max(change.at_least);
+        let activated = change.activated.unwrap_or(current.active_count as usize);
+        let online = change.online.unwrap_or(current.online_count as usize);
+        if online > activated || activated > total {
+            return Err(ApiError::gateway(
+                400,
+                "InvalidParameter",
+                format!(
+                    "The counts must satisfy online ({online}) <= activated ({activated}) <= devices ({total})."
+                ),
+            ));
+        }
+        let mut devices = std::mem::take(&mut product.devices);
+        let mut taken: HashSet<String> = devices.iter().map(|d| d.device_name.clone()).collect();
+        while devices.len() < total {
+            let device = self.new_device(None, None, &mut taken, now_ms);
+            devices.push(device);
+        }
+        for (index, device) in devices.iter_mut().enumerate() {
+            device.activated = index < activated;
+            device.online = index < online;
+        }
+        let statistics = statistics(&devices);
+        self.products.get_mut(&key).expect("just found").devices = devices;
+        Ok(DeviceCounts { product_key: key.1, iot_instance_id: key.0, statistics })
     }
 }
 

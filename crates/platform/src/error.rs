@@ -70,6 +70,9 @@ pub mod emulator_codes {
     pub const THING_MODEL_NOT_PUBLISHED: &str = "iot.thingmodel.NotPublished";
     /// No thing-model version with that name.
     pub const THING_MODEL_VERSION_NOT_FOUND: &str = "iot.thingmodel.VersionNotFound";
+    /// DeleteProduct refused because the product still has devices (the emulator's
+    /// `--delete-product-with-devices refuse`).
+    pub const PRODUCT_HAS_DEVICES: &str = "iot.prod.ProductHasDevices";
     /// Every code above: the ones the emulator made up.
     pub const INVENTED: &[&str] = &[
         PRODUCT_PUBLISHED,
@@ -78,6 +81,7 @@ pub mod emulator_codes {
         DISTRIBUTE_JOB_NOT_FOUND,
         THING_MODEL_NOT_PUBLISHED,
         THING_MODEL_VERSION_NOT_FOUND,
+        PRODUCT_HAS_DEVICES,
     ];
     /// The TSL document is malformed: the documented common code for a bad parameter (the
     /// platform documents no code per TSL rule).

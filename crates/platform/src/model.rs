@@ -134,6 +134,34 @@ operation! {
 }
 
 operation! {
+    /// Registers one device under a product (30 QPS per account).
+    RegisterDevice => RegisterDeviceResponse, action = "RegisterDevice", idempotent = false {
+        /// Instance id.
+        iot_instance_id: Option<String> = "IotInstanceId",
+        /// The product.
+        product_key: String = "ProductKey",
+        /// The device's name (4–32 characters of letters, digits and `-_@.:`); generated
+        /// when absent.
+        device_name: Option<String> = "DeviceName",
+        /// An alias.
+        nickname: Option<String> = "Nickname",
+    }
+}
+
+operation! {
+    /// The device statistics of a product (or of the account without one): how many
+    /// devices, how many activated, how many online (50 QPS per account).
+    QueryDeviceStatistics => QueryDeviceStatisticsResponse, action = "QueryDeviceStatistics", idempotent = true {
+        /// Instance id.
+        iot_instance_id: Option<String> = "IotInstanceId",
+        /// The product.
+        product_key: Option<String> = "ProductKey",
+        /// A device group.
+        group_id: Option<String> = "GroupId",
+    }
+}
+
+operation! {
     /// Lists products of an instance, a page at a time (newest first).
     QueryProductList => QueryProductListResponse, action = "QueryProductList", idempotent = true {
         /// Instance id.
@@ -445,6 +473,60 @@ pub struct CreatedProduct {
     /// Resource group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_group_id: Option<String>,
+}
+
+/// RegisterDevice's response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterDeviceResponse {
+    /// The device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<RegisteredDevice>,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisteredDevice {
+    /// The device's globally unique id.
+    #[serde(default)]
+    pub iot_id: String,
+    /// Its product.
+    #[serde(default)]
+    pub product_key: String,
+    /// Its name.
+    #[serde(default)]
+    pub device_name: String,
+    /// Its DeviceSecret (a credential).
+    #[serde(default)]
+    pub device_secret: crate::secret::Secret,
+    /// Its alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+}
+
+/// QueryDeviceStatistics' response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryDeviceStatisticsResponse {
+    /// The counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DeviceStatistics>,
+}
+
+/// How many devices a product has (the platform spells these keys in lower camel case).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceStatistics {
+    /// Every device registered.
+    #[serde(default)]
+    pub device_count: i64,
+    /// Devices that have connected at least once.
+    #[serde(default)]
+    pub active_count: i64,
+    /// Devices connected now.
+    #[serde(default)]
+    pub online_count: i64,
 }
 
 /// QueryProduct's response.

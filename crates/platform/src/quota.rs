@@ -28,6 +28,8 @@ pub const QPS: &[(&str, u32)] = &[
     ("ListDeviceDistributeJob", 5),
     ("DeleteDeviceDistributeJob", 2),
     ("ListDistributedProduct", 5),
+    ("RegisterDevice", 30),
+    ("QueryDeviceStatistics", 50),
     // STS (the STS FAQ: 100 QPS per account for AssumeRole and its kin).
     ("AssumeRole", 100),
     ("AssumeRoleWithOIDC", 100),

@@ -35,6 +35,7 @@ fn exists(published: bool) -> ObservedProduct {
         thing_model_digest: None,
         thing_model_draft: None,
         published_thing_model_digest: None,
+        devices: crate::crd::product::DeviceCounts::default(),
     }
 }
 
@@ -515,4 +516,72 @@ fn a_thing_model_change_held_back_by_the_lock_is_told_in_words() {
     let message = blocked.message();
     assert!(message.contains("spec.thingModel (thing model: "), "{message}");
     assert!(message.contains("removed property Old"), "{message}");
+}
+
+fn with_devices(mut p: ObservedProduct, total: i64, activated: i64, online: i64) -> ObservedProduct {
+    p.devices = crate::crd::product::DeviceCounts { total, activated, online, observed_at: None };
+    p
+}
+
+fn approved(mut d: DesiredProduct, generation: i64) -> DesiredProduct {
+    d.impact.approved_generation = Some(generation);
+    d
+}
+
+#[test]
+fn revoke_apply_republish_of_a_product_with_activated_devices_waits_for_approval() {
+    let mut o = with_devices(exists(true), 100_000, 1234, 56);
+    o.thing_model_digest = Some("old".into());
+    let d = desired(serde_json::json!({"published": true, "thingModel": {"tsl": TSL},
+        "publishedChangePolicy": "RevokeAndRepublish", "tags": {"team": "a"}}));
+    let p = apply(&d, &observed(o.clone()), &recorded());
+    // Tags do not reach devices and run; the revoke and all after it wait.
+    assert_eq!(p.actions, vec![Action::CreateTags(vec![tag("team", "a")])]);
+    let Some(Blocked::ImpactNeedsApproval(impact)) = &p.blocked else { panic!("{:?}", p.blocked) };
+    assert_eq!(impact.operation, "CancelReleaseProduct");
+    assert_eq!(p.blocked.as_ref().unwrap().reason(), "ImpactNeedsApproval");
+    assert!(p.blocked.as_ref().unwrap().message().contains("1 234 activated devices (56 online)"));
+    // Approved for this generation (0 in these tests): everything runs.
+    let p = apply(&approved(d.clone(), 0), &observed(o.clone()), &recorded());
+    assert_eq!(p.blocked, None);
+    assert!(p.actions.contains(&Action::CancelRelease) && p.actions.contains(&Action::Release));
+    // A stale approval approves nothing.
+    let p = apply(&approved(d, -1), &observed(o), &recorded());
+    assert!(matches!(p.blocked, Some(Blocked::ImpactNeedsApproval(_))));
+}
+
+#[test]
+fn a_thing_model_change_of_a_draft_product_with_activated_devices_waits_for_approval() {
+    let mut o = with_devices(exists(false), 3, 2, 0);
+    o.thing_model_digest = Some("old".into());
+    let d = desired(serde_json::json!({"thingModel": {"tsl": TSL}}));
+    let p = apply(&d, &observed(o.clone()), &recorded());
+    assert_eq!(p.actions, vec![]);
+    assert!(matches!(p.blocked, Some(Blocked::ImpactNeedsApproval(_))));
+    // Devices registered but never activated: not reached.
+    let p = apply(&d, &observed(with_devices(o, 3, 0, 0)), &recorded());
+    assert_eq!(p.actions, vec![Action::ImportThingModel, Action::PublishThingModel]);
+}
+
+#[test]
+fn deleting_a_product_with_devices_waits_for_approval_and_orphan_stays_the_way_out() {
+    let o = observed(with_devices(exists(false), 4, 0, 0));
+    let p = plan(&desired(serde_json::json!({})), &o, &recorded(), Mode::Delete);
+    assert_eq!(p.actions, vec![]);
+    assert_eq!(p.blocked.as_ref().map(Blocked::reason), Some("DeleteNeedsApproval"));
+    let orphan = desired(serde_json::json!({"deletionPolicy": "Orphan"}));
+    assert_eq!(plan(&orphan, &o, &recorded(), Mode::Delete), Plan::default());
+    let p = plan(&approved(desired(serde_json::json!({})), 0), &o, &recorded(), Mode::Delete);
+    assert_eq!(p.actions, vec![Action::Delete]);
+}
+
+#[test]
+fn a_product_without_devices_is_not_held_back() {
+    let mut o = exists(true);
+    o.thing_model_digest = Some("old".into());
+    let d = desired(serde_json::json!({"published": true, "thingModel": {"tsl": TSL},
+        "publishedChangePolicy": "RevokeAndRepublish"}));
+    let p = apply(&d, &observed(o), &recorded());
+    assert_eq!(p.blocked, None);
+    assert_eq!(p.actions.first(), Some(&Action::CancelRelease));
 }

@@ -421,3 +421,272 @@ fn a_page_far_beyond_the_end_is_empty_rather_than_a_crash() {
         assert!(answer.is_ok(), "{action}: {answer:?}");
     }
 }
+
+// ---- devices ----
+
+fn register(s: &mut State, key: &str, name: Option<&str>) -> Result<Value, ApiError> {
+    let mut pairs = vec![("ProductKey", key)];
+    if let Some(name) = name {
+        pairs.push(("DeviceName", name));
+    }
+    call(s, &ctx(), "RegisterDevice", &pairs)
+}
+
+fn stats(s: &mut State, pairs: &[(&str, &str)]) -> (i64, i64, i64) {
+    let out = call(s, &ctx(), "QueryDeviceStatistics", pairs).expect("statistics");
+    let data = &out["Data"];
+    (
+        data["deviceCount"].as_i64().unwrap(),
+        data["activeCount"].as_i64().unwrap(),
+        data["onlineCount"].as_i64().unwrap(),
+    )
+}
+
+fn change(register: usize, activated: Option<usize>, online: Option<usize>) -> DeviceChange {
+    DeviceChange { register, at_least: 0, activated, online }
+}
+
+#[test]
+fn a_registered_device_gets_its_name_an_iot_id_and_a_secret() {
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    let out = call(
+        &mut s,
+        &ctx(),
+        "RegisterDevice",
+        &[("ProductKey", &key), ("DeviceName", "lamp-01_a@b.c:d"), ("Nickname", "Kitchen_lamp")],
+    )
+    .unwrap();
+    let data = &out["Data"];
+    assert_eq!(data["ProductKey"], key.as_str());
+    assert_eq!(data["DeviceName"], "lamp-01_a@b.c:d");
+    assert_eq!(data["Nickname"], "Kitchen_lamp");
+    assert_eq!(data["IotId"].as_str().unwrap().len(), 30);
+    assert_eq!(data["DeviceSecret"].as_str().unwrap().len(), 32);
+    for name in ["abcd", &"x".repeat(32), "a.b:"] {
+        register(&mut s, &key, Some(name)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    for name in ["abc", &"x".repeat(33), "bad name", "lamp/1", "灯灯灯灯", "lamp#1"] {
+        assert_eq!(
+            code(register(&mut s, &key, Some(name))),
+            "iot.device.InvalidFormattedDeviceName",
+            "{name}"
+        );
+    }
+    // No name (or an empty one): the platform makes one up, valid by its own rule.
+    let mut ids = std::collections::BTreeSet::new();
+    for name in [None, Some("")] {
+        let out = register(&mut s, &key, name).unwrap();
+        let generated = out["Data"]["DeviceName"].as_str().unwrap();
+        assert!(is_valid_device_name(generated), "{generated}");
+        assert_eq!(generated.len(), 20);
+        ids.insert(out["Data"]["IotId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 2, "IotIds are unique");
+    let bad_alias = call(&mut s, &ctx(), "RegisterDevice", &[("ProductKey", &key), ("Nickname", "a b")]);
+    assert_eq!(code(bad_alias), "iot.common.InvalidFormattedParameter");
+    assert_eq!(stats(&mut s, &[("ProductKey", &key)]).0, 6);
+}
+
+#[test]
+fn a_device_name_is_unique_within_its_product_only() {
+    let mut s = State::new(rules());
+    let lamp = create(&mut s, "Lamp");
+    let fan = create(&mut s, "Fan1");
+    register(&mut s, &lamp, Some("device-1")).unwrap();
+    assert_eq!(code(register(&mut s, &lamp, Some("device-1"))), "iot.device.AlreadyExistedDeviceName");
+    register(&mut s, &fan, Some("device-1")).expect("the same name in another product");
+    assert_eq!(stats(&mut s, &[("ProductKey", &lamp)]).0, 1, "the refused device was not added");
+}
+
+#[test]
+fn registering_under_a_missing_or_foreign_product_is_refused() {
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    assert_eq!(code(register(&mut s, "a1NoSuchKey", Some("device-1"))), "iot.prod.NotExistedProduct");
+    let other = CallContext { uid: "2002".into(), ..ctx() };
+    let foreign = call(&mut s, &other, "RegisterDevice", &[("ProductKey", &key)]);
+    assert_eq!(code(foreign), "iot.prod.NotExistedProduct");
+    let elsewhere =
+        call(&mut s, &ctx(), "RegisterDevice", &[("ProductKey", &key), ("IotInstanceId", "iot-test")]);
+    assert_eq!(code(elsewhere), "iot.prod.NotExistedProduct");
+    let missing = call(&mut s, &ctx(), "RegisterDevice", &[("DeviceName", "device-1")]).unwrap_err();
+    assert_eq!((missing.http_status, missing.code.as_str()), (400, "MissingProductKey"));
+}
+
+#[test]
+fn device_statistics_count_a_product_or_the_accounts_instance() {
+    let mut s = State::new(rules());
+    let lamp = create(&mut s, "Lamp");
+    let fan = create(&mut s, "Fan1");
+    let enterprise = call(
+        &mut s,
+        &ctx(),
+        "CreateProduct",
+        &[("ProductName", "Lamp"), ("NodeType", "0"), ("IotInstanceId", "iot-test")],
+    )
+    .unwrap()["ProductKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = CallContext { uid: "2002".into(), ..ctx() };
+    let foreign = call(&mut s, &other, "CreateProduct", &[("ProductName", "Lamp"), ("NodeType", "0")])
+        .unwrap()["ProductKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(stats(&mut s, &[("ProductKey", &lamp)]), (0, 0, 0));
+    s.set_devices(None, None, &lamp, change(5, Some(3), Some(1)), 0).unwrap();
+    s.set_devices(None, None, &fan, change(2, Some(2), Some(2)), 0).unwrap();
+    s.set_devices(None, None, &enterprise, change(7, None, None), 0).unwrap();
+    s.set_devices(None, None, &foreign, change(11, None, None), 0).unwrap();
+    assert_eq!(stats(&mut s, &[("ProductKey", &lamp)]), (5, 3, 1));
+    assert_eq!(stats(&mut s, &[("ProductKey", &fan)]), (2, 2, 2));
+    // Without a product: the account's devices in the instance.
+    assert_eq!(stats(&mut s, &[]), (7, 5, 3));
+    assert_eq!(stats(&mut s, &[("IotInstanceId", "iot-test")]), (7, 0, 0));
+    assert_eq!(
+        code(call(&mut s, &ctx(), "QueryDeviceStatistics", &[("ProductKey", "a1NoSuchKey")])),
+        "iot.prod.NotExistedProduct"
+    );
+    assert_eq!(
+        code(call(&mut s, &ctx(), "QueryDeviceStatistics", &[("ProductKey", &foreign)])),
+        "iot.prod.NotExistedProduct"
+    );
+    // No device groups in the emulator: a group id names one that does not exist.
+    assert_eq!(
+        code(call(&mut s, &ctx(), "QueryDeviceStatistics", &[("GroupId", "g1")])),
+        "iot.group.NotExistedGroup"
+    );
+    // The platform's keys are in lower camel case.
+    let raw = call(&mut s, &ctx(), "QueryDeviceStatistics", &[("ProductKey", &lamp)]).unwrap();
+    assert_eq!(raw["Data"], json!({"deviceCount": 5, "activeCount": 3, "onlineCount": 1}));
+}
+
+#[test]
+fn query_product_and_the_product_list_report_the_device_count() {
+    let mut s = State::new(rules());
+    let lamp = create(&mut s, "Lamp");
+    let q = call(&mut s, &ctx(), "QueryProduct", &[("ProductKey", &lamp)]).unwrap();
+    assert_eq!(q["Data"]["DeviceCount"], 0);
+    register(&mut s, &lamp, Some("device-1")).unwrap();
+    s.set_devices(None, None, &lamp, change(3, None, None), 0).unwrap();
+    let q = call(&mut s, &ctx(), "QueryProduct", &[("ProductKey", &lamp)]).unwrap();
+    assert_eq!(q["Data"]["DeviceCount"], 4);
+    let list = call(&mut s, &ctx(), "QueryProductList", &[("CurrentPage", "1"), ("PageSize", "10")]).unwrap();
+    assert_eq!(list["Data"]["List"]["ProductInfo"][0]["DeviceCount"], 4);
+}
+
+#[test]
+fn the_admin_side_registers_devices_and_sets_who_is_activated_and_online() {
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    register(&mut s, &key, Some("first")).unwrap();
+    let counts = s.set_devices(Some("1001"), None, &key, change(3, Some(2), Some(1)), 0).unwrap();
+    assert_eq!(
+        (counts.product_key.as_str(), counts.iot_instance_id.as_str()),
+        (key.as_str(), "iotx-oxssharez200")
+    );
+    assert_eq!(counts.statistics, m::DeviceStatistics { device_count: 4, active_count: 2, online_count: 1 });
+    let devices = &s.snapshot(0).products[0].devices;
+    assert_eq!(devices[0].device_name, "first", "registration order is kept");
+    let flags: Vec<(bool, bool)> = devices.iter().map(|d| (d.activated, d.online)).collect();
+    assert_eq!(flags, [(true, true), (true, false), (false, false), (false, false)]);
+    // `at_least` never removes devices; absent counts keep the current ones.
+    let same = DeviceChange { at_least: 2, ..change(0, None, None) };
+    assert_eq!(s.set_devices(None, None, &key, same, 0).unwrap().statistics.device_count, 4);
+    let more = DeviceChange { at_least: 10, ..change(0, None, Some(0)) };
+    let counts = s.set_devices(None, None, &key, more, 0).unwrap().statistics;
+    assert_eq!((counts.device_count, counts.active_count, counts.online_count), (10, 2, 0));
+    // online ≤ activated ≤ devices, or nothing changes.
+    for bad in [change(0, Some(1), Some(2)), change(0, Some(11), None), change(1, Some(12), Some(0))] {
+        let refused = s.set_devices(None, None, &key, bad, 0).unwrap_err();
+        assert_eq!((refused.http_status, refused.code.as_str()), (400, "InvalidParameter"), "{bad:?}");
+    }
+    assert_eq!(stats(&mut s, &[("ProductKey", &key)]), (10, 2, 0));
+    assert_eq!(
+        code(s.set_devices(None, None, "a1NoSuchKey", change(1, None, None), 0).map(|_| json!({}))),
+        "iot.prod.NotExistedProduct"
+    );
+    assert_eq!(
+        code(s.set_devices(Some("2002"), None, &key, change(1, None, None), 0).map(|_| json!({}))),
+        "iot.prod.NotExistedProduct"
+    );
+}
+
+#[test]
+fn a_distributed_copy_has_no_devices_and_the_admin_side_needs_its_instance() {
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    s.set_devices(None, None, &key, change(3, Some(3), None), 0).unwrap();
+    distribute(&mut s, &ctx(), &key).unwrap();
+    let later = CallContext { now_ms: 1_000_000 + 10_000, ..ctx() };
+    let copy =
+        call(&mut s, &later, "QueryProduct", &[("ProductKey", &key), ("IotInstanceId", "iot-prod")]).unwrap();
+    assert_eq!(copy["Data"]["DeviceCount"], 0, "a product job does not distribute devices");
+    let ambiguous = s.set_devices(None, None, &key, change(1, None, None), 0).unwrap_err();
+    assert_eq!(ambiguous.code, "InvalidParameter");
+    let counts = s.set_devices(None, Some("iot-prod"), &key, change(1, None, None), 0).unwrap();
+    assert_eq!((counts.iot_instance_id.as_str(), counts.statistics.device_count), ("iot-prod", 1));
+    assert_eq!(stats(&mut s, &[("ProductKey", &key)]).0, 3, "the source keeps its own");
+}
+
+#[test]
+fn deleting_a_product_with_devices_deletes_them_too_by_default() {
+    assert_eq!(Rules::default().delete_product_with_devices, DeleteWithDevices::Cascade);
+    let mut s = State::new(rules());
+    let key = create(&mut s, "Lamp");
+    let first =
+        register(&mut s, &key, Some("device-1")).unwrap()["Data"]["IotId"].as_str().unwrap().to_string();
+    s.set_devices(None, None, &key, change(4, Some(2), Some(1)), 0).unwrap();
+    let ids: Vec<String> = s.snapshot(0).products[0].devices.iter().map(|d| d.iot_id.clone()).collect();
+    call(&mut s, &ctx(), "DeleteProduct", &[("ProductKey", &key)]).unwrap();
+    assert_eq!(code(register(&mut s, &key, Some("device-2"))), "iot.prod.NotExistedProduct");
+    assert_eq!(
+        code(call(&mut s, &ctx(), "QueryDeviceStatistics", &[("ProductKey", &key)])),
+        "iot.prod.NotExistedProduct"
+    );
+    assert_eq!(stats(&mut s, &[]), (0, 0, 0), "the devices went with the product");
+    // A product made again under the same name is another product, without devices; the old
+    // IotIds stay invalid (never issued again).
+    let again = create(&mut s, "Lamp");
+    assert_ne!(again, key);
+    assert_eq!(stats(&mut s, &[("ProductKey", &again)]), (0, 0, 0));
+    register(&mut s, &again, Some("device-1")).expect("the name is free again");
+    assert!(ids.contains(&first));
+    assert!(ids.iter().all(|id| s.issued_iot_ids.contains(id)));
+    let fresh = s.snapshot(0).products[0].devices[0].iot_id.clone();
+    assert!(!ids.contains(&fresh));
+}
+
+#[test]
+fn deleting_a_product_with_devices_can_be_refused() {
+    let mut s = State::new(Rules { delete_product_with_devices: DeleteWithDevices::Refuse, ..rules() });
+    let key = create(&mut s, "Lamp");
+    register(&mut s, &key, Some("device-1")).unwrap();
+    let refused = call(&mut s, &ctx(), "DeleteProduct", &[("ProductKey", &key)]).unwrap_err();
+    assert_eq!((refused.http_status, refused.code.as_str()), (200, emulator_codes::PRODUCT_HAS_DEVICES));
+    assert!(emulator_codes::INVENTED.contains(&emulator_codes::PRODUCT_HAS_DEVICES));
+    assert_eq!(stats(&mut s, &[("ProductKey", &key)]).0, 1, "nothing was deleted");
+    // The publication lock is checked first, as before.
+    call(&mut s, &ctx(), "ReleaseProduct", &[("ProductKey", &key)]).unwrap();
+    assert_eq!(
+        code(call(&mut s, &ctx(), "DeleteProduct", &[("ProductKey", &key)])),
+        emulator_codes::PRODUCT_PUBLISHED
+    );
+    // A product without devices is deleted as ever.
+    let empty = create(&mut s, "Fan1");
+    call(&mut s, &ctx(), "DeleteProduct", &[("ProductKey", &empty)]).unwrap();
+    // In opaque mode the made-up code is disguised.
+    let mut s = State::new(Rules {
+        delete_product_with_devices: DeleteWithDevices::Refuse,
+        opaque_codes: true,
+        ..rules()
+    });
+    let key = create(&mut s, "Lamp");
+    register(&mut s, &key, None).unwrap();
+    assert_eq!(
+        code(call(&mut s, &ctx(), "DeleteProduct", &[("ProductKey", &key)])),
+        "iot.system.SystemException"
+    );
+}
