@@ -86,7 +86,28 @@ struct Intent {
     deleted: bool,
     /// How often its product was deleted out of band (each time it is made again).
     deleted_out_of_band: usize,
+    /// Whether its product gets activated devices once it exists.
+    wants_devices: bool,
+    /// Its product as it was when its devices were activated.
+    fleet: Option<Fleet>,
 }
+
+/// A product with activated devices: until a person approves, the operator must not revoke
+/// it, change its thing model or delete it. A reconcile that looked before the devices
+/// connected may still be finishing what it planned then, so the product is judged against
+/// how it was once that settled ([`SETTLE_TICKS`] after the devices connected).
+#[derive(Debug, Clone)]
+struct Fleet {
+    key: String,
+    /// The tick its devices connected.
+    since: usize,
+    /// Its thing-model versions and publication once settled.
+    baseline: Option<(usize, bool)>,
+}
+
+/// How long a reconcile that observed the product before its devices connected may take to
+/// finish (its retries under the campaign's faults included): 30 s.
+const SETTLE_TICKS: usize = 300;
 
 /// What was done and injected, for the report.
 #[derive(Debug, Default)]
@@ -106,6 +127,11 @@ struct Counts {
     tag_changes: usize,
     model_changes: usize,
     out_of_band: BTreeMap<&'static str, usize>,
+    /// Products given activated devices.
+    fleets: usize,
+    /// Of them, those whose spec asked for an action that reaches devices (held back until
+    /// approved).
+    fleets_held: usize,
 }
 
 fn product_manifest(ns: &str, i: usize, intent: &Intent) -> IotProduct {
@@ -264,6 +290,42 @@ async fn create_resource(world: &World, i: usize, intent: &mut Intent, counts: &
     }
 }
 
+/// The product of a fleet, which must still exist.
+fn fleet_product<'a>(snapshot: &'a Snapshot, fleet: &Fleet, i: usize) -> &'a Product {
+    snapshot
+        .products
+        .iter()
+        .find(|p| p.product_key == fleet.key && p.instance_id != TARGET)
+        .unwrap_or_else(|| panic!("p{i:04}: the product with devices {} was deleted", fleet.key))
+}
+
+/// No product with activated devices was revoked, given a new thing-model version or
+/// deleted (no person approved any yet) since it settled; at tick `t`, products whose devices
+/// connected long enough ago settle.
+fn check_fleets(snapshot: &Snapshot, intents: &mut [Intent], t: usize) {
+    for (i, intent) in intents.iter_mut().enumerate() {
+        let Some(fleet) = &mut intent.fleet else { continue };
+        let product = fleet_product(snapshot, fleet, i);
+        match fleet.baseline {
+            None if t >= fleet.since + SETTLE_TICKS => {
+                fleet.baseline = Some((product.versions.len(), product.released));
+            }
+            None => {}
+            Some((versions, released)) => {
+                assert_eq!(
+                    product.versions.len(),
+                    versions,
+                    "p{i:04}: a thing model was published to its devices"
+                );
+                assert!(
+                    !released || product.released,
+                    "p{i:04}: its publication was revoked under its devices"
+                );
+            }
+        }
+    }
+}
+
 /// The platform product of a resource: the one its ownership tag names.
 fn product_of(snapshot: &Snapshot, intent: &Intent) -> Option<Product> {
     let uid = intent.uid.as_ref()?;
@@ -274,6 +336,11 @@ fn product_of(snapshot: &Snapshot, intent: &Intent) -> Option<Product> {
 /// its publication, changes its tag, or deletes it (not a distribution source's). The
 /// operator must put back what the spec says (and make a deleted product again).
 fn out_of_band(world: &World, intent: &mut Intent, rng: &mut StdRng, counts: &mut Counts) {
+    // A product with devices is left to the operator (a console deletion would take its
+    // devices, and the fleet check with them).
+    if intent.fleet.is_some() {
+        return;
+    }
     let Some(product) = product_of(&world.emulator.emulator.snapshot(), intent) else { return };
     let key = product.product_key.as_str();
     let console = |action: &str, params: &[(&str, &str)]| {
@@ -364,6 +431,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                 created: false,
                 deleted: false,
                 deleted_out_of_band: 0,
+                wants_devices: !keeper && rng.random_bool(0.2),
+                fleet: None,
             }
         })
         .collect();
@@ -495,6 +564,26 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                 }
             }
         }
+        // Devices connect to some products once they exist; every second, the products with
+        // devices are checked: none revoked, re-modelled or deleted (no approval was given).
+        if t % 10 == 0 && intents.iter().any(|p| p.wants_devices) {
+            let snapshot = world.emulator.emulator.snapshot();
+            check_fleets(&snapshot, &mut intents, t);
+            for intent in
+                intents.iter_mut().filter(|p| p.wants_devices && p.fleet.is_none() && p.created && !p.deleted)
+            {
+                if let Some(product) = product_of(&snapshot, intent)
+                    && world
+                        .emulator
+                        .emulator
+                        .set_devices(common::ACCOUNT_UID, &product.product_key, 3, 2, 1)
+                        .is_ok()
+                {
+                    intent.fleet = Some(Fleet { key: product.product_key.clone(), since: t, baseline: None });
+                    counts.fleets += 1;
+                }
+            }
+        }
         // Orphaned resources that are gone: their products as they are now.
         for (i, intent) in intents.iter().enumerate().filter(|(_, p)| p.deleted && p.orphan) {
             if !orphaned.contains_key(&i)
@@ -545,6 +634,31 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         counts.distributions += 1;
     }
     let schedule_took = started.elapsed();
+
+    // No product with activated devices was revoked, re-modelled or deleted without a
+    // person's approval (none was given yet); then a person approves each for its current
+    // generation, and the operator must converge.
+    let snapshot = world.emulator.emulator.snapshot();
+    check_fleets(&snapshot, &mut intents, ticks);
+    for (i, intent) in intents.iter().enumerate() {
+        let Some(fleet) = &intent.fleet else { continue };
+        let product = fleet_product(&snapshot, fleet, i);
+        let released = fleet.baseline.is_some_and(|(_, released)| released);
+        let held = (released && !intent.published)
+            || (intent.deleted && !intent.orphan)
+            || intent.model.is_some_and(|v| !product.tsl_draft.to_string().contains(&format!("Level{v}")));
+        if held {
+            counts.fleets_held += 1;
+        }
+        let name = format!("p{i:04}");
+        if let Ok(Some(resource)) = world.products.get_opt(&name).await {
+            let generation = resource.metadata.generation.unwrap_or_default().to_string();
+            let approve =
+                json!({"metadata": {"annotations": {"iot.productoperator.dev/approve-impact": generation}}});
+            world.products.patch(&name, &PatchParams::default(), &Patch::Merge(&approve)).await.unwrap();
+        }
+    }
+    assert!(counts.fleets > 0 && counts.fleets_held > 0, "the campaign held back nothing: {counts:?}");
 
     // The platform heals; the operator must converge.
     world.emulator.emulator.set_faults(Faults::default());
@@ -639,7 +753,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     eprintln!(
         "fault campaign (seed {}): {} products ({} live, {} deleted), {} distributions ({} deleted); \
          {} description changes, {} renames, {} publication toggles, {} tag changes, {} thing-model changes; \
-         out of band: {:?}; schedule {:.0} s; faults: {} injected server errors, \
+         out of band: {:?}; {} products with activated devices ({} held back until approved); \
+         schedule {:.0} s; faults: {} injected server errors, \
          {} lost responses, {} answered errors after the change was made, \
          {} throttled calls ({} storms, {} fault profiles), {} made-up codes disguised \
          in {} platform calls; \
@@ -657,6 +772,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         counts.tag_changes,
         counts.model_changes,
         counts.out_of_band,
+        counts.fleets,
+        counts.fleets_held,
         schedule_took.as_secs_f64(),
         stats.injected_errors,
         stats.lost_responses,

@@ -114,6 +114,11 @@ func build() (dashboard.Dashboard, error) {
 		WithPanel(series("Distribution task slots", "Distribution tasks held by this cluster's ProductDistributions, against the platform's limit per account.", "short",
 			query(`sum by (account) (iotop_distribution_tasks_held{`+account+`})`, "{{account}} held"),
 			query(`max(iotop_distribution_task_limit)`, "limit per account"))).
+		WithRow(dashboard.NewRowBuilder("Devices")).
+		WithPanel(series("Devices by account", "Devices of the account's products, by state (total, activated, online), as the operator last counted them (docs/devices.md).", "short",
+			query(`max by (account, state) (iotop_devices{`+account+`})`, "{{account}} {{state}}"))).
+		WithPanel(series("Waiting for approval", "Resources whose change or deletion would reach activated devices and waits for a person's approval of its generation (ImpactNeedsApproval, DeleteNeedsApproval).", "short",
+			query(`max by (kind, reason) (iotop_resources{reason=~"ImpactNeedsApproval|DeleteNeedsApproval"})`, "{{kind}} {{reason}}"))).
 		Build()
 }
 
