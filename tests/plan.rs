@@ -180,7 +180,9 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     write(dir.path(), &[account.clone(), lamp(changed.clone())]);
     let (code, text) = plan(&emulator, dir.path(), &[]).await;
     golden("lock-blocked", &text);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1, "a blocked change stops a CI gate");
+    let (code, _) = plan(&emulator, dir.path(), &["--blocked-ok"]).await;
+    assert_eq!(code, 2, "--blocked-ok keeps blocked at 2");
 
     let mut revoke = changed.clone();
     revoke["publishedChangePolicy"] = json!("RevokeAndRepublish");
@@ -227,7 +229,7 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
         elsewhere["metadata"]["namespace"] = json!(namespace);
         write(dir.path(), &[account.clone(), elsewhere]);
         let (code, text) = plan(&emulator, dir.path(), &[]).await;
-        assert_eq!(code, 2, "{text}");
+        assert_eq!(code, 1, "blocked: {text}");
         assert!(text.contains(refusal), "{text}");
         assert!(text.contains("0 platform calls"), "{text}");
     }
@@ -243,7 +245,7 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     write(dir.path(), &[account.clone(), taken]);
     let (code, text) = plan(&emulator, dir.path(), &[]).await;
     golden("name-conflict", &text);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1, "blocked");
 
     // The instance has room for one more product (3 held, a limit of 4), and two are created.
     let new = |name: &str, product: &str| {
@@ -253,7 +255,7 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     write(dir.path(), &[account.clone(), new("one", "New_One"), new("two", "New_Two")]);
     let (code, text) = plan(&emulator, dir.path(), &["--max-products-per-instance", "4"]).await;
     golden("quota", &text);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1, "over the instance's limit: blocked");
 
     // A distribution of the lamp.
     write(dir.path(), &[account.clone(), lamp(json!({})), distribution]);
@@ -336,7 +338,7 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
     // A new resource wants the lamp's name: the product carries the lamp's marks.
     write(dir.path(), &[product("copycat", "Lamp_Cluster")]);
     let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 1, "a name conflict is blocked: {text}");
     assert!(text.contains("! blocked (NameConflict): a product named Lamp_Cluster already exists"), "{text}");
     assert!(!text.contains("CreateProduct"), "{text}");
 

@@ -71,6 +71,11 @@ pub struct PlanArgs {
     /// The instances' product limit, where it was raised from the platform's default.
     #[arg(long, default_value_t = MAX_PRODUCTS_PER_INSTANCE)]
     pub max_products_per_instance: usize,
+    /// Exit 2, not 1, when something is blocked (a change the operator will not make as
+    /// written, such as one waiting for approval): for pipelines that merge changes which
+    /// wait for a person.
+    #[arg(long)]
+    pub blocked_ok: bool,
 }
 
 /// Why `plan` could not run at all (per-resource problems are reported in the output).
@@ -110,7 +115,8 @@ impl Context {
     }
 }
 
-/// Runs `plan` and returns its exit code: 0 no changes, 2 changes (or blocked), 1 errors.
+/// Runs `plan` and returns its exit code: 0 no changes, 2 changes that will apply, 1 errors
+/// or anything blocked (2 with `--blocked-ok`).
 ///
 /// # Errors
 /// [`PlanError`] when the manifests (or, with `--cluster`, the cluster) cannot be read.
@@ -154,7 +160,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
     }
     let summary = Summary::of(&entries);
     print!("{}", report::render(&entries, &summary, args.output));
-    Ok(summary.exit_code())
+    Ok(summary.exit_code(args.blocked_ok))
 }
 
 fn entry(kind: &'static str, namespace: String, name: String) -> Entry {

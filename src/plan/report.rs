@@ -70,6 +70,8 @@ pub struct Summary {
     pub create: usize,
     /// Resources whose plan changes something (and creates nothing).
     pub change: usize,
+    /// Resources whose plan deletes their product.
+    pub delete: usize,
     /// Resources with nothing to do.
     pub unchanged: usize,
     /// Resources with something blocked.
@@ -89,6 +91,8 @@ impl Summary {
             summary.calls += entry.calls.len();
             if entry.error.is_some() {
                 summary.errors += 1;
+            } else if entry.calls.iter().any(|c| c.operation == "DeleteProduct") {
+                summary.delete += 1;
             } else if entry
                 .calls
                 .iter()
@@ -107,11 +111,12 @@ impl Summary {
         summary
     }
 
-    /// 1 when a resource could not be planned, 2 when something would change or is blocked,
-    /// 0 when nothing would (as `terraform plan -detailed-exitcode`).
+    /// As `terraform plan -detailed-exitcode`: 0 when nothing would change, 2 when changes
+    /// would apply, 1 when a resource could not be planned or something is blocked (a change
+    /// the operator will not make as written) — unless `blocked_ok`, which keeps blocked at 2.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        if self.errors > 0 {
+    pub fn exit_code(&self, blocked_ok: bool) -> u8 {
+        if self.errors > 0 || (self.blocked > 0 && !blocked_ok) {
             1
         } else if self.calls > 0 || self.blocked > 0 {
             2
@@ -257,9 +262,11 @@ pub fn render(entries: &[Entry], summary: &Summary, format: Format) -> String {
                 }
             }
             out.push_str(&format!(
-                "Plan: {} to create, {} to change, {} unchanged, {} blocked, {} errors; {} platform calls.\n",
+                "Plan: {} to create, {} to change, {} to delete, {} unchanged, {} blocked, {} errors; {} platform \
+                 calls.\n",
                 summary.create,
                 summary.change,
+                summary.delete,
                 summary.unchanged,
                 summary.blocked,
                 summary.errors,
@@ -284,19 +291,25 @@ mod tests {
     }
 
     #[test]
-    fn the_exit_code_says_nothing_changes_something_changes_or_something_failed() {
-        assert_eq!(Summary::of(&[with(&[], false, false)]).exit_code(), 0);
-        assert_eq!(Summary::of(&[with(&["UpdateProduct"], false, false)]).exit_code(), 2);
-        assert_eq!(Summary::of(&[with(&[], true, false)]).exit_code(), 2);
+    fn the_exit_code_says_nothing_changes_something_changes_or_something_failed_or_is_blocked() {
+        assert_eq!(Summary::of(&[with(&[], false, false)]).exit_code(false), 0);
+        assert_eq!(Summary::of(&[with(&["UpdateProduct"], false, false)]).exit_code(false), 2);
+        assert_eq!(Summary::of(&[with(&[], true, false)]).exit_code(false), 1, "blocked: a CI gate stops");
+        assert_eq!(Summary::of(&[with(&["CreateProductTags"], true, false)]).exit_code(false), 1);
+        assert_eq!(Summary::of(&[with(&[], true, false)]).exit_code(true), 2, "--blocked-ok");
         assert_eq!(
-            Summary::of(&[with(&["CreateProduct"], false, false), with(&[], false, true)]).exit_code(),
+            Summary::of(&[with(&["CreateProduct"], false, false), with(&[], false, true)]).exit_code(true),
             1
         );
         let summary = Summary::of(&[
             with(&["CreateProduct", "CreateProductTags"], false, false),
             with(&["CreateProductTags"], false, false),
+            with(&["CancelReleaseProduct", "DeleteProduct"], false, false),
             with(&[], false, false),
         ]);
-        assert_eq!((summary.create, summary.change, summary.unchanged, summary.calls), (1, 1, 1, 3));
+        assert_eq!(
+            (summary.create, summary.change, summary.delete, summary.unchanged, summary.calls),
+            (1, 1, 1, 1, 5)
+        );
     }
 }
