@@ -58,9 +58,10 @@ step "applying the samples (config/samples)"
 kubectl create namespace iot-product-operator-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply -k config/samples/
 
-step "waiting until every product is Ready"
-kubectl wait --for=condition=Ready iotproducts --all --timeout=120s
+step "waiting until every sample is Ready (the distribution job takes a few seconds)"
 kubectl wait --for=condition=Ready platformaccounts --all --timeout=60s
+kubectl wait --for=condition=Ready iotproducts --all --timeout=120s
+kubectl wait --for=condition=Ready productdistributions --all --timeout=120s
 
 step "kubectl get"
 kubectl get platformaccounts,iotproducts,productdistributions -A

@@ -126,10 +126,17 @@ build_checks() {
   done
 }
 
-build() {
+# What a running control plane needs (`start`, and so `make demo`): etcd, kube-apiserver and
+# kubectl. The tools only tests use (helm, promtool, the check tools) are built by `build`,
+# which `make test` runs.
+build_control_plane() {
   command -v go >/dev/null || { log "go is required (https://go.dev/dl)"; exit 1; }
   (build_etcd)
   (build_kube)
+}
+
+build() {
+  build_control_plane
   (build_helm)
   (build_checks)
   (build_promtool)
@@ -290,7 +297,7 @@ start_watcher() {
 
 start() {
   stop >/dev/null 2>&1 || true
-  build >&2
+  build_control_plane >&2
   local started=$SECONDS
   rm -rf "$RUN"
   mkdir -p "$RUN"

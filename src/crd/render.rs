@@ -22,6 +22,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
 fn unwrapped(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(&crd).expect("a CRD serialises");
     unwrap_descriptions(&mut value);
+    kubernetes_formats(&mut value);
     default_status(&mut value);
     serde_json::from_value(value).expect("only descriptions and a default changed")
 }
@@ -38,6 +39,67 @@ fn default_status(crd: &mut serde_json::Value) {
         {
             status.insert("default".into(), serde_json::json!({"observedGeneration": 0}));
         }
+    }
+}
+
+/// The formats the API server knows (`k8s.io/apiextensions-apiserver`'s supported formats);
+/// any other draws `Warning: unrecognized format` on every `kubectl apply`.
+pub const KUBERNETES_FORMATS: &[&str] = &[
+    "bsonobjectid",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "uuid3",
+    "uuid4",
+    "uuid5",
+    "isbn",
+    "isbn10",
+    "isbn13",
+    "creditcard",
+    "ssn",
+    "hexcolor",
+    "rgbcolor",
+    "byte",
+    "password",
+    "date",
+    "duration",
+    "datetime",
+    "date-time",
+    "int32",
+    "int64",
+    "float",
+    "double",
+];
+
+/// Replaces the unsigned formats schemars writes (`uint8`, `uint16`, `uint32`, …), which the
+/// API server does not know, by the bounds they stand for (`minimum: 0` and the type's
+/// maximum, unless the field has narrower ones).
+fn kubernetes_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let unsigned_max = match map.get("format").and_then(serde_json::Value::as_str) {
+                Some("uint8") => Some(u64::from(u8::MAX)),
+                Some("uint16") => Some(u64::from(u16::MAX)),
+                Some("uint32") => Some(u64::from(u32::MAX)),
+                Some("uint64" | "uint") => Some(i64::MAX as u64),
+                _ => None,
+            };
+            if let Some(max) = unsigned_max
+                && map.get("type").and_then(serde_json::Value::as_str) == Some("integer")
+            {
+                map.remove("format");
+                map.entry("minimum").or_insert(serde_json::json!(0));
+                map.entry("maximum").or_insert(serde_json::json!(max));
+            }
+            map.values_mut().for_each(kubernetes_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(kubernetes_formats),
+        _ => {}
     }
 }
 
@@ -258,4 +320,35 @@ pub fn write_files(dir: &std::path::Path) -> Result<(), WriteError> {
         std::fs::write(&path, file.contents).map_err(io(&path))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn formats(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let (Some(serde_json::Value::String(format)), Some(_)) =
+                    (map.get("format"), map.get("type"))
+                {
+                    out.push(format.clone());
+                }
+                map.values().for_each(|v| formats(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| formats(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_format_in_the_crds_is_one_the_api_server_knows() {
+        for crd in all_crds() {
+            let mut found = Vec::new();
+            formats(&serde_json::to_value(&crd).unwrap(), &mut found);
+            let unknown: Vec<_> =
+                found.iter().filter(|f| !KUBERNETES_FORMATS.contains(&f.as_str())).collect();
+            assert!(unknown.is_empty(), "{}: {unknown:?}", crd.metadata.name.unwrap_or_default());
+        }
+    }
 }
