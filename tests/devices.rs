@@ -145,3 +145,53 @@ async fn a_product_without_devices_is_not_slowed_down() {
     assert_eq!(calls(&env, "QueryDeviceStatistics"), 0, "no device: QueryProduct's DeviceCount was enough");
     assert_eq!(product.status.unwrap().devices.unwrap().total, 0);
 }
+
+#[tokio::test]
+async fn plan_shows_the_held_back_call_with_its_devices_and_exits_blocked() {
+    let emulator = common::TestEmulator::start().await;
+    let created = emulator
+        .emulator
+        .console(ACCOUNT_UID, "CreateProduct", &[("ProductName", "Fleet_Plan"), ("NodeType", "0")])
+        .unwrap();
+    let key = created["ProductKey"]
+        .as_str()
+        .or_else(|| created["Data"]["ProductKey"].as_str())
+        .unwrap()
+        .to_string();
+    emulator.emulator.console(ACCOUNT_UID, "ReleaseProduct", &[("ProductKey", &key)]).unwrap();
+    emulator.emulator.set_devices(ACCOUNT_UID, &key, 100, 12, 5).unwrap();
+    let account = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "PlatformAccount",
+        "metadata": {"name": "default"},
+        "spec": {"region": "cn-shanghai", "endpoint": emulator.url,
+                 "credentials": {"secretRef": {"name": "iot-platform-credentials"}},
+                 "allowedNamespaces": {"names": ["default"]}, "takeOver": {"allowedNamespaces": {"names": ["default"]}}}});
+    let product = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": "fleet", "namespace": "default"},
+        "spec": {"productName": "Fleet_Plan", "productKey": key, "edition": "Basic", "published": false}});
+    let dir = tempfile::tempdir().unwrap();
+    let text: Vec<String> = [account, product].iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    std::fs::write(dir.path().join("manifests.yaml"), text.join("---\n")).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
+        .args(["plan", "-f"])
+        .arg(dir.path())
+        .args(["--allow-endpoint", "http://127.0.0.1:*"])
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", common::ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", common::ACCESS_KEY_SECRET)
+        .env("IOTOP_LOG_LEVEL", "error")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "~ CancelReleaseProduct: revoking publication would affect 12 activated devices (5 online) — needs approval"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("! blocked (ImpactNeedsApproval)"), "{stdout}");
+    assert!(
+        stdout.contains("0 platform calls"),
+        "the held-back call is not counted as one to make: {stdout}"
+    );
+    assert_eq!(output.status.code(), Some(1), "blocked: {stdout}");
+}
