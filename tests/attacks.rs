@@ -395,3 +395,28 @@ async fn a_namespace_taken_out_of_an_account_is_refused_at_once_without_a_platfo
     );
     assert_eq!(product_calls(&env), calls, "refused without a platform call");
 }
+
+#[tokio::test]
+async fn the_operator_refuses_to_start_with_a_pattern_or_sts_endpoint_it_would_read_differently() {
+    for (flag, value, says) in [
+        ("--allow-endpoint", "https://user@iot.example.com", "userinfo"),
+        ("--allow-endpoint", "https://iot.example.com\\@attacker.example", "backslash"),
+        ("--sts-endpoint", "https://sts.cn-shanghai.aliyuncs.com\\.attacker.example", "backslash"),
+        ("--sts-endpoint", "https://sts.attacker.example", "not allowed"),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
+            .args(["run", flag, value])
+            // No cluster is needed to refuse: the endpoints are settled first.
+            .env("KUBECONFIG", "/nonexistent")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag} {value:?} was accepted");
+        assert!(
+            stderr.contains(says) && !stderr.contains("cannot reach Kubernetes"),
+            "{flag} {value:?}: {stderr}"
+        );
+    }
+}

@@ -85,7 +85,7 @@ pub enum PlanError {
     #[error(transparent)]
     Manifests(#[from] manifests::ManifestError),
     /// An `--allow-endpoint` pattern is malformed.
-    #[error("--allow-endpoint: {0}")]
+    #[error("--allow-endpoint")]
     EndpointPattern(#[source] iot_platform::endpoint_policy::EndpointError),
     /// `--cluster` was given and the cluster could not be read.
     #[error(transparent)]

@@ -262,6 +262,9 @@ fn on_signal() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
 /// [`RunError`] when Kubernetes cannot be reached, the CRDs are not installed, or leadership
 /// is lost (the process then exits so that it restarts as a follower).
 pub async fn run(args: &RunArgs) -> Result<(), RunError> {
+    // Where credentials may go is settled before anything else: a pattern or an STS endpoint
+    // that cannot be read stops the operator at once.
+    let endpoint_policy = endpoint_policy(args)?;
     let client = Client::try_default().await.map_err(RunError::Kubernetes)?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_quota_share(args.qps_share);
@@ -312,8 +315,16 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     );
     // Accounts whose credential renewals start or stop failing are reconciled at once.
     let (renewals, renewed_accounts) = tokio::sync::mpsc::unbounded_channel();
-    let ctx =
-        Arc::new(context(&client, args, &metrics, accounts.store(), namespaces.store(), &scopes, renewals)?);
+    let ctx = Arc::new(context(
+        &client,
+        args,
+        &metrics,
+        accounts.store(),
+        namespaces.store(),
+        &scopes,
+        renewals,
+        endpoint_policy,
+    )?);
 
     let account_trigger = accounts.subscribe();
     let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());
@@ -344,6 +355,20 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
 }
 
 /// The namespace credentials are read from: the flag, else the operator's own namespace.
+/// The default allow list widened by `--allow-endpoint`; the operator-wide STS endpoint
+/// (`--sts-endpoint`, `ALIBABA_CLOUD_STS_ENDPOINT`) must be on it.
+///
+/// # Errors
+/// [`RunError::EndpointPattern`] or [`RunError::StsEndpoint`].
+fn endpoint_policy(args: &RunArgs) -> Result<EndpointPolicy, RunError> {
+    let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
+    let policy = EndpointPolicy::new(patterns).map_err(RunError::EndpointPattern)?;
+    if let Some(sts) = args.sts_endpoint.as_deref().filter(|a| !a.is_empty()) {
+        policy.allow(sts).map_err(RunError::StsEndpoint)?;
+    }
+    Ok(policy)
+}
+
 fn credentials_namespace(args: &RunArgs) -> String {
     args.credentials_namespace
         .clone()
@@ -352,6 +377,7 @@ fn credentials_namespace(args: &RunArgs) -> String {
 }
 
 /// The context every reconcile shares.
+#[allow(clippy::too_many_arguments, reason = "the parts of the context, each made once by run()")]
 fn context(
     client: &Client,
     args: &RunArgs,
@@ -360,6 +386,7 @@ fn context(
     namespaces: Store<PartialObjectMeta<Namespace>>,
     scopes: &[ScopeWatches],
     renewals: tokio::sync::mpsc::UnboundedSender<String>,
+    endpoint_policy: EndpointPolicy,
 ) -> Result<Context, RunError> {
     let settings = Settings {
         resync: args.resync_interval.into(),
@@ -367,12 +394,6 @@ fn context(
         min_resync: args.min_resync_interval.into(),
         ..Settings::default()
     };
-    let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
-    let endpoint_policy = EndpointPolicy::new(patterns).map_err(RunError::EndpointPattern)?;
-    // The operator-wide STS endpoint is refused at start-up, not at the first renewal.
-    if let Some(sts) = args.sts_endpoint.as_deref().filter(|a| !a.is_empty()) {
-        endpoint_policy.allow(sts).map_err(RunError::StsEndpoint)?;
-    }
     let reporter =
         Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
     let observer: Arc<dyn iot_platform::CallObserver> = metrics.clone();
