@@ -269,7 +269,7 @@ async fn plan_sends_nothing_to_a_host_off_the_allow_list_whatever_the_endpoints_
     ));
     documents.push(product_doc("p-plain", "plain"));
     let dir = tempfile::tempdir().unwrap();
-    let text: Vec<String> = documents.iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let text: Vec<String> = documents.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
     std::fs::write(dir.path().join("manifests.yaml"), text.join("---\n")).unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "header.payload.signature").unwrap();

@@ -110,11 +110,29 @@ async fn every_sample_manifest_is_accepted() {
         if !names_namespace {
             args.extend(["-n", ns.as_str()]);
         }
-        let out = plane.kubectl(&args);
+        let (out, warnings) = plane.kubectl_with_warnings(&args);
         assert!(out.contains("(server dry run)"), "{}: {out}", path.display());
+        assert!(!warnings.contains("Warning:"), "{}: the API server warns: {warnings}", path.display());
         checked += 1;
     }
     assert!(checked >= 4, "expected the sample manifests under config/samples, found {checked}");
+}
+
+/// `kubectl apply` of the CRDs draws no warning (such as `unrecognized format "uint16"`).
+#[tokio::test]
+async fn applying_the_crds_draws_no_warning() {
+    let plane = control_plane();
+    let crds = common::root().join("crds").display().to_string();
+    let (out, warnings) = plane.kubectl_with_warnings(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-k",
+        crds.as_str(),
+    ]);
+    assert!(out.contains("iotproducts.iot.productoperator.dev"), "{out}");
+    assert!(!warnings.contains("Warning:"), "the API server warns: {warnings}");
 }
 
 /// (case, manifest, expected fragment of the refusal).

@@ -169,7 +169,7 @@ async fn plan_shows_the_held_back_call_with_its_devices_and_exits_blocked() {
         "metadata": {"name": "fleet", "namespace": "default"},
         "spec": {"productName": "Fleet_Plan", "productKey": key, "edition": "Basic", "published": false}});
     let dir = tempfile::tempdir().unwrap();
-    let text: Vec<String> = [account, product].iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let text: Vec<String> = [account, product].iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
     std::fs::write(dir.path().join("manifests.yaml"), text.join("---\n")).unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-product-operator"))
         .args(["plan", "-f"])

@@ -98,7 +98,7 @@ fn queried_metrics() -> BTreeSet<String> {
     for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
         names.extend(metrics_in(&variable["query"].to_string()));
     }
-    let alerts: Value = serde_yaml::from_str(
+    let alerts: Value = serde_norway::from_str(
         &std::fs::read_to_string(root().join("charts/iot-product-operator/files/alerts.yaml")).unwrap(),
     )
     .unwrap();

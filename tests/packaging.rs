@@ -134,7 +134,7 @@ fn the_operator_cannot_import_the_emulator() {
 fn yaml_rules(path: &Path) -> Value {
     // The first document's rules (or the file's list of rules).
     let text = std::fs::read_to_string(path).unwrap();
-    let first = serde_yaml::Deserializer::from_str(&text).next().expect("a YAML document");
+    let first = serde_norway::Deserializer::from_str(&text).next().expect("a YAML document");
     let value = Value::deserialize(first).unwrap();
     value.get("rules").cloned().unwrap_or(value)
 }
@@ -305,7 +305,7 @@ fn the_chart_mounts_an_rrsa_token_and_makes_an_account_without_a_secret() {
     assert!(!out.contains("secret/"), "no Secret for an OIDC account: {out}");
     let documents: Vec<Value> = rendered
         .split("\n---")
-        .filter_map(|d| serde_yaml::from_str::<Value>(d).ok())
+        .filter_map(|d| serde_norway::from_str::<Value>(d).ok())
         .filter(|d| !d.is_null())
         .collect();
     let deployment = documents.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
@@ -387,7 +387,7 @@ fn install_rbac(plane: &ControlPlane, rules: &Value, leader_rules: &Value) {
     ensure_namespace(plane, OPERATOR_NS);
     let rendered = helm(plane, &["template", "iot-product-operator", &chart(), "-n", OPERATOR_NS]);
     let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&rendered) {
+    for doc in serde_norway::Deserializer::from_str(&rendered) {
         let mut value = Value::deserialize(doc).unwrap();
         match value["kind"].as_str() {
             Some("ClusterRole") => value["rules"] = rules.clone(),
@@ -407,7 +407,7 @@ fn install_rendered_rbac(plane: &ControlPlane, args: &[&str]) {
     let mut template = vec!["template", "iot-product-operator", chart.as_str(), "-n", OPERATOR_NS];
     template.extend_from_slice(args);
     let rendered = helm(plane, &template);
-    let docs: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+    let docs: Vec<String> = serde_norway::Deserializer::from_str(&rendered)
         .map(|doc| Value::deserialize(doc).unwrap())
         .filter(|v| {
             matches!(

@@ -43,7 +43,7 @@ fn lamp(extra: Value) -> Value {
 
 /// Writes `documents` as one multi-document YAML file in `dir`.
 fn write(dir: &Path, documents: &[Value]) {
-    let text: Vec<String> = documents.iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let text: Vec<String> = documents.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
     std::fs::write(dir.join("manifests.yaml"), text.join("---\n")).unwrap();
 }
 
@@ -396,11 +396,12 @@ async fn tenant_kubeconfig(env: &common::Env, user: &str, dir: &Path) -> std::pa
         .await
         .unwrap();
     let mut config: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&common::control_plane().kubeconfig).unwrap()).unwrap();
+        serde_norway::from_str(&std::fs::read_to_string(&common::control_plane().kubeconfig).unwrap())
+            .unwrap();
     for entry in config["users"].as_array_mut().unwrap() {
         entry["user"]["as"] = json!(user);
     }
     let path = dir.parent().unwrap().join(format!("{}-{user}.kubeconfig", env.ns));
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
     path
 }

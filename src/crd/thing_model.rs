@@ -566,7 +566,7 @@ services:
 
     #[test]
     fn a_structured_model_and_its_console_export_are_the_same_platform_tsl() {
-        let structured: ThingModel = serde_yaml::from_str(YAML).unwrap();
+        let structured: ThingModel = serde_norway::from_str(YAML).unwrap();
         let from_yaml = Tsl::parse(&structured.document()).expect("the rendered model is valid TSL");
         let from_json = Tsl::parse(JSON).unwrap();
         assert_eq!(from_yaml.normal_form(), from_json.normal_form());

@@ -92,7 +92,7 @@ pub fn read(paths: &[PathBuf], namespace: &str) -> Result<Objects, ManifestError
         for file in files_of(path)? {
             let shown = if file == Path::new("-") { "stdin".to_string() } else { file.display().to_string() };
             let text = text_of(&file)?;
-            for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
                 let invalid = |message: String| ManifestError::Invalid {
                     path: shown.clone(),
                     index: index + 1,

@@ -119,6 +119,12 @@ fn remove_stale_run_dirs() {
 impl ControlPlane {
     /// Runs the control plane's kubectl as admin; panics with its output when it fails.
     pub fn kubectl(&self, args: &[&str]) -> String {
+        self.kubectl_with_warnings(args).0
+    }
+
+    /// Like [`ControlPlane::kubectl`], also returning what kubectl printed on stderr (the
+    /// API server's warnings).
+    pub fn kubectl_with_warnings(&self, args: &[&str]) -> (String, String) {
         let output = Command::new(self.bin_dir.join("kubectl"))
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -130,7 +136,10 @@ impl ControlPlane {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     /// Restarts kube-apiserver (same port, same etcd), as an upgrade or a crash would.
