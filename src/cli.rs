@@ -34,8 +34,11 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Show what the operator would do for a set of manifests, reading the live platform
     /// without writing: the calls per resource and what would block. Exit code 0: no
-    /// changes, 2: changes, 1: errors.
+    /// changes, 2: changes that will apply, 1: errors or something blocked.
     Plan(crate::plan::PlanArgs),
+    /// Write IotProduct manifests (and a kustomization.yaml) for an account's existing
+    /// products, reading the platform without writing, so they can be adopted from Git.
+    Import(crate::import::ImportArgs),
 }
 
 /// Arguments of `crds`.

@@ -38,6 +38,7 @@
 pub mod cli;
 pub mod crd;
 pub mod distribution;
+pub mod import;
 pub mod metrics;
 pub mod plan;
 pub mod platform_account;

@@ -23,6 +23,10 @@ async fn main() -> ExitCode {
             Ok(code) => return ExitCode::from(code),
             Err(error) => Err(error.into()),
         },
+        Command::Import(args) => match iot_product_operator::import::run(&args).await {
+            Ok(code) => return ExitCode::from(code),
+            Err(error) => Err(error.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -492,6 +492,146 @@ pub fn tsl_document(properties: &[Property], events: &[Event], services: &[Servi
     .to_string()
 }
 
+/// A number of the TSL (a string such as `"10"`, or a number) as `f64`.
+fn tsl_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::String(text) => text.trim().parse().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// The structured form of a TSL data type (`{type, specs}`), as JSON in this module's shape.
+fn data_type_from_tsl(data_type: &Value) -> Option<Value> {
+    let type_ = data_type.get("type")?.as_str()?;
+    let empty = Value::Null;
+    let specs = data_type.get("specs").unwrap_or(&empty);
+    let mut out = Map::new();
+    out.insert("type".into(), json!(type_));
+    match type_ {
+        "int" | "float" | "double" => {
+            for key in ["min", "max", "step"] {
+                if let Some(n) = specs.get(key).and_then(tsl_number) {
+                    out.insert(key.into(), json!(n));
+                }
+            }
+            for key in ["unit", "unitName"] {
+                if let Some(text) = specs.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                    out.insert(key.into(), json!(text));
+                }
+            }
+        }
+        "text" => {
+            if let Some(length) = specs.get("length").and_then(tsl_number) {
+                out.insert("length".into(), json!(length as u64));
+            }
+        }
+        "bool" | "enum" => {
+            let mut values: Vec<(i64, String)> = specs
+                .as_object()?
+                .iter()
+                .map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+                .collect::<Option<_>>()?;
+            values.sort();
+            out.insert(
+                "values".into(),
+                Value::Array(
+                    values.into_iter().map(|(value, name)| json!({"value": value, "name": name})).collect(),
+                ),
+            );
+        }
+        "date" => {}
+        "struct" => {
+            out.insert("members".into(), members_from_tsl(specs)?);
+        }
+        "array" => {
+            out.insert("size".into(), json!(specs.get("size").and_then(tsl_number)? as u64));
+            out.insert("item".into(), data_type_from_tsl(specs.get("item")?)?);
+        }
+        _ => return None,
+    }
+    Some(Value::Object(out))
+}
+
+fn members_from_tsl(list: &Value) -> Option<Value> {
+    list.as_array()?
+        .iter()
+        .map(|m| {
+            Some(json!({"identifier": m.get("identifier")?, "name": m.get("name")?,
+                        "dataType": data_type_from_tsl(m.get("dataType")?)?}))
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Value::Array)
+}
+
+fn parameters_from_tsl(list: Option<&Value>) -> Option<Value> {
+    let Some(list) = list else { return Some(json!([])) };
+    list.as_array()?
+        .iter()
+        .map(|p| {
+            Some(json!({"identifier": p.get("identifier")?, "name": p.get("name")?,
+                        "dataType": data_type_from_tsl(p.get("dataType")?)?}))
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Value::Array)
+}
+
+/// Copies `required` and `desc` (as `description`) of a TSL feature.
+fn common_from_tsl(feature: &Value, out: &mut Value) {
+    if feature.get("required").and_then(Value::as_bool) == Some(true) {
+        out["required"] = json!(true);
+    }
+    if let Some(text) = feature.get("desc").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        out["description"] = json!(text);
+    }
+}
+
+/// The structured form of a thing model given as TSL (the inverse of [`tsl_document`]), when
+/// the structured form can say all of it: its TSL must have the same digest as `model`.
+/// `None` where it cannot (a data type or field this schema does not have): the JSON `tsl`
+/// form is then the faithful one.
+#[must_use]
+pub fn structured_from_tsl(
+    model: &iot_platform::tsl::ThingModel,
+) -> Option<(Vec<Property>, Vec<Event>, Vec<Service>)> {
+    let normal = model.normal_form();
+    let list = |kind: &str| normal.get(kind).and_then(Value::as_array).cloned().unwrap_or_default();
+    let properties = list("properties")
+        .iter()
+        .map(|p| {
+            let mut out = json!({"identifier": p.get("identifier")?, "name": p.get("name")?,
+                                 "accessMode": p.get("accessMode").and_then(Value::as_str).unwrap_or("rw"),
+                                 "dataType": data_type_from_tsl(p.get("dataType")?)?});
+            common_from_tsl(p, &mut out);
+            serde_json::from_value::<Property>(out).ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let events = list("events")
+        .iter()
+        .map(|e| {
+            let mut out = json!({"identifier": e.get("identifier")?, "name": e.get("name")?,
+                                 "type": e.get("type").and_then(Value::as_str).unwrap_or("info"),
+                                 "outputData": parameters_from_tsl(e.get("outputData"))?});
+            common_from_tsl(e, &mut out);
+            serde_json::from_value::<Event>(out).ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let services = list("services")
+        .iter()
+        .map(|s| {
+            let mut out = json!({"identifier": s.get("identifier")?, "name": s.get("name")?,
+                                 "callType": s.get("callType").and_then(Value::as_str).unwrap_or("async"),
+                                 "inputData": parameters_from_tsl(s.get("inputData"))?,
+                                 "outputData": parameters_from_tsl(s.get("outputData"))?});
+            common_from_tsl(s, &mut out);
+            serde_json::from_value::<Service>(out).ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let rendered =
+        iot_platform::tsl::ThingModel::parse(&tsl_document(&properties, &events, &services)).ok()?;
+    (rendered.digest() == model.digest()).then_some((properties, events, services))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::crd::product::ThingModel;
@@ -573,6 +713,34 @@ services:
         assert_eq!(from_yaml.digest(), from_json.digest());
         let exported = ThingModel { tsl: Some(JSON.into()), ..ThingModel::default() };
         assert_eq!(Tsl::parse(&exported.document()).unwrap().digest(), from_yaml.digest());
+    }
+
+    #[test]
+    fn a_console_export_reads_back_into_the_structured_form_it_came_from() {
+        let structured: ThingModel = serde_norway::from_str(YAML).unwrap();
+        let exported = Tsl::parse(JSON).unwrap();
+        let (properties, events, services) = super::structured_from_tsl(&exported).expect("expressible");
+        let read_back = ThingModel { properties, events, services, ..ThingModel::default() };
+        assert_eq!(Tsl::parse(&read_back.document()).unwrap().digest(), exported.digest());
+        let mut sorted = structured.clone();
+        sorted.properties.sort_by(|a, b| a.identifier.cmp(&b.identifier));
+        sorted.events.sort_by(|a, b| a.identifier.cmp(&b.identifier));
+        sorted.services.sort_by(|a, b| a.identifier.cmp(&b.identifier));
+        assert_eq!(read_back.properties, sorted.properties);
+        assert_eq!(read_back.events, sorted.events);
+        assert_eq!(read_back.services, sorted.services);
+    }
+
+    #[test]
+    fn a_model_the_structured_form_cannot_say_stays_tsl() {
+        // A parameter with a description: the structured form has no place for it.
+        let odd = Tsl::parse(
+            r#"{"services":[{"identifier":"Reboot","name":"Reboot","callType":"async","inputData":[
+                {"identifier":"Delay","name":"Delay","desc":"seconds","dataType":{"type":"int","specs":{"min":"0","max":"60"}}}],
+                "outputData":[]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(super::structured_from_tsl(&odd), None);
     }
 
     #[test]

@@ -98,6 +98,65 @@ pub fn validate_type_code(level: ValidationLevel) -> i32 {
 }
 
 /// A spec the schema could not refuse but the operator must.
+/// The spec's words for a product's attributes as the platform holds them: the inverse of the
+/// mappings above, decided by them (no second table). `None` for a value the spec has no word
+/// for.
+pub mod words {
+    use super::*;
+
+    /// `spec.nodeType` of a platform node type.
+    #[must_use]
+    pub fn node_type(code: i32) -> Option<NodeType> {
+        [NodeType::Device, NodeType::Gateway].into_iter().find(|v| node_type_code(*v) == code)
+    }
+
+    /// `spec.edition` of an `AliyunCommodityCode`.
+    #[must_use]
+    pub fn edition(code: &str) -> Option<Edition> {
+        [Edition::Basic, Edition::Pro].into_iter().find(|v| edition_code(*v) == code)
+    }
+
+    /// `spec.dataFormat` of a platform data format.
+    #[must_use]
+    pub fn data_format(code: i32) -> Option<DataFormat> {
+        [DataFormat::Custom, DataFormat::AlinkJson].into_iter().find(|v| data_format_code(*v) == code)
+    }
+
+    /// `spec.netType` of a platform net type.
+    #[must_use]
+    pub fn net_type(code: i32) -> Option<NetType> {
+        [NetType::WiFi, NetType::Cellular, NetType::Ethernet, NetType::LoRa, NetType::Other]
+            .into_iter()
+            .find(|v| net_type_code(*v) == code)
+    }
+
+    /// `spec.protocolType` of a platform protocol type.
+    #[must_use]
+    pub fn protocol_type(word: &str) -> Option<ProtocolType> {
+        [
+            ProtocolType::Modbus,
+            ProtocolType::OpcUa,
+            ProtocolType::Customize,
+            ProtocolType::Ble,
+            ProtocolType::Zigbee,
+        ]
+        .into_iter()
+        .find(|v| protocol_type_word(*v) == word)
+    }
+
+    /// `spec.authType` of a platform auth type.
+    #[must_use]
+    pub fn auth_type(word: &str) -> Option<AuthType> {
+        [AuthType::Secret, AuthType::Id2, AuthType::X509].into_iter().find(|v| auth_type_word(*v) == word)
+    }
+
+    /// `spec.validationLevel` of a platform validate type.
+    #[must_use]
+    pub fn validation_level(code: i32) -> Option<ValidationLevel> {
+        [ValidationLevel::Weak, ValidationLevel::None].into_iter().find(|v| validate_type_code(*v) == code)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSpec {
     /// The thing model is not a valid TSL document.
