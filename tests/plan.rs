@@ -311,7 +311,7 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
     let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("<Lamp_Cluster> (found by status)"), "{text}");
-    assert!(text.contains(r#"~ UpdateProduct: name "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
+    assert!(text.contains(r#"~ UpdateProduct: productName: "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
     assert!(!text.contains("CreateProduct"), "{text}");
     // Without the cluster the renamed product cannot be found: the account is not among the
     // manifests either.
@@ -333,7 +333,7 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
     write(dir.path(), &[account, product("lamp", "Lamp_Renamed")]);
     let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&kubeconfig)).await;
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains(r#"~ UpdateProduct: name "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
+    assert!(text.contains(r#"~ UpdateProduct: productName: "Lamp_Cluster" → "Lamp_Renamed""#), "{text}");
 
     // A new resource wants the lamp's name: the product carries the lamp's marks.
     write(dir.path(), &[product("copycat", "Lamp_Cluster")]);

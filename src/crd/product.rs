@@ -467,6 +467,12 @@ pub struct IotProductStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<DeviceCounts>,
 
+    /// The last change made on the platform behind the operator's back (the product was in
+    /// sync with this spec before): what differed, field by field, and whether it was
+    /// corrected (not with `managementPolicy: ObserveOnly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<LastDrift>,
+
     /// A create the operator started but has not seen the result of. Recorded before
     /// CreateProduct is called, so an operator that restarts looks the product up by this
     /// name instead of creating a second one.
@@ -512,6 +518,18 @@ pub struct ThingModelStatus {
     /// The thing-model version the operator published for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// A drift found on the platform.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastDrift {
+    /// When it was found.
+    pub time: Time,
+    /// What differed, one entry per field: `description: "edited in console" → "from Git"`.
+    pub fields: Vec<String>,
+    /// Whether the operator put the spec back (false when it only observes).
+    pub corrected: bool,
 }
 
 /// How many devices a product has.

@@ -104,6 +104,17 @@ pub struct AccountLabels {
     pub account: String,
 }
 
+/// Labels of drift findings (bounded: a few kinds and spec fields).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    /// The resource kind.
+    pub kind: &'static str,
+    /// The spec field.
+    pub field: &'static str,
+    /// `true` when put back, `false` when only observed.
+    pub corrected: &'static str,
+}
+
 /// Labels of the device gauge: the account and the state (bounded: three values).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct DeviceLabels {
@@ -144,6 +155,7 @@ pub struct Metrics {
     credential_renewals: Family<RenewalLabels, Counter>,
     credentials_expiry: Family<AccountLabels, Gauge>,
     devices: Family<DeviceLabels, Gauge>,
+    drift: Family<DriftLabels, Counter>,
     /// The inventory last exported (its series are zeroed when they vanish, not removed:
     /// a series missing from one scrape would restart the alerts' `for`).
     last_inventory: Mutex<Inventory>,
@@ -259,6 +271,12 @@ impl Metrics {
             "When the account's current temporary credentials expire (Unix time)",
             credentials_expiry.clone(),
         );
+        let drift = Family::<DriftLabels, Counter>::default();
+        registry.register(
+            "drift_corrections",
+            "Fields found changed on the platform behind the operator's back, by kind, field and whether they were put back",
+            drift.clone(),
+        );
         let devices = Family::<DeviceLabels, Gauge>::default();
         registry.register(
             "devices",
@@ -284,6 +302,7 @@ impl Metrics {
             credential_renewals,
             credentials_expiry,
             devices,
+            drift,
             last_inventory: Mutex::default(),
             ready: AtomicBool::new(false),
         }
@@ -334,6 +353,12 @@ impl Metrics {
                 .get_or_create(&AccountLabels { account: account.to_string() })
                 .set(expiry.as_second());
         }
+    }
+
+    /// Records a field of `kind` found changed on the platform (and whether it was put back).
+    pub fn drift_found(&self, kind: &'static str, field: &'static str, corrected: bool) {
+        let corrected = if corrected { "true" } else { "false" };
+        self.drift.get_or_create(&DriftLabels { kind, field, corrected }).inc();
     }
 
     /// Records one reconcile.

@@ -126,14 +126,6 @@ impl Summary {
     }
 }
 
-fn tags(list: &[iot_platform::wire::Tag]) -> String {
-    list.iter().map(|t| format!("{}={}", t.tag_key, t.tag_value)).collect::<Vec<_>>().join(", ")
-}
-
-fn quoted(value: Option<&str>) -> String {
-    value.map_or_else(|| "(none)".to_string(), |v| format!("{v:?}"))
-}
-
 /// The calls of `plan`, in words.
 #[must_use]
 pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: Mode) -> Vec<Call> {
@@ -146,41 +138,15 @@ pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: M
         .map(|action| {
             let detail = match action {
                 Action::Create => format!("create product {:?}", desired.name),
-                Action::Update { name, description } => {
-                    let mut parts = Vec::new();
-                    let (old_name, old_description) = current.map_or((None, None), |p| {
-                        (Some(p.details.product_name.as_str()), p.details.description.as_deref())
-                    });
-                    if old_name != Some(name.as_str()) {
-                        parts.push(format!("name {} → {:?}", quoted(old_name), name));
-                    }
-                    if old_description != description.as_deref() {
-                        parts.push(format!(
-                            "description {} → {}",
-                            quoted(old_description),
-                            quoted(description.as_deref())
-                        ));
-                    }
-                    parts.join("; ")
-                }
-                Action::CreateTags(list) => format!("add tags {}", tags(list)),
-                Action::UpdateTags(list) => format!("set tags {}", tags(list)),
-                Action::DeleteTags(keys) => format!("remove tags {}", keys.join(", ")),
-                Action::ImportThingModel => {
-                    let draft = current.and_then(|p| p.thing_model_draft.as_ref());
-                    match (draft, &desired.thing_model) {
-                        (Some(before), Some(after)) => {
-                            format!(
-                                "thing model: {}",
-                                iot_platform::tsl::summarize(&before.changes_to(&after.model), 8)
-                            )
-                        }
-                        (None, Some(after)) => {
-                            format!("thing model with {} features", after.model.feature_count())
-                        }
-                        _ => "thing model".to_string(),
-                    }
-                }
+                // The controller's drift words (one diff for both): `description: "a" → "b"`,
+                // `tags: added tier=gold`, `thingModel: added property Color`.
+                Action::Update { .. }
+                | Action::CreateTags(_)
+                | Action::UpdateTags(_)
+                | Action::DeleteTags(_)
+                | Action::ImportThingModel => crate::product::drift::summary(
+                    &crate::product::drift::of_action(action, desired, current, mode),
+                ),
                 Action::PublishThingModel => "publish a new thing-model version".to_string(),
                 Action::Release => "publish the product".to_string(),
                 Action::CancelRelease if mode == Mode::Delete => {

@@ -18,6 +18,7 @@
 
 pub mod claim;
 pub mod desired;
+pub mod drift;
 pub mod execute;
 pub mod fast_path;
 pub mod impact;
@@ -220,8 +221,16 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         }
         executed => executed,
     };
+    // In sync with this spec before this reconcile: by the status, or by what this process
+    // confirmed (a cached copy may lag behind the status it wrote).
+    let in_sync_before = drift::was_in_sync(product)
+        || product
+            .uid()
+            .and_then(|uid| ctx.checked.get(&uid))
+            .is_some_and(|c| c.generation == product.metadata.generation);
     let facts = outcome::Facts {
         mode,
+        in_sync_before,
         desired: &desired,
         account: &account,
         observation: &observation,

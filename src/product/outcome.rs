@@ -135,6 +135,9 @@ fn tag_keys(tags: &[iot_platform::wire::Tag]) -> String {
 pub struct Facts<'a> {
     /// Apply or delete.
     pub mode: Mode,
+    /// Whether the product was in sync with this very spec before this reconcile (what it
+    /// finds different now was changed behind the operator's back).
+    pub in_sync_before: bool,
     /// The spec, validated.
     pub desired: &'a DesiredProduct,
     /// The account.
@@ -338,6 +341,28 @@ pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&
     out
 }
 
+/// What this reconcile found changed on the platform behind the operator's back (the
+/// resource was in sync with this very spec before), and whether it put the spec back: the
+/// corrected actions' differences, or — observe-only — those it withholds.
+#[must_use]
+pub fn drift(facts: &Facts<'_>) -> (Vec<super::drift::FieldDrift>, bool) {
+    if facts.mode != Mode::Apply || !facts.in_sync_before {
+        return (Vec::new(), false);
+    }
+    if facts.executed.done.is_empty() && !facts.plan.withheld.is_empty() {
+        let found = super::drift::describe(
+            &facts.plan.withheld,
+            facts.desired,
+            &facts.observation.observed,
+            facts.mode,
+        );
+        return (found, false);
+    }
+    let done: Vec<Action> =
+        facts.executed.done.iter().filter(|a| !matches!(a, Action::Create)).cloned().collect();
+    (super::drift::describe(&done, facts.desired, &facts.observation.observed, facts.mode), true)
+}
+
 /// The status after a reconcile (pure): what is known about the product, the ownership
 /// marks and thing model applied, the create intent still pending, and the conditions.
 #[must_use]
@@ -389,6 +414,14 @@ pub fn next_status(
             .map(|p| if p { "Published" } else { "Developing" }.to_string()),
         thing_model,
         managed_tag_keys,
+        last_drift: match drift(facts) {
+            (found, corrected) if !found.is_empty() => Some(crate::crd::product::LastDrift {
+                time: now.clone(),
+                fields: found.iter().map(super::drift::FieldDrift::sentence).collect(),
+                corrected,
+            }),
+            _ => previous.last_drift.clone(),
+        },
         devices: match &facts.observation.observed {
             Observed::Exists(product) => Some(product.devices.clone()),
             _ => None,

@@ -135,7 +135,26 @@ async fn publish_events(
     if let Some(name) = secret_written {
         steps.push(("SecretWritten", format!("Wrote the product's credentials to Secret {name}")));
     }
-    if let Some((reason, note)) = summary_event(&steps) {
+    let (drift, corrected) = super::outcome::drift(facts);
+    if !drift.is_empty() {
+        // Changed behind the operator's back: said field by field, in the one Event.
+        let words = super::drift::summary(&drift);
+        let reason = if corrected { "DriftCorrected" } else { "Drifted" };
+        info!(reason, drift = %words, "the platform differed from the spec");
+        for field in &drift {
+            ctx.metrics.drift_found("IotProduct", field.field, corrected);
+        }
+        let note = if corrected {
+            format!("Put back what was changed on the platform: {words}")
+        } else {
+            format!(
+                "The platform differs from the spec (not corrected: managementPolicy ObserveOnly): {words}"
+            )
+        };
+        let type_ = if corrected { EventType::Normal } else { EventType::Warning };
+        let action = facts.executed.done.first().map_or("Observe", Action::operation);
+        event(ctx, product, type_, reason, action, note).await;
+    } else if let Some((reason, note)) = summary_event(&steps) {
         info!(reason, changes = %note, "brought the product in line with the spec");
         let action = facts.executed.done.first().map_or("Reconcile", Action::operation);
         event(ctx, product, EventType::Normal, reason, action, note).await;
