@@ -21,12 +21,11 @@ use crate::crd::PlatformAccount;
 use crate::plan::accounts::Clients;
 use crate::plan::manifests;
 use crate::product::desired::OWNER_TAG;
+use crate::product::observe::product_page;
 use crate::reconcile::tenancy;
 use iot_platform::IotPlatform;
 use iot_platform::endpoint_policy::{DEFAULT_PATTERNS, EndpointPolicy};
-use iot_platform::model::{
-    GetThingModelTsl, ListProductTags, ProductSummary, QueryProduct, QueryProductList,
-};
+use iot_platform::model::{GetThingModelTsl, ListProductTags, ProductSummary, QueryProduct};
 use manifest::{PlatformProduct, Target};
 
 /// Arguments of `import`.
@@ -99,9 +98,6 @@ pub enum ImportError {
     },
 }
 
-/// The largest page QueryProductList serves.
-const PAGE_SIZE: i32 = 200;
-
 async fn account_of(args: &ImportArgs) -> Result<PlatformAccount, ImportError> {
     if !args.files.is_empty() {
         let objects = manifests::read(&args.files, &args.namespace)?;
@@ -127,22 +123,14 @@ async fn list(
     instance: Option<&str>,
 ) -> Result<Vec<ProductSummary>, ImportError> {
     let mut out = Vec::new();
-    let mut page = 1;
-    loop {
-        let request = QueryProductList {
-            iot_instance_id: instance.map(str::to_string),
-            current_page: page,
-            page_size: PAGE_SIZE,
-            ..QueryProductList::default()
-        };
-        let data = platform.call(&request).await.map_err(ImportError::Platform)?.data.unwrap_or_default();
-        let count = data.list.product_info.len();
-        out.extend(data.list.product_info);
-        if count < PAGE_SIZE as usize || page >= data.page_count.max(1) {
-            return Ok(out);
+    for page in 1.. {
+        let (products, last) = product_page(platform, instance, page).await.map_err(ImportError::Platform)?;
+        out.extend(products);
+        if last {
+            break;
         }
-        page += 1;
     }
+    Ok(out)
 }
 
 async fn read(

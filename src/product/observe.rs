@@ -60,24 +60,39 @@ pub async fn find_by_name(
 ) -> Result<Option<ProductSummary>, PlatformError> {
     let mut page = 1;
     loop {
-        let request = QueryProductList {
-            iot_instance_id: instance.map(str::to_string),
-            current_page: page,
-            page_size: PAGE_SIZE,
-            ..QueryProductList::default()
-        };
-        let data = platform.call(&request).await?.data.unwrap_or_default();
-        let products = data.list.product_info;
+        let (products, last) = product_page(platform, instance, page).await?;
         if let Some(found) = products.iter().find(|p| p.product_name == name) {
             return Ok(Some(found.clone()));
         }
         let older_than_wanted =
             created_after_ms.is_some_and(|after| products.last().is_some_and(|p| p.gmt_create < after));
-        if products.len() < PAGE_SIZE as usize || older_than_wanted || page >= data.page_count.max(1) {
+        if last || older_than_wanted {
             return Ok(None);
         }
         page += 1;
     }
+}
+
+/// Page `page` (1-based) of the products of `instance`, newest first, and whether it is the
+/// last.
+///
+/// # Errors
+/// [`PlatformError`] when listing fails.
+pub async fn product_page(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    page: i32,
+) -> Result<(Vec<ProductSummary>, bool), PlatformError> {
+    let request = QueryProductList {
+        iot_instance_id: instance.map(str::to_string),
+        current_page: page,
+        page_size: PAGE_SIZE,
+        ..QueryProductList::default()
+    };
+    let data = platform.call(&request).await?.data.unwrap_or_default();
+    let products = data.list.product_info;
+    let last = products.len() < PAGE_SIZE as usize || page >= data.page_count.max(1);
+    Ok((products, last))
 }
 
 async fn query(
