@@ -93,21 +93,17 @@ struct Intent {
 }
 
 /// A product with activated devices: until a person approves, the operator must not revoke
-/// it, change its thing model or delete it. A reconcile that looked before the devices
-/// connected may still be finishing what it planned then, so the product is judged against
-/// how it was once that settled ([`SETTLE_TICKS`] after the devices connected).
+/// it, change its thing model or delete it. Devices connect only to a product whose resource
+/// is Ready for its current spec (no reconcile is then on its way to change it) and that
+/// nobody changes in the console, so from that moment on any revoke, new thing-model version
+/// or deletion would be the operator's, unapproved.
 #[derive(Debug, Clone)]
 struct Fleet {
     key: String,
-    /// The tick its devices connected.
-    since: usize,
-    /// Its thing-model versions and publication once settled.
-    baseline: Option<(usize, bool)>,
+    /// Its thing-model versions and publication when its devices connected.
+    versions: usize,
+    released: bool,
 }
-
-/// How long a reconcile that observed the product before its devices connected may take to
-/// finish (its retries under the campaign's faults included): 30 s.
-const SETTLE_TICKS: usize = 300;
 
 /// What was done and injected, for the report.
 #[derive(Debug, Default)]
@@ -300,29 +296,20 @@ fn fleet_product<'a>(snapshot: &'a Snapshot, fleet: &Fleet, i: usize) -> &'a Pro
 }
 
 /// No product with activated devices was revoked, given a new thing-model version or
-/// deleted (no person approved any yet) since it settled; at tick `t`, products whose devices
-/// connected long enough ago settle.
-fn check_fleets(snapshot: &Snapshot, intents: &mut [Intent], t: usize) {
-    for (i, intent) in intents.iter_mut().enumerate() {
-        let Some(fleet) = &mut intent.fleet else { continue };
+/// deleted (no person approved any yet).
+fn check_fleets(snapshot: &Snapshot, intents: &[Intent]) {
+    for (i, intent) in intents.iter().enumerate() {
+        let Some(fleet) = &intent.fleet else { continue };
         let product = fleet_product(snapshot, fleet, i);
-        match fleet.baseline {
-            None if t >= fleet.since + SETTLE_TICKS => {
-                fleet.baseline = Some((product.versions.len(), product.released));
-            }
-            None => {}
-            Some((versions, released)) => {
-                assert_eq!(
-                    product.versions.len(),
-                    versions,
-                    "p{i:04}: a thing model was published to its devices"
-                );
-                assert!(
-                    !released || product.released,
-                    "p{i:04}: its publication was revoked under its devices"
-                );
-            }
-        }
+        assert_eq!(
+            product.versions.len(),
+            fleet.versions,
+            "p{i:04}: a thing model was published to its devices"
+        );
+        assert!(
+            !fleet.released || product.released,
+            "p{i:04}: its publication was revoked under its devices"
+        );
     }
 }
 
@@ -336,9 +323,9 @@ fn product_of(snapshot: &Snapshot, intent: &Intent) -> Option<Product> {
 /// its publication, changes its tag, or deletes it (not a distribution source's). The
 /// operator must put back what the spec says (and make a deleted product again).
 fn out_of_band(world: &World, intent: &mut Intent, rng: &mut StdRng, counts: &mut Counts) {
-    // A product with devices is left to the operator (a console deletion would take its
-    // devices, and the fleet check with them).
-    if intent.fleet.is_some() {
+    // A product that gets devices is left to the operator (a console change could be
+    // corrected by a reconcile that looked before its devices connected).
+    if intent.wants_devices {
         return;
     }
     let Some(product) = product_of(&world.emulator.emulator.snapshot(), intent) else { return };
@@ -567,19 +554,40 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         // Devices connect to some products once they exist; every second, the products with
         // devices are checked: none revoked, re-modelled or deleted (no approval was given).
         if t % 10 == 0 && intents.iter().any(|p| p.wants_devices) {
-            let snapshot = world.emulator.emulator.snapshot();
-            check_fleets(&snapshot, &mut intents, t);
-            for intent in
-                intents.iter_mut().filter(|p| p.wants_devices && p.fleet.is_none() && p.created && !p.deleted)
+            check_fleets(&world.emulator.emulator.snapshot(), &intents);
+            for (i, intent) in intents
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, p)| p.wants_devices && p.fleet.is_none() && p.created && !p.deleted)
             {
-                if let Some(product) = product_of(&snapshot, intent)
+                let ready_for_its_spec = match world.products.get_opt(&format!("p{i:04}")).await {
+                    Ok(Some(resource)) => {
+                        resource.metadata.deletion_timestamp.is_none()
+                            && resource.status.as_ref().is_some_and(|s| {
+                                s.observed_generation == resource.metadata.generation
+                                    && s.conditions.iter().any(|c| {
+                                        c.type_ == "Ready"
+                                            && c.status == "True"
+                                            && c.observed_generation == resource.metadata.generation
+                                    })
+                            })
+                    }
+                    _ => false,
+                };
+                let snapshot = world.emulator.emulator.snapshot();
+                if ready_for_its_spec
+                    && let Some(product) = product_of(&snapshot, intent)
                     && world
                         .emulator
                         .emulator
                         .set_devices(common::ACCOUNT_UID, &product.product_key, 3, 2, 1)
                         .is_ok()
                 {
-                    intent.fleet = Some(Fleet { key: product.product_key.clone(), since: t, baseline: None });
+                    intent.fleet = Some(Fleet {
+                        key: product.product_key.clone(),
+                        versions: product.versions.len(),
+                        released: product.released,
+                    });
                     counts.fleets += 1;
                 }
             }
@@ -639,12 +647,11 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     // person's approval (none was given yet); then a person approves each for its current
     // generation, and the operator must converge.
     let snapshot = world.emulator.emulator.snapshot();
-    check_fleets(&snapshot, &mut intents, ticks);
+    check_fleets(&snapshot, &intents);
     for (i, intent) in intents.iter().enumerate() {
         let Some(fleet) = &intent.fleet else { continue };
         let product = fleet_product(&snapshot, fleet, i);
-        let released = fleet.baseline.is_some_and(|(_, released)| released);
-        let held = (released && !intent.published)
+        let held = (fleet.released && !intent.published)
             || (intent.deleted && !intent.orphan)
             || intent.model.is_some_and(|v| !product.tsl_draft.to_string().contains(&format!("Level{v}")));
         if held {
