@@ -306,6 +306,28 @@ async fn with_the_cluster_plan_knows_which_product_is_whose() {
         .unwrap()
     };
 
+    // With the cluster, what the API server would refuse is an error in its words, before
+    // anything is planned: names and descriptions the schema refuses, a changed immutable field.
+    for (spec, says) in [
+        (json!({"productName": "ab"}), "spec.productName"),
+        (json!({"productName": "Lamp-One!"}), "spec.productName"),
+        (json!({"productName": "Lamp_Cluster", "description": "d".repeat(101)}), "spec.description"),
+        (json!({"productName": "Lamp_Cluster", "nodeType": "Gateway"}), "nodeType"),
+    ] {
+        let mut refused = product("lamp", "Lamp_Cluster");
+        for (key, value) in spec.as_object().unwrap() {
+            refused["spec"][key] = value.clone();
+        }
+        write(dir.path(), &[refused]);
+        let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;
+        assert_eq!(code, 1, "{spec}: {text}");
+        assert!(
+            text.contains("✗ error: the API server refuses it: ") && text.contains(says),
+            "{spec}: {text}"
+        );
+        assert!(!text.contains("UpdateProduct") && !text.contains("CreateProduct"), "{spec}: {text}");
+    }
+
     // Renamed in the pull request: the cluster's status names the product.
     write(dir.path(), &[product("lamp", "Lamp_Renamed")]);
     let (code, text) = plan_in(&env.emulator, dir.path(), &["--cluster"], Some(&plane.kubeconfig)).await;

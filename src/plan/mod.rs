@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod manifests;
 pub mod read_only;
 pub mod report;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -142,10 +143,38 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         cluster_id: args.cluster_id.clone(),
     };
     let mode = if args.delete { Mode::Delete } else { Mode::Apply };
+    // With the cluster, the API server says first what it would refuse (a dry run of each).
+    let verdicts = match (&ctx.cluster, mode) {
+        (Some(_), Mode::Apply) => match kube::Client::try_default().await {
+            Ok(client) => validate::dry_run_all(&client, &objects).await,
+            Err(_) => validate::Verdicts::new(),
+        },
+        _ => validate::Verdicts::new(),
+    };
+    let verdict = |kind: &'static str, namespace: &str, name: &str| {
+        verdicts.get(&(kind, namespace.to_string(), name.to_string())).cloned().unwrap_or(Ok(None))
+    };
     let mut entries = Vec::new();
+    for account in &objects.accounts {
+        let name = account.metadata.name.clone().unwrap_or_default();
+        if let Err(refusal) = verdict("PlatformAccount", "", &name) {
+            entries.push(Entry { error: Some(refusal), ..entry("PlatformAccount", String::new(), name) });
+        }
+    }
     let mut keys = BTreeMap::new();
     for product in &objects.products {
-        let entry = plan_product(product, &ctx, mode).await;
+        let (namespace, name) = (
+            product.metadata.namespace.clone().unwrap_or_default(),
+            product.metadata.name.clone().unwrap_or_default(),
+        );
+        let entry = match verdict("IotProduct", &namespace, &name) {
+            Err(refusal) => Entry { error: Some(refusal), ..entry("IotProduct", namespace, name) },
+            Ok(note) => {
+                let mut entry = plan_product(product, &ctx, mode).await;
+                entry.notes.extend(note);
+                entry
+            }
+        };
         if let Some(key) = &entry.product_key {
             keys.insert((entry.namespace.clone(), entry.name.clone()), key.clone());
         }
@@ -155,7 +184,21 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         check_product_quota(&mut entries, &objects.products, &ctx).await;
         // A distribution is one-shot: deleting its resource changes nothing on the platform.
         for distribution in &objects.distributions {
-            entries.push(plan_distribution(distribution, &objects.products, &keys, &ctx).await);
+            let (namespace, name) = (
+                distribution.metadata.namespace.clone().unwrap_or_default(),
+                distribution.metadata.name.clone().unwrap_or_default(),
+            );
+            let entry = match verdict("ProductDistribution", &namespace, &name) {
+                Err(refusal) => {
+                    Entry { error: Some(refusal), ..entry("ProductDistribution", namespace, name) }
+                }
+                Ok(note) => {
+                    let mut entry = plan_distribution(distribution, &objects.products, &keys, &ctx).await;
+                    entry.notes.extend(note);
+                    entry
+                }
+            };
+            entries.push(entry);
         }
     }
     let summary = Summary::of(&entries);
