@@ -257,6 +257,32 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     golden("quota", &text);
     assert_eq!(code, 1, "over the instance's limit: blocked");
 
+    // The controller's tenancy rules for distributions: a namespace the account does not
+    // admit, and a product by key (no IotProduct of the namespace manages it) without the
+    // take-over right.
+    let lamp_key =
+        emulator.products().iter().find(|p| p.product_name == "Lamp_Plan").unwrap().product_key.clone();
+    for (namespace, spec, refusal) in [
+        (
+            "team-b",
+            json!({"productKey": lamp_key, "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}}),
+            "! blocked (AccountNotAllowed): PlatformAccount \"default\" does not admit namespace team-b",
+        ),
+        (
+            "default",
+            json!({"productKey": lamp_key, "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}}),
+            "! blocked (TakeOverNotAllowed): spec.productKey names a product no IotProduct of namespace default manages",
+        ),
+    ] {
+        let refused = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+            "metadata": {"name": "by-key", "namespace": namespace}, "spec": spec});
+        write(dir.path(), &[account.clone(), refused]);
+        let (code, text) = plan(&emulator, dir.path(), &[]).await;
+        assert_eq!(code, 1, "blocked: {text}");
+        assert!(text.contains(refusal), "{text}");
+        assert!(!text.contains("+ CreateProductDistributeJob"), "{text}");
+    }
+
     // A distribution of the lamp.
     write(dir.path(), &[account.clone(), lamp(json!({})), distribution]);
     let (code, text) = plan(&emulator, dir.path(), &["--output", "json"]).await;

@@ -67,17 +67,48 @@ impl Waiting {
     }
 }
 
-/// Resolves the product of `pd` from the cached IotProducts, or says why it must wait.
+/// Where a distribution's IotProducts are looked up: the controller's cache, or — for
+/// `plan` — the manifests with the cluster's status.
+pub trait ProductLookup {
+    /// Every IotProduct known.
+    fn all(&self) -> Vec<Arc<IotProduct>>;
+    /// The IotProduct `name` of `namespace`.
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<IotProduct>>;
+}
+
+impl ProductLookup for ProductStores {
+    fn all(&self) -> Vec<Arc<IotProduct>> {
+        self.state()
+    }
+
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<IotProduct>> {
+        self.get(&ObjectRef::new(name).within(namespace))
+    }
+}
+
+/// Why a distribution of a product by key, which no IotProduct of its namespace manages, is
+/// refused: taking the product over is not allowed.
+#[must_use]
+pub fn take_over_refused_message(namespace: &str, account: &str) -> String {
+    format!(
+        "spec.productKey names a product no IotProduct of namespace {namespace} manages, and PlatformAccount \
+         {account:?} does not let this namespace take over products; nothing was done on the platform. Name the \
+         product with spec.productRef, or ask the account's administrator for spec.takeOver"
+    )
+}
+
+/// Resolves the product of `pd` from the IotProducts `products` knows, or says why it must
+/// wait.
 ///
 /// # Errors
 /// [`Waiting`] when the named product does not exist or has no product yet.
-pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Source, Waiting> {
+pub fn resolve(products: &dyn ProductLookup, pd: &ProductDistribution) -> Result<Source, Waiting> {
     let spec = &pd.spec;
     let namespace = pd.namespace().unwrap_or_default();
     if let Some(key) = &spec.product_key {
         // A key of an IotProduct of this namespace is that product (and its account);
         // any other key is a take-over (checked by the caller).
-        let product = products.state().into_iter().find(|p| {
+        let product = products.all().into_iter().find(|p| {
             p.namespace().as_deref() == Some(namespace.as_str())
                 && p.status.as_ref().and_then(|s| s.product_key.as_deref()) == Some(key.as_str())
         });
@@ -103,7 +134,7 @@ pub fn resolve(products: &ProductStores, pd: &ProductDistribution) -> Result<Sou
         return Ok(Source { key: key.clone(), instance: instance.unwrap_or_default(), account, product });
     }
     let name = spec.product_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
-    let Some(product) = products.get(&ObjectRef::new(&name).within(&namespace)) else {
+    let Some(product) = products.find(&namespace, &name) else {
         return Err(Waiting::ProductNotFound { name, namespace });
     };
     let status = product.status.clone().unwrap_or_default();

@@ -136,12 +136,7 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
     // A product by key that no IotProduct of this namespace holds is a take-over.
     if starting && source.product.is_none() && !ctx.accounts.may_take_over(&source.account, &namespace).await
     {
-        let message = format!(
-            "spec.productKey names a product no IotProduct of namespace {namespace} manages, and PlatformAccount \
-             {:?} does not let this namespace take over products; nothing was done on the platform. Name the \
-             product with spec.productRef, or ask the account's administrator for spec.takeOver",
-            source.account
-        );
+        let message = desired::take_over_refused_message(&namespace, &source.account);
         status.state = Some(JobState::Pending.as_str().into());
         report::event(ctx, pd, EventType::Warning, "TakeOverNotAllowed", message.clone()).await;
         report::ready(ctx, pd, status, Desired::new("Ready", false, "TakeOverNotAllowed", message)).await?;

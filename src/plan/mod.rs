@@ -27,6 +27,7 @@ use iot_platform::region::public_instance;
 
 use crate::crd::product::DeletionPolicy;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use crate::distribution::desired::{ProductLookup, Waiting, resolve};
 use crate::product::desired::{DesiredProduct, OWNER_TAG};
 use crate::product::execute::{claims_by_name, ownership_marks};
 use crate::product::observe::{self, Pending};
@@ -486,50 +487,52 @@ pub async fn plan_distribution(
         ));
         return out;
     }
-    let referenced = pd.spec.product_ref.as_ref().and_then(|r| {
-        products.iter().find(|p| {
-            p.metadata.name.as_deref() == Some(&r.name) && p.metadata.namespace.as_deref() == Some(&namespace)
-        })
-    });
-    let account_name = pd
-        .spec
-        .account_ref
-        .as_ref()
-        .map(|a| a.name.clone())
-        .or_else(|| referenced.map(IotProduct::account_name))
-        .unwrap_or_else(|| crate::crd::DEFAULT_ACCOUNT.to_string());
-    let product = match (&pd.spec.product_key, &pd.spec.product_ref) {
-        (Some(key), _) => key.clone(),
-        (None, Some(r)) => match (referenced, keys.get(&(namespace.clone(), r.name.clone()))) {
-            (_, Some(key)) => key.clone(),
-            (Some(_), None) => format!("the product of IotProduct {} (once created)", r.name),
-            (None, None) => {
-                out.error = Some(format!(
-                    "spec.productRef names IotProduct {}, which is not among the manifests; pass it with -f",
-                    r.name
-                ));
-                return out;
-            }
-        },
-        (None, None) => String::new(),
+    // The controller's own resolution (distribution::desired::resolve) over the manifests'
+    // products, each with its key: the cluster's, the one found on the platform, or — not
+    // created yet — a placeholder that says so.
+    let lookup = PlanProducts::new(products, ctx.cluster.as_ref(), keys);
+    let source = match resolve(&lookup, pd) {
+        Ok(source) => source,
+        Err(waiting @ Waiting::ProductNotFound { .. }) => {
+            out.error = Some(format!("{waiting}; pass its manifest with -f (or use --cluster)"));
+            return out;
+        }
+        Err(waiting) => {
+            out.blocked = Some((waiting.reason().to_string(), waiting.to_string()));
+            return out;
+        }
     };
-    let (platform, _) = match clients.get(&account_name) {
+    let (platform, account) = match clients.get(&source.account) {
         Ok(found) => found,
         Err(e) => {
             out.error = Some(e);
             return out;
         }
     };
-    let target = &pd.spec.target;
-    let to = target.uid.as_deref().or(target.logon_id.as_deref()).unwrap_or_default();
-    if pd.spec.product_key.is_some()
-        || keys.contains_key(&(
-            namespace.clone(),
-            pd.spec.product_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
-        ))
+    // The controller's tenancy rules: the account admits the namespace; a product by key that
+    // no IotProduct of the namespace manages is a take-over.
+    let labels = ctx.labels(&namespace);
+    if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
+        let refused =
+            AccountError::NotAllowed { account: source.account.clone(), namespace: namespace.clone() };
+        out.blocked = Some((refused.reason().to_string(), refused.to_string()));
+        return out;
+    }
+    if source.product.is_none()
+        && !selects(account.spec.take_over.as_ref().map(|t| &t.allowed_namespaces), &namespace, labels)
     {
+        out.blocked = Some((
+            "TakeOverNotAllowed".into(),
+            crate::distribution::desired::take_over_refused_message(&namespace, &source.account),
+        ));
+        return out;
+    }
+    let product = source.key.clone();
+    if !product.starts_with(ONCE_CREATED) {
         out.product_key = Some(product.clone());
     }
+    let target = &pd.spec.target;
+    let to = target.uid.as_deref().or(target.logon_id.as_deref()).unwrap_or_default();
     out.calls.push(Call {
         operation: "CreateProductDistributeJob",
         detail: format!("distribute {product} to instance {} of account {to}", target.instance_id),
@@ -549,6 +552,64 @@ pub async fn plan_distribution(
         Err(e) => out.error = Some(e.to_string()),
     }
     out
+}
+
+/// How a product not created yet shows where its key will be.
+const ONCE_CREATED: &str = "the product of IotProduct";
+
+/// The IotProducts `plan` knows, for the controller's distribution resolution: the
+/// manifests', each Available with its key — the cluster's, the one planning found on the
+/// platform, or a placeholder for one not created yet (once applied, it will be).
+struct PlanProducts(Vec<Arc<IotProduct>>);
+
+impl PlanProducts {
+    fn new(
+        products: &[IotProduct],
+        cluster: Option<&cluster::ClusterView>,
+        keys: &BTreeMap<(String, String), String>,
+    ) -> Self {
+        let known = products.iter().map(|product| {
+            let namespace = product.metadata.namespace.clone().unwrap_or_default();
+            let name = product.metadata.name.clone().unwrap_or_default();
+            let live = cluster.and_then(|view| view.products.get(&(namespace.clone(), name.clone())));
+            let mut status = live.and_then(|l| l.status.clone()).unwrap_or_default();
+            let key = status
+                .product_key
+                .clone()
+                .or_else(|| keys.get(&(namespace, name.clone())).cloned())
+                .unwrap_or_else(|| format!("{ONCE_CREATED} {name} (once created)"));
+            status.product_key = Some(key);
+            status.conditions = vec![crate::crd::Condition {
+                type_: "Available".into(),
+                status: "True".into(),
+                reason: "Planned".into(),
+                message: String::new(),
+                observed_generation: None,
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::UNIX_EPOCH,
+                ),
+            }];
+            let mut copy = product.clone();
+            copy.status = Some(status);
+            Arc::new(copy)
+        });
+        Self(known.collect())
+    }
+}
+
+impl ProductLookup for PlanProducts {
+    fn all(&self) -> Vec<Arc<IotProduct>> {
+        self.0.clone()
+    }
+
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<IotProduct>> {
+        self.0
+            .iter()
+            .find(|p| {
+                p.metadata.namespace.as_deref() == Some(namespace) && p.metadata.name.as_deref() == Some(name)
+            })
+            .cloned()
+    }
 }
 
 /// Whether `platform` writes: nothing `plan` uses may (the read-only client refuses).
