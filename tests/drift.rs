@@ -84,8 +84,12 @@ async fn a_console_change_is_put_back_and_told_field_by_field() {
     })
     .await;
     assert!(told.contains("Put back what was changed on the platform"), "{told}");
-    let status = wait_condition(&env, "lamp", "Ready", "True", None).await.status.unwrap();
-    let drift = status.last_drift.expect("status.lastDrift");
+    // The Event goes out before the status is written.
+    let drift = eventually("status.lastDrift", DEADLINE, || async {
+        let status = env.products.get("lamp").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+        status.last_drift.filter(|d| !d.fields.is_empty()).ok_or_else(|| "not yet".to_string())
+    })
+    .await;
     assert!(drift.corrected);
     assert!(
         drift.fields.iter().all(|f| expected.iter().any(|words| f.contains(words))),
@@ -113,6 +117,12 @@ async fn an_observe_only_resource_reports_drift_without_correcting_it() {
     )
     .await;
     wait_condition(&env, "watched", "Ready", "True", None).await;
+    // Settled: a resync or two found it in sync before the person edits it.
+    let before = reads(&env);
+    eventually("two resyncs", DEADLINE, || async {
+        if reads(&env) >= before + 2 { Ok(()) } else { Err(format!("{} reads", reads(&env) - before)) }
+    })
+    .await;
     console(
         &env,
         "UpdateProduct",
@@ -122,6 +132,13 @@ async fn an_observe_only_resource_reports_drift_without_correcting_it() {
     assert!(message.contains(r#"description: "changed" → "as made""#), "{message}");
     let product = env.emulator.products().into_iter().find(|p| p.product_key == key).unwrap();
     assert_eq!(product.description.as_deref(), Some("changed"), "observe-only: not corrected");
-    let status = env.products.get("watched").await.unwrap().status.unwrap();
-    assert_eq!(status.last_drift.map(|d| d.corrected), Some(false));
+    // The Event goes out before the status is written.
+    eventually("status.lastDrift", DEADLINE, || async {
+        let status = env.products.get("watched").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+        match status.last_drift.map(|d| d.corrected) {
+            Some(false) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
 }

@@ -346,7 +346,10 @@ pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&
 /// corrected actions' differences, or — observe-only — those it withholds.
 #[must_use]
 pub fn drift(facts: &Facts<'_>) -> (Vec<super::drift::FieldDrift>, bool) {
-    if facts.mode != Mode::Apply || !facts.in_sync_before {
+    // A product deleted behind the operator's back is recreated and told as such (Recreated),
+    // not as a list of fields.
+    let exists = matches!(facts.observation.observed, Observed::Exists(_));
+    if facts.mode != Mode::Apply || !facts.in_sync_before || !exists {
         return (Vec::new(), false);
     }
     if facts.executed.done.is_empty() && !facts.plan.withheld.is_empty() {
@@ -424,6 +427,11 @@ pub fn next_status(
         },
         devices: match &facts.observation.observed {
             Observed::Exists(product) => Some(product.devices.clone()),
+            // A product made a moment ago has no devices yet.
+            _ if facts.executed.done.contains(&Action::Create) => Some(crate::crd::product::DeviceCounts {
+                observed_at: Some(now.clone()),
+                ..Default::default()
+            }),
             _ => None,
         },
         secret_name: (state.exists && state.secret.is_some())
