@@ -10,6 +10,7 @@
 pub mod distribution;
 pub mod platform_account;
 pub mod product;
+pub mod product_parts;
 pub mod render;
 pub mod thing_model;
 

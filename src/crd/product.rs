@@ -49,6 +49,9 @@ pub const RESERVED_TAG_PREFIX: &str = "iotop.";
     validation = Rule::new("!has(self.spec.thingModel) || self.spec.edition == 'Pro'")
         .message("spec.thingModel requires spec.edition: Pro (a Basic edition product has no thing model)")
         .field_path(".spec.thingModel"),
+    validation = Rule::new("!has(self.spec.dataParsing) || self.spec.dataFormat == 'Custom'")
+        .message("spec.dataParsing requires spec.dataFormat: Custom (the platform parses only custom-format data; Alink JSON needs no script)")
+        .field_path(".spec.dataParsing"),
 )]
 #[x_kube(validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("spec.instanceId is immutable: a product cannot move between instances; create a new IotProduct (or distribute this one with a ProductDistribution)").field_path(".instanceId"))]
 #[x_kube(validation = Rule::new("has(self.accountRef) == has(oldSelf.accountRef)").message("spec.accountRef is immutable: a product cannot move between accounts; create a new IotProduct instead").field_path(".accountRef"))]
@@ -175,6 +178,23 @@ pub struct IotProductSpec {
     /// thing model alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thing_model: Option<ThingModel>,
+
+    /// The product's custom topic categories (`/${productKey}/${deviceName}/user/...`), at
+    /// most 50, each name once. When set, the operator creates, updates and deletes the
+    /// categories it manages to match; categories made by others are left alone. Unset means
+    /// the operator leaves topics alone (and does not read them). The platform allows one
+    /// CreateProductTopic call per second per account, so many topics take a while: the
+    /// product, its Secret and status come first, and `status.topics` shows the progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub topics: Option<Vec<super::product_parts::TopicSpec>>,
+
+    /// The data-parsing script of a `dataFormat: Custom` product. Like the thing model, it
+    /// can no longer change once the product is distributed. Unset means the operator leaves
+    /// the script alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parsing: Option<super::product_parts::DataParsingSpec>,
 
     /// Whether the product should be published. A published product is locked by the
     /// platform: its attributes and thing model cannot change and it cannot be deleted
@@ -457,6 +477,14 @@ pub struct IotProductStatus {
     /// removed from the product, while tags set by others are left alone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_tag_keys: Vec<String>,
+
+    /// The topic categories the operator manages, and how many of the spec's are applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<super::product_parts::TopicsStatus>,
+
+    /// The data-parsing script the operator last applied or found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parsing: Option<super::product_parts::DataParsingStatus>,
 
     /// The name of the Secret holding the product's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,10 @@ pub struct PlatformProduct {
     pub tags: BTreeMap<String, String>,
     /// Its draft thing model (TSL text), for Pro products.
     pub tsl: Option<String>,
+    /// Its custom topic categories.
+    pub topics: Vec<crate::product::parts::ObservedTopic>,
+    /// Its data-parsing script (ScriptType, text), for custom-format products that have one.
+    pub script: Option<(String, String)>,
 }
 
 /// Where the manifest goes.
@@ -151,6 +155,15 @@ pub fn manifest(product: &PlatformProduct, target: &Target<'_>) -> Result<Import
             }
         }
     }
+    if !product.topics.is_empty() {
+        spec.insert("topics".into(), topics_of(&product.topics)?);
+    }
+    if let Some((language, text)) = &product.script {
+        let language = crate::product::parts::words::language(language).ok_or_else(|| {
+            format!("its data-parsing script has a language the operator does not know ({language})")
+        })?;
+        spec.insert("dataParsing".into(), json!({"language": language, "script": text}));
+    }
     spec.insert("published".into(), json!(details.product_status == RELEASE_STATUS));
     spec.insert("deletionPolicy".into(), json!("Orphan"));
     let manifest = json!({
@@ -161,6 +174,31 @@ pub fn manifest(product: &PlatformProduct, target: &Target<'_>) -> Result<Import
     });
     check(&manifest, product)?;
     Ok(Imported { manifest, comments })
+}
+
+/// `spec.topics` of the platform's topic categories, in their order.
+fn topics_of(topics: &[crate::product::parts::ObservedTopic]) -> Result<Value, String> {
+    use crate::product::parts::words;
+    let mut out = Vec::new();
+    for topic in topics {
+        let operation = words::operation(&topic.operation).ok_or_else(|| {
+            format!("topic {} has an operation the operator does not know ({})", topic.name, topic.operation)
+        })?;
+        let mut entry = json!({"name": topic.name, "operation": operation});
+        if !topic.description.is_empty() {
+            entry["description"] = json!(topic.description);
+        }
+        if topic.proxy_subscribe {
+            entry["proxySubscribe"] = json!(true);
+        }
+        if let Some(codec) = topic.codec.as_deref() {
+            let codec = words::codec(codec)
+                .ok_or_else(|| format!("topic {} has an unknown codec ({codec})", topic.name))?;
+            entry["codec"] = json!(codec);
+        }
+        out.push(entry);
+    }
+    Ok(Value::Array(out))
 }
 
 /// Applying `manifest` changes nothing on the platform but the ownership marks: the
@@ -187,6 +225,14 @@ fn check(manifest: &Value, product: &PlatformProduct) -> Result<(), String> {
         // business (the operator looks it up when it adopts the product).
         published_thing_model_digest: desired.thing_model.as_ref().map(|m| m.digest.clone()),
         devices: crate::crd::product::DeviceCounts::default(),
+        topics: Some(product.topics.clone()),
+        script: Some(match &product.script {
+            None => crate::product::parts::ObservedScript::None,
+            Some((language, text)) => crate::product::parts::ObservedScript::Present {
+                digest: crate::product::parts::script_digest(language, text),
+                language: language.clone(),
+            },
+        }),
     };
     let plan =
         planner::plan(&desired, &Observed::Exists(Box::new(observed)), &Recorded::default(), Mode::Apply);
@@ -232,11 +278,37 @@ mod tests {
             tags: [("team".to_string(), "a".to_string()), ("iotop.owner".to_string(), "x".to_string())]
                 .into(),
             tsl: tsl.map(str::to_string),
+            topics: Vec::new(),
+            script: None,
         }
     }
 
     fn target() -> Target<'static> {
         Target { name: "lamp-a1key", namespace: "team-a", account: "default", instance_id: None }
+    }
+
+    #[test]
+    fn topics_and_the_script_are_imported_and_read_back_unchanged() {
+        let mut custom = product(true, None);
+        custom.details.data_format = Some(0);
+        custom.topics = vec![crate::product::parts::ObservedTopic {
+            id: "7".into(),
+            name: "commands/+".into(),
+            operation: "SUB".into(),
+            description: "downlink".into(),
+            proxy_subscribe: true,
+            codec: None,
+        }];
+        custom.script = Some(("Python_27".into(), "def rawDataToProtocol(b): return {}".into()));
+        let spec = manifest(&custom, &target()).unwrap().manifest["spec"].clone();
+        assert_eq!(
+            spec["topics"],
+            json!([{"name": "commands/+", "operation": "SUB", "description": "downlink", "proxySubscribe": true}])
+        );
+        assert_eq!(
+            spec["dataParsing"],
+            json!({"language": "Python27", "script": "def rawDataToProtocol(b): return {}"})
+        );
     }
 
     #[test]

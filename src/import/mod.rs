@@ -162,7 +162,17 @@ async fn read(
     } else {
         None
     };
-    Ok(PlatformProduct { details, tags, tsl })
+    let topics = crate::product::observe::topics_of(platform, instance, key, true)
+        .await
+        .map_err(ImportError::Platform)?
+        .unwrap_or_default();
+    // Only a custom-format product has a script (the platform refuses one for Alink JSON).
+    let script = if details.data_format == Some(0) {
+        crate::product::observe::script_text(platform, instance, key).await.map_err(ImportError::Platform)?
+    } else {
+        None
+    };
+    Ok(PlatformProduct { details, tags, tsl, topics, script })
 }
 
 /// A file's text: its comments, then the manifest.

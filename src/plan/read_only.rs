@@ -46,6 +46,11 @@ impl IotPlatform for ReadOnly {
     fn clock_offset_ms(&self) -> Option<i64> {
         self.inner.clock_offset_ms()
     }
+
+    /// Downloading a file the platform handed out (a script) only reads.
+    async fn fetch(&self, url: &str, limit: usize) -> Result<String, PlatformError> {
+        self.inner.fetch(url, limit).await
+    }
 }
 
 #[cfg(test)]

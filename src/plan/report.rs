@@ -144,9 +144,12 @@ pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: M
                 | Action::CreateTags(_)
                 | Action::UpdateTags(_)
                 | Action::DeleteTags(_)
-                | Action::ImportThingModel => crate::product::drift::summary(
-                    &crate::product::drift::of_action(action, desired, current, mode),
-                ),
+                | Action::ImportThingModel
+                | Action::UpdateTopic { .. }
+                | Action::CreateScript
+                | Action::UpdateScript => crate::product::drift::summary(&crate::product::drift::of_action(
+                    action, desired, current, mode,
+                )),
                 Action::PublishThingModel => "publish a new thing-model version".to_string(),
                 Action::Release => "publish the product".to_string(),
                 Action::CancelRelease if mode == Mode::Delete => {
@@ -158,6 +161,8 @@ pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: M
                         .to_string()
                 }
                 Action::Delete => "delete the product".to_string(),
+                Action::CreateTopic(topic) => topic.display(),
+                Action::DeleteTopic { name, .. } => format!("/user/{name}"),
             };
             Call { operation: action.operation(), detail }
         })

@@ -307,6 +307,10 @@ pub struct DesiredProduct {
     pub tags: BTreeMap<String, String>,
     /// The thing model, when the spec manages it.
     pub thing_model: Option<DesiredThingModel>,
+    /// The custom topic categories, when the spec manages them.
+    pub topics: Option<Vec<super::parts::DesiredTopic>>,
+    /// The data-parsing script, when the spec manages it.
+    pub script: Option<super::parts::DesiredScript>,
     /// Desired publication state.
     pub published: bool,
     /// What to do with changes to a published product.
@@ -378,6 +382,8 @@ impl DesiredProduct {
             },
             tags: spec.tags.clone(),
             thing_model,
+            topics: super::parts::desired_topics(spec),
+            script: super::parts::desired_script(spec),
             published: spec.published,
             change_policy: spec.published_change_policy,
             deletion_policy: spec.deletion_policy,

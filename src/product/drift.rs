@@ -98,6 +98,36 @@ pub fn of_action(
             vec![FieldDrift { field: "published", words: "true → false".into() }]
         }
         Action::CancelRelease | Action::Create | Action::Delete => Vec::new(),
+        Action::CreateTopic(topic) => {
+            vec![FieldDrift { field: "topics", words: format!("added {}", topic.display()) }]
+        }
+        Action::UpdateTopic { topic, .. } => {
+            let before = observed
+                .and_then(|p| p.topics.as_ref())
+                .and_then(|t| t.iter().find(|o| o.name == topic.name));
+            let changes = before.map(|b| topic.differences(b)).unwrap_or_default();
+            let words = if changes.is_empty() {
+                format!("changed {}", topic.display())
+            } else {
+                format!("changed {} ({})", topic.display(), changes.join(", "))
+            };
+            vec![FieldDrift { field: "topics", words }]
+        }
+        Action::DeleteTopic { name, .. } => {
+            vec![FieldDrift { field: "topics", words: format!("removed /user/{name}") }]
+        }
+        Action::CreateScript => {
+            vec![FieldDrift {
+                field: "dataParsing",
+                words: "the spec's script submitted (there was none)".into(),
+            }]
+        }
+        Action::UpdateScript => {
+            vec![FieldDrift {
+                field: "dataParsing",
+                words: "the script differs; the spec's script submitted".into(),
+            }]
+        }
     }
 }
 
@@ -179,6 +209,8 @@ mod tests {
             thing_model_draft: None,
             published_thing_model_digest: None,
             devices: crate::crd::product::DeviceCounts::default(),
+            topics: None,
+            script: None,
         }))
     }
 

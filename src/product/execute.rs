@@ -6,11 +6,14 @@
 //! ProductKey is recorded with the report, and until then the intent finds the product.
 
 use crate::crd::product::AdoptionPolicy;
+use std::time::Duration;
+
 use iot_platform::model::{
-    CancelReleaseProduct, CreateProductTags, DeleteProduct, DeleteProductTags, ImportThingModelTsl,
-    ListProductTags, PublishThingModel, ReleaseProduct, UpdateProduct, UpdateProductTags,
+    CancelReleaseProduct, CreateProductTags, CreateProductTopic, CreateThingScript, DeleteProduct,
+    DeleteProductTags, DeleteProductTopic, ImportThingModelTsl, ListProductTags, PublishThingModel,
+    ReleaseProduct, UpdateProduct, UpdateProductTags, UpdateProductTopic, UpdateThingScript,
 };
-use iot_platform::{ErrorClass, IotPlatform, PlatformError};
+use iot_platform::{ErrorClass, IotPlatform, Operation, PlatformError};
 
 use super::claim::Pending;
 use super::desired::{DesiredProduct, OWNER_TAG};
@@ -56,6 +59,25 @@ pub enum Outcome {
     },
     /// Recording the create failed; nothing was created.
     Journal(kube::Error),
+    /// The account's quota for a paced action (a topic write) is in use: the actions before
+    /// it are done, the rest wait for the next pass.
+    Paced {
+        /// When the limiter expects room.
+        retry_after: Duration,
+    },
+}
+
+/// How long a paced action may wait for the account's limiter before the rest of the plan
+/// is left for the next pass (a reconcile slot is not held while the slowest quota queues).
+pub const PACED_WAIT: Duration = Duration::from_millis(250);
+
+/// Sends `op`: paced actions wait for the limiter at most [`PACED_WAIT`].
+async fn send<O: Operation>(
+    platform: &dyn IotPlatform,
+    op: &O,
+    paced: bool,
+) -> Result<O::Response, PlatformError> {
+    if paced { platform.call_within(op, PACED_WAIT).await } else { platform.call(op).await }
 }
 
 /// What was done.
@@ -154,6 +176,59 @@ async fn run_action(
                 }
             }
         }
+        Action::CreateTopic(topic) => {
+            let request = CreateProductTopic {
+                iot_instance_id: instance,
+                product_key,
+                topic_short_name: topic.name.clone(),
+                operation: topic.operation.to_string(),
+                desc: Some(topic.description.clone()).filter(|d| !d.is_empty()),
+                enable_proxy_subscribe: (topic.operation != "PUB").then_some(topic.proxy_subscribe),
+                codec: topic.codec.map(str::to_string),
+            };
+            send(platform, &request, true).await?;
+        }
+        Action::UpdateTopic { id, topic } => {
+            let request = UpdateProductTopic {
+                iot_instance_id: instance,
+                topic_id: id.clone(),
+                topic_short_name: Some(topic.name.clone()),
+                operation: Some(topic.operation.to_string()),
+                desc: Some(topic.description.clone()),
+                enable_proxy_subscribe: (topic.operation != "PUB").then_some(topic.proxy_subscribe),
+                codec: topic.codec.map(str::to_string),
+            };
+            send(platform, &request, false).await?;
+        }
+        Action::DeleteTopic { id, .. } => {
+            let request = DeleteProductTopic { iot_instance_id: instance, topic_id: id.clone() };
+            match send(platform, &request, false).await {
+                Err(e) if e.class() == ErrorClass::NotFound => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Action::CreateScript => {
+            let script = desired.script.as_ref().expect("planned only with a script");
+            let request = CreateThingScript {
+                iot_instance_id: instance,
+                product_key,
+                script_type: script.language.to_string(),
+                script_content: script.content.clone(),
+            };
+            platform.call(&request).await?;
+        }
+        Action::UpdateScript => {
+            let script = desired.script.as_ref().expect("planned only with a script");
+            let request = UpdateThingScript {
+                iot_instance_id: instance,
+                product_key,
+                script_type: script.language.to_string(),
+                script_content: script.content.clone(),
+            };
+            platform.call(&request).await?;
+        }
     }
     Ok(())
 }
@@ -216,9 +291,16 @@ pub async fn execute(
             continue;
         }
         let key = executed.product_key.clone().expect("every action but Create needs a product");
-        if let Err(error) = run_action(platform, instance, &key, desired, action).await {
-            executed.outcome = Outcome::Failed { action: action.clone(), error };
-            return executed;
+        match run_action(platform, instance, &key, desired, action).await {
+            Ok(()) => {}
+            Err(PlatformError::Deferred { retry_after, .. }) => {
+                executed.outcome = Outcome::Paced { retry_after };
+                return executed;
+            }
+            Err(error) => {
+                executed.outcome = Outcome::Failed { action: action.clone(), error };
+                return executed;
+            }
         }
         executed.done.push(action.clone());
     }

@@ -9,6 +9,7 @@
 //! | CancelReleaseProduct (revoking publication, for any reason) | activated > threshold |
 //! | ImportThingModelTsl / PublishThingModel (a changed thing model) | activated > threshold |
 //! | DeleteProduct | total > threshold |
+//! | UpdateThingScript, UpdateProductTopic, DeleteProductTopic (devices parse and use them) | activated > threshold |
 //!
 //! The threshold is the account's `spec.impactApproval.activatedDevicesAbove` (default 0).
 //! Such an action runs only with the annotation `iot.productoperator.dev/approve-impact`
@@ -53,6 +54,8 @@ pub enum ImpactKind {
     ThingModel,
     /// Deleting the product.
     Delete,
+    /// Changing the data-parsing script or a topic category devices use.
+    Parts,
 }
 
 /// An action that would reach devices.
@@ -91,6 +94,12 @@ impl Impact {
             ),
             ImpactKind::ThingModel => format!(
                 "changing the thing model ({}) would affect {} activated devices ({} online)",
+                self.operation,
+                thousands(activated),
+                thousands(online)
+            ),
+            ImpactKind::Parts => format!(
+                "changing what devices use ({}) would affect {} activated devices ({} online)",
                 self.operation,
                 thousands(activated),
                 thousands(online)
@@ -150,6 +159,11 @@ pub fn first_affecting(
                 ImpactKind::ThingModel
             }
             Action::Delete if devices.total > policy.threshold => ImpactKind::Delete,
+            Action::UpdateScript | Action::UpdateTopic { .. } | Action::DeleteTopic { .. }
+                if devices.activated > policy.threshold =>
+            {
+                ImpactKind::Parts
+            }
             _ => return None,
         };
         Some((

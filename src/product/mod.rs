@@ -25,6 +25,7 @@ pub mod impact;
 pub mod journal;
 pub mod observe;
 pub mod outcome;
+pub mod parts;
 pub mod plan;
 pub mod report;
 pub mod secret;
@@ -106,6 +107,9 @@ pub fn recorded(product: &IotProduct) -> Recorded {
         managed_tag_keys: status.managed_tag_keys.into_iter().collect(),
         published_thing_model: status.thing_model.map(|t| t.digest),
         distributed_to: status.distributed_to,
+        topics_in_sync: status.topics.as_ref().is_some_and(|t| t.applied == t.desired)
+            && status.observed_generation == product.metadata.generation,
+        managed_topics: status.topics.map(|t| t.managed.into_iter().collect()).unwrap_or_default(),
     }
 }
 
@@ -374,6 +378,10 @@ fn next_step(
         Outcome::Journal(e) => Err(Error::Kube(e)),
         Outcome::Adopted { .. } => Ok(Requeue::requeue(Duration::from_millis(100))),
         Outcome::NameConflict => Ok(Requeue::requeue(resync(ctx, product))),
+        // The rest of a paced plan (topic writes) follows when the account's quota has room.
+        Outcome::Paced { retry_after } => Ok(Requeue::requeue(
+            retry_after.max(Duration::from_secs(1)).mul_f64(rand::rng().random_range(1.0..1.2)),
+        )),
         Outcome::Completed => match (mode, blocked) {
             (Mode::Delete, Some(blocked)) => Err(Error::DeletionBlocked(blocked.message())),
             (Mode::Delete, None) => Ok(Requeue::await_change()),

@@ -9,8 +9,9 @@ use tracing::debug;
 
 use crate::crd::product::AdoptionPolicy;
 use iot_platform::model::{
-    GetThingModelTsl, GetThingModelTslPublished, ListProductTags, ProductDetails, ProductSummary,
-    QueryDeviceStatistics, QueryProduct, QueryProductList,
+    GetThingModelTsl, GetThingModelTslPublished, GetThingScript, ListProductTags, ProductDetails,
+    ProductSummary, QueryDeviceStatistics, QueryProduct, QueryProductList, QueryProductTopic,
+    topic_operation_name,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -20,6 +21,7 @@ use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::execute::held_by_another;
+use super::parts::{ObservedScript, ObservedTopic, script_digest};
 use super::plan::{Mode, Observed, ObservedProduct, Recorded};
 
 /// The largest page QueryProductList serves.
@@ -155,6 +157,19 @@ async fn details_of(
         published_thing_model_digest = latest_published_digest(platform, instance, &key).await?;
     }
     let devices = device_counts(platform, instance, &key, details.device_count).await?;
+    let (topics, script) = if mode == Mode::Apply {
+        let topics = match &desired.topics {
+            Some(_) => topics_of(platform, instance, &key, !recorded.topics_in_sync).await?,
+            None => None,
+        };
+        let script = match &desired.script {
+            Some(_) => Some(script_of(platform, instance, &key).await?),
+            None => None,
+        };
+        (topics, script)
+    } else {
+        (None, None)
+    };
     Ok(ObservedProduct {
         details,
         tags,
@@ -162,7 +177,92 @@ async fn details_of(
         thing_model_draft,
         published_thing_model_digest,
         devices,
+        topics,
+        script,
     })
+}
+
+/// The product's custom topic categories. QueryProductTopic is slow (3 per second per
+/// account): when the topics are `needed` (the spec changed, or they were not all applied)
+/// the read waits its turn; a resync of topics already in sync reads only if the quota has
+/// room now, and otherwise leaves them for the next resync (`None`), so resyncs never hold
+/// up creates and spec changes.
+///
+/// # Errors
+/// [`PlatformError`] when the read fails.
+pub async fn topics_of(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+    needed: bool,
+) -> Result<Option<Vec<ObservedTopic>>, PlatformError> {
+    let request =
+        QueryProductTopic { iot_instance_id: instance.map(str::to_string), product_key: key.to_string() };
+    let answer = if needed {
+        platform.call(&request).await
+    } else {
+        platform.call_within(&request, super::execute::PACED_WAIT).await
+    };
+    let data = match answer {
+        Ok(response) => response.data.unwrap_or_default(),
+        Err(PlatformError::Deferred { .. }) => {
+            debug!(product_key = key, "topic quota in use; topics are checked on a later resync");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(
+        data.product_topic_info
+            .into_iter()
+            .map(|t| ObservedTopic {
+                operation: topic_operation_name(&t.operation).map_or(t.operation.clone(), str::to_string),
+                id: t.id,
+                name: t.topic_short_name,
+                description: t.desc.unwrap_or_default(),
+                proxy_subscribe: t.enable_proxy_subscribe.unwrap_or(false),
+                codec: t.codec.filter(|c| !c.is_empty()),
+            })
+            .collect(),
+    ))
+}
+
+/// The product's data-parsing script: GetThingScript, then its text from the URL it gives
+/// (fetched only from where the platform hands out files; see `iot_platform::download`).
+///
+/// # Errors
+/// [`PlatformError`] when the read or the download fails.
+pub async fn script_of(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+) -> Result<ObservedScript, PlatformError> {
+    Ok(match script_text(platform, instance, key).await? {
+        None => ObservedScript::None,
+        Some((language, text)) => {
+            ObservedScript::Present { digest: script_digest(&language, &text), language }
+        }
+    })
+}
+
+/// The product's data-parsing script — its ScriptType and text — or `None` when it has none.
+///
+/// # Errors
+/// [`PlatformError`] when the read or the download fails.
+pub async fn script_text(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+) -> Result<Option<(String, String)>, PlatformError> {
+    let request =
+        GetThingScript { iot_instance_id: instance.map(str::to_string), product_key: key.to_string() };
+    let script = match platform.call(&request).await {
+        Ok(response) => response.data,
+        Err(e) if e.class() == ErrorClass::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let Some(script) = script.filter(|s| !s.script_url.is_empty()) else { return Ok(None) };
+    let text = platform.download(&script.script_url, crate::crd::product_parts::MAX_SCRIPT_BYTES).await?;
+    Ok(Some((script.script_type, text)))
 }
 
 /// The product's devices: QueryProduct's `DeviceCount`, and — only when there are any — how

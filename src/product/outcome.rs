@@ -72,6 +72,21 @@ pub fn action_event(
         Action::Release => ("Published", format!("Published product {key}")),
         Action::CancelRelease => ("PublicationRevoked", format!("Revoked the publication of product {key}")),
         Action::Delete => ("Deleted", format!("Deleted product {key} from the platform")),
+        Action::CreateTopic(topic) => {
+            ("TopicCreated", format!("Created topic category {} of product {key}", topic.display()))
+        }
+        Action::UpdateTopic { topic, .. } => {
+            ("TopicUpdated", format!("Updated topic category {} of product {key}", topic.display()))
+        }
+        Action::DeleteTopic { name, .. } => {
+            ("TopicDeleted", format!("Deleted topic category /user/{name} of product {key}"))
+        }
+        Action::CreateScript => {
+            ("ScriptApplied", format!("Submitted the data-parsing script of product {key}"))
+        }
+        Action::UpdateScript => {
+            ("ScriptApplied", format!("Replaced the data-parsing script of product {key}"))
+        }
     }
 }
 
@@ -90,6 +105,10 @@ const SIGNIFICANCE: &[&str] = &[
     "TagsAdded",
     "TagsUpdated",
     "TagsRemoved",
+    "ScriptApplied",
+    "TopicDeleted",
+    "TopicUpdated",
+    "TopicCreated",
     "SecretWritten",
 ];
 
@@ -212,6 +231,18 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
         }
         (Outcome::Journal(e), _) => {
             (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying"))
+        }
+        (Outcome::Paced { retry_after }, _) => {
+            let (applied, wanted) = topic_progress(facts);
+            (
+                false,
+                "ApplyingTopics".into(),
+                format!(
+                    "{applied} of {wanted} topic categories applied; the platform allows one CreateProductTopic call \
+                     per second per account, so the rest follow (next in about {} s)",
+                    retry_after.as_secs().max(1)
+                ),
+            )
         }
         (Outcome::Adopted { product_key }, _) => {
             (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it"))
@@ -417,6 +448,8 @@ pub fn next_status(
             .map(|p| if p { "Published" } else { "Developing" }.to_string()),
         thing_model,
         managed_tag_keys,
+        topics: topics_status(facts, previous.topics.as_ref()),
+        data_parsing: script_status(facts, previous.data_parsing.as_ref()),
         last_drift: match drift(facts) {
             (found, corrected) if !found.is_empty() => Some(crate::crd::product::LastDrift {
                 time: now.clone(),
@@ -461,6 +494,62 @@ pub fn next_status(
             product.metadata.generation,
             now,
         ),
+    }
+}
+
+/// The topics observed on the product (none on a product that did not exist).
+fn observed_topics(facts: &Facts<'_>) -> Vec<super::parts::ObservedTopic> {
+    match &facts.observation.observed {
+        Observed::Exists(p) => p.topics.clone().unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// How many of the spec's topic categories are applied after this reconcile, of how many.
+fn topic_progress(facts: &Facts<'_>) -> (usize, usize) {
+    let desired = facts.desired.topics.as_deref().unwrap_or_default();
+    (super::parts::applied_count(desired, &observed_topics(facts), &facts.executed.done), desired.len())
+}
+
+/// `status.topics` after this reconcile: the managed names and the progress; unchanged when
+/// the topics were not looked at.
+fn topics_status(
+    facts: &Facts<'_>,
+    previous: Option<&crate::crd::product_parts::TopicsStatus>,
+) -> Option<crate::crd::product_parts::TopicsStatus> {
+    let desired = facts.desired.topics.as_deref()?;
+    let looked = match &facts.observation.observed {
+        Observed::Exists(p) => p.topics.is_some(),
+        _ => facts.executed.done.contains(&Action::Create),
+    };
+    if !looked {
+        return previous.cloned();
+    }
+    let observed = observed_topics(facts);
+    let before: BTreeSet<String> = previous.map(|t| t.managed.iter().cloned().collect()).unwrap_or_default();
+    let managed = super::parts::managed_after(desired, &observed, &before, &facts.executed.done);
+    let (applied, wanted) = topic_progress(facts);
+    Some(crate::crd::product_parts::TopicsStatus {
+        managed: managed.into_iter().collect(),
+        applied: i32::try_from(applied).unwrap_or(i32::MAX),
+        desired: i32::try_from(wanted).unwrap_or(i32::MAX),
+    })
+}
+
+/// `status.dataParsing` after this reconcile: the script applied or found as specified.
+fn script_status(
+    facts: &Facts<'_>,
+    previous: Option<&crate::crd::product_parts::DataParsingStatus>,
+) -> Option<crate::crd::product_parts::DataParsingStatus> {
+    let script = facts.desired.script.as_ref()?;
+    let written =
+        facts.executed.done.iter().any(|a| matches!(a, Action::CreateScript | Action::UpdateScript));
+    let found = matches!(&facts.observation.observed, Observed::Exists(p)
+        if matches!(&p.script, Some(super::parts::ObservedScript::Present { digest, .. }) if *digest == script.digest));
+    if written || found {
+        Some(crate::crd::product_parts::DataParsingStatus { digest: script.digest.clone() })
+    } else {
+        previous.cloned()
     }
 }
 

@@ -48,6 +48,10 @@ pub struct ObservedProduct {
     /// Its devices (QueryProduct's DeviceCount; activated and online from
     /// QueryDeviceStatistics when there are any).
     pub devices: crate::crd::product::DeviceCounts,
+    /// Its custom topic categories, when read (only when the spec has `topics`).
+    pub topics: Option<Vec<super::parts::ObservedTopic>>,
+    /// Its data-parsing script, when read (only when the spec has `dataParsing`).
+    pub script: Option<super::parts::ObservedScript>,
 }
 
 impl ObservedProduct {
@@ -77,8 +81,13 @@ pub struct Recorded {
     pub managed_tag_keys: BTreeSet<String>,
     /// Digest of the thing model last published by the operator.
     pub published_thing_model: Option<String>,
-    /// Distributions of this product (its thing model is locked).
+    /// Distributions of this product (its thing model and script are locked).
     pub distributed_to: Vec<String>,
+    /// Topic categories the operator manages.
+    pub managed_topics: BTreeSet<String>,
+    /// Whether status says every topic of this generation's spec was applied (a resync then
+    /// reads topics only when the quota has room).
+    pub topics_in_sync: bool,
 }
 
 /// Whether the resource is being applied or deleted.
@@ -118,6 +127,26 @@ pub enum Action {
     CancelRelease,
     /// DeleteProduct.
     Delete,
+    /// CreateProductTopic.
+    CreateTopic(super::parts::DesiredTopic),
+    /// UpdateProductTopic of the topic `id`.
+    UpdateTopic {
+        /// The platform's id of the topic.
+        id: String,
+        /// What it becomes.
+        topic: super::parts::DesiredTopic,
+    },
+    /// DeleteProductTopic.
+    DeleteTopic {
+        /// The platform's id of the topic.
+        id: String,
+        /// Its name (for people).
+        name: String,
+    },
+    /// CreateThingScript with the spec's script.
+    CreateScript,
+    /// UpdateThingScript with the spec's script.
+    UpdateScript,
 }
 
 impl Action {
@@ -135,7 +164,26 @@ impl Action {
             Self::Release => "ReleaseProduct",
             Self::CancelRelease => "CancelReleaseProduct",
             Self::Delete => "DeleteProduct",
+            Self::CreateTopic(_) => "CreateProductTopic",
+            Self::UpdateTopic { .. } => "UpdateProductTopic",
+            Self::DeleteTopic { .. } => "DeleteProductTopic",
+            Self::CreateScript => "CreateThingScript",
+            Self::UpdateScript => "UpdateThingScript",
         }
+    }
+
+    /// Whether the action is one of the platform's slowest calls (CreateProductTopic: one per
+    /// second per account): the executor runs it only while the account's limiter has room,
+    /// and leaves the rest of the plan for the next pass instead of holding a reconcile slot.
+    #[must_use]
+    pub fn is_paced(&self) -> bool {
+        matches!(self, Self::CreateTopic(_))
+    }
+
+    /// Whether the action writes a topic category.
+    #[must_use]
+    pub fn is_topic(&self) -> bool {
+        matches!(self, Self::CreateTopic(_) | Self::UpdateTopic { .. } | Self::DeleteTopic { .. })
     }
 }
 
@@ -220,8 +268,9 @@ impl Blocked {
                 .into(),
             Self::ThingModelLockedByDistribution { distributions } => format!(
                 "the product was distributed ({}), and the platform does not allow a distributed product's thing \
-                 model to change; spec.thingModel is not applied. Restore the previous thing model, or manage the \
-                 new model in a new product",
+                 model, data-parsing script or topic categories to change; the change to spec.thingModel, \
+                 spec.dataParsing or spec.topics is not applied. Restore the previous ones, or manage the new ones \
+                 in a new product",
                 distributions.join(", ")
             ),
             Self::AttributesMismatch(mismatches) => {
@@ -332,9 +381,17 @@ fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
     if desired.thing_model.is_some() {
         actions.extend([Action::ImportThingModel, Action::PublishThingModel]);
     }
+    if desired.script.is_some() {
+        actions.push(Action::CreateScript);
+    }
+    let topics = desired.topics.iter().flatten().map(|t| Action::CreateTopic(t.clone()));
+    // Parts the publication locks are written before the product is published.
+    let (before, after): (Vec<Action>, Vec<Action>) = topics.partition(locked_by_publication);
+    actions.extend(before);
     if desired.published {
         actions.push(Action::Release);
     }
+    actions.extend(after);
     Plan { actions, blocked: None, recreate, withheld: Vec::new() }
 }
 
@@ -381,6 +438,25 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
         Err(reason) => blocked = Some(reason),
     }
     let tags = tag_actions(desired, &product.tags, recorded);
+    let mut parts = part_actions(desired, product, recorded);
+    // A distributed product's script and topic categories are copied to the target instance and
+    // locked there (the distribution guide); the source's are held back too.
+    if !parts.is_empty() && !recorded.distributed_to.is_empty() {
+        blocked = blocked.or(Some(Blocked::ThingModelLockedByDistribution {
+            distributions: recorded.distributed_to.clone(),
+        }));
+        parts.clear();
+    }
+    let (locked_parts, free_parts): (Vec<Action>, Vec<Action>) =
+        parts.into_iter().partition(locked_by_publication);
+    if !locked_parts.is_empty() {
+        for field in locked_fields_of(&locked_parts) {
+            if !locked_fields.contains(&field) {
+                locked_fields.push(field);
+            }
+        }
+        locked_changes.extend(locked_parts);
+    }
 
     let mut actions = Vec::new();
     let published = product.published();
@@ -418,7 +494,54 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
             actions.push(Action::Release);
         }
     }
+    // Writes the publication does not lock come last (the paced ones may take several passes).
+    actions.extend(free_parts);
     Plan { actions, blocked, recreate: false, withheld: Vec::new() }
+}
+
+/// The writes of the product's parts (script, topics) the spec asks for, when they were read.
+fn part_actions(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Recorded) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if let (Some(script), Some(observed)) = (&desired.script, &product.script) {
+        actions.extend(super::parts::script_action(script, observed));
+    }
+    if let (Some(topics), Some(observed)) = (&desired.topics, &product.topics) {
+        actions.extend(super::parts::topic_actions(topics, observed, &recorded.managed_topics));
+    }
+    actions
+}
+
+/// Whether the platform's publication lock covers the part `action` writes (see
+/// `docs/product-parts.md` for the sources): the documentation locks a published product's
+/// thing model and a distributed product's script, and says nothing of a published product's
+/// script or topics, so neither is held back here (a change that reaches activated devices
+/// still waits for approval; a refusal from the platform is reported as such).
+#[must_use]
+pub fn locked_by_publication(action: &Action) -> bool {
+    match action {
+        Action::CreateScript | Action::UpdateScript => PUBLICATION_LOCKS_SCRIPT,
+        Action::CreateTopic(_) | Action::UpdateTopic { .. } | Action::DeleteTopic { .. } => {
+            PUBLICATION_LOCKS_TOPICS
+        }
+        _ => false,
+    }
+}
+
+/// Whether publishing a product locks its data-parsing script.
+pub const PUBLICATION_LOCKS_SCRIPT: bool = false;
+/// Whether publishing a product locks its custom topic categories.
+pub const PUBLICATION_LOCKS_TOPICS: bool = false;
+
+/// The spec fields whose change `locked` (writes held back by the lock) would make.
+fn locked_fields_of(locked: &[Action]) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if locked.iter().any(|a| matches!(a, Action::CreateScript | Action::UpdateScript)) {
+        fields.push("spec.dataParsing");
+    }
+    if locked.iter().any(Action::is_topic) {
+        fields.push("spec.topics");
+    }
+    fields
 }
 
 fn delete_plan(desired: &DesiredProduct, observed: &Observed) -> Plan {

@@ -191,7 +191,7 @@ async fn publish_events(
             )
             .await;
         }
-        Outcome::Completed | Outcome::Adopted { .. } | Outcome::Journal(_) => {}
+        Outcome::Completed | Outcome::Adopted { .. } | Outcome::Journal(_) | Outcome::Paced { .. } => {}
     }
     if let Some(blocked) = &facts.plan.blocked {
         event(ctx, product, EventType::Warning, blocked.reason(), "Plan", blocked.message()).await;

@@ -62,6 +62,7 @@ pub const REASONS: &[(&str, Class)] = &[
     ("Pending", Class::Transient),
     ("Creating", Class::Transient),
     ("Adopting", Class::Transient),
+    ("ApplyingTopics", Class::Transient),
     ("Deleting", Class::Transient),
     ("Distributing", Class::Transient),
     ("InUse", Class::Transient),

@@ -1,5 +1,6 @@
 """Conformance: the official Alibaba Cloud Python SDKs drive the emulator through a whole
-product life, unchanged. If the emulator's wire format, signatures, codes or statuses drift
+product life (and devices, custom topic categories, data-parsing scripts, consumer groups and
+AMQP subscriptions), unchanged. If the emulator's wire format, signatures, codes or statuses drift
 from the real platform's, these clients (which nobody here wrote) notice.
 
 Clients:
@@ -16,6 +17,8 @@ import json
 import os
 import re
 import subprocess
+import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -78,6 +81,15 @@ def admin_devices(address, key, **setting):
         return json.load(response)
 
 
+def admin_group_status(address, group_id, **setting):
+    """What a consumer group's AMQP clients do (backlog, clients, speed), through the admin endpoint."""
+    request = urllib.request.Request(f"http://{address}/_emulator/consumer-groups/{group_id}/status", method="PUT",
+                                     data=json.dumps(setting).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
 class Result:
     """What a call returned, whichever SDK made it: success, or a code and status."""
 
@@ -88,7 +100,20 @@ class Result:
         return f"Result(ok={self.ok}, code={self.code}, status={self.status}, message={self.message})"
 
 
-class TeaClient:
+class Retrying:
+    """Calls again while the account's documented QPS throttles (CreateProductTopic allows one
+    call a second): a throttled call was not executed, so repeating it is harmless."""
+
+    def call(self, action, **params):
+        for _ in range(60):
+            result = self.call_once(action, **params)
+            if result.code != "Throttling.User":
+                return result
+            time.sleep(0.25)
+        return result
+
+
+class TeaClient(Retrying):
     def __init__(self, address, algorithm=None, secret=AK_SECRET):
         from alibabacloud_iot20180120.client import Client
         from alibabacloud_tea_openapi import models as open_api_models
@@ -98,7 +123,7 @@ class TeaClient:
             config.signature_algorithm = algorithm
         self.client = Client(config)
 
-    def call(self, action, **params):
+    def call_once(self, action, **params):
         from alibabacloud_iot20180120 import models
         snake = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
         request_class = getattr(models, f"{action}Request")
@@ -136,13 +161,13 @@ class TeaAsyncClient(TeaClient):
         return asyncio.run(call(request, util_models.RuntimeOptions()))
 
 
-class LegacyClient:
+class LegacyClient(Retrying):
     def __init__(self, address, secret=AK_SECRET):
         from aliyunsdkcore.client import AcsClient
         self.address = address
         self.client = AcsClient(AK_ID, secret, "cn-shanghai")
 
-    def call(self, action, **params):
+    def call_once(self, action, **params):
         import importlib
         from aliyunsdkcore.acs_exception.exceptions import ServerException
         module = importlib.import_module(f"aliyunsdkiot.request.v20180120.{action}Request")
@@ -154,6 +179,9 @@ class LegacyClient:
                 request.set_ProductTags([{"TagKey": k, "TagValue": v} for k, v in value])
             elif name == "ProductTagKey":
                 request.set_ProductTagKeys(value)
+            elif name == "ConsumerGroupIds":
+                # The generated setter flattens the list (ConsumerGroupIds.1, …).
+                request.set_ConsumerGroupIdss(value)
             else:
                 getattr(request, f"set_{name}")(value)
         try:
@@ -317,3 +345,191 @@ def test_a_product_with_devices_can_be_kept_from_deletion(refusing_emulator, cli
     refused = c.call("DeleteProduct", ProductKey=key)
     assert (refused.ok, refused.code, refused.status) == (False, "iot.prod.ProductHasDevices", 200), refused
     assert c.call("QueryProduct", ProductKey=key).body["Data"]["DeviceCount"] == 1
+
+
+def new_product(c, client_name, data_format=1, **extra):
+    name = f"P_{client_name.replace('-', '')}_{uuid.uuid4().hex[:8]}"
+    created = c.call("CreateProduct", ProductName=name, NodeType=0, AliyunCommodityCode="iothub_senior",
+                     DataFormat=data_format, **extra)
+    assert created.ok, created
+    return created.body["ProductKey"]
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_a_topic_category_life(emulator, client_name):
+    c = CLIENTS[client_name](emulator)
+    key = new_product(c, client_name)
+
+    created = c.call("CreateProductTopic", ProductKey=key, TopicShortName="user/update", Operation="PUB",
+                     Desc="uplink")
+    assert created.ok, created
+    topic_id = created.body["TopicId"]
+    assert isinstance(topic_id, int), "a Long, as the SDK types it"
+    listed = c.call("QueryProductTopic", ProductKey=key)
+    assert listed.ok, listed
+    assert listed.body["Data"]["ProductTopicInfo"] == [
+        {"Id": str(topic_id), "ProductKey": key, "TopicShortName": "user/update", "Operation": "0",
+         "Desc": "uplink", "EnableProxySubscribe": False}]
+
+    duplicate = c.call("CreateProductTopic", ProductKey=key, TopicShortName="user/update", Operation="SUB")
+    assert (duplicate.ok, duplicate.code) == (False, "iot.prod.TopicAlreadyExisted"), duplicate
+
+    updated = c.call("UpdateProductTopic", TopicId=str(topic_id), Operation="ALL", EnableProxySubscribe=True,
+                     Desc="both ways")
+    assert updated.ok, updated
+    info = c.call("QueryProductTopic", ProductKey=key).body["Data"]["ProductTopicInfo"][0]
+    assert (info["Operation"], info["EnableProxySubscribe"], info["Desc"]) == ("2", True, "both ways")
+
+    # Wildcards: subscriptions only, # last, never with a codec.
+    for name, operation in [("cmd/+/set", "PUB"), ("cmd/#", "ALL"), ("cmd/#/x", "SUB"), ("a//b", "SUB"),
+                            ("a-b", "PUB")]:
+        refused = c.call("CreateProductTopic", ProductKey=key, TopicShortName=name, Operation=operation)
+        assert (refused.ok, refused.code) == (False, "iot.common.InvalidFormattedParameter"), (name, refused)
+    wildcard = c.call("CreateProductTopic", ProductKey=key, TopicShortName="cmd/+/set", Operation="SUB")
+    assert wildcard.ok, wildcard
+    no_codec = c.call("CreateProductTopic", ProductKey=key, TopicShortName="data", Operation="PUB", Codec="compress")
+    assert (no_codec.ok, no_codec.code) == (False, "iot.common.APINotSupportedInInstance"), no_codec
+    enterprise = new_product(c, client_name, IotInstanceId=TARGET_INSTANCE)
+    compressed = c.call("CreateProductTopic", ProductKey=enterprise, IotInstanceId=TARGET_INSTANCE,
+                        TopicShortName="data", Operation="PUB", Codec="compress")
+    assert compressed.ok, compressed
+    wild_codec = c.call("CreateProductTopic", ProductKey=enterprise, IotInstanceId=TARGET_INSTANCE,
+                        TopicShortName="cmd/#", Operation="SUB", Codec="decompress")
+    assert (wild_codec.ok, wild_codec.code) == (False, "iot.common.InvalidFormattedParameter"), wild_codec
+    codecs = c.call("QueryProductTopic", ProductKey=enterprise, IotInstanceId=TARGET_INSTANCE)
+    assert [t.get("Codec") for t in codecs.body["Data"]["ProductTopicInfo"]] == ["compress"]
+
+    assert c.call("DeleteProductTopic", TopicId=str(topic_id)).ok
+    again = c.call("DeleteProductTopic", TopicId=str(topic_id))
+    assert (again.ok, again.code) == (False, "iot.prod.NotExistedTopic"), again
+    names = [t["TopicShortName"] for t in c.call("QueryProductTopic", ProductKey=key).body["Data"]["ProductTopicInfo"]]
+    assert names == ["cmd/+/set"]
+    missing = c.call("CreateProductTopic", ProductKey="a1DoesNotExist", TopicShortName="x", Operation="PUB")
+    assert (missing.ok, missing.code) == (False, "iot.prod.NotExistedProduct"), missing
+
+
+JS_SCRIPT = "var COMMAND_REPORT = 0x00;\nfunction rawDataToProtocol(bytes) { return {}; }\n"
+PY_SCRIPT = "def raw_data_to_protocol(data):\n    return {}\n"
+
+
+def download(url):
+    with urllib.request.urlopen(url) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_a_data_parsing_script_life(emulator, client_name):
+    c = CLIENTS[client_name](emulator)
+    key = new_product(c, client_name, data_format=0)
+
+    nothing = c.call("GetThingScript", ProductKey=key)
+    assert nothing.ok, nothing
+    assert "Data" not in nothing.body
+    early = c.call("UpdateThingScript", ProductKey=key, ScriptType="JavaScript", ScriptContent=JS_SCRIPT)
+    assert (early.ok, early.code) == (False, "iot.prod.NotExistedThingScript"), early
+
+    created = c.call("CreateThingScript", ProductKey=key, ScriptType="JavaScript", ScriptContent=JS_SCRIPT)
+    assert created.ok, created
+    read = c.call("GetThingScript", ProductKey=key)
+    assert read.ok, read
+    assert read.body["Data"]["ScriptType"] == "JavaScript"
+    url = read.body["Data"]["ScriptUrl"]
+    assert url.startswith(f"http://{emulator}/_emulator/scripts/"), url
+    assert download(url) == JS_SCRIPT
+
+    again = c.call("CreateThingScript", ProductKey=key, ScriptType="JavaScript", ScriptContent=JS_SCRIPT)
+    assert (again.ok, again.code) == (False, "iot.prod.ThingScriptAlreadyExisted"), again
+    assert c.call("UpdateThingScript", ProductKey=key, ScriptType="Python_27", ScriptContent=PY_SCRIPT).ok
+    read = c.call("GetThingScript", ProductKey=key).body["Data"]
+    assert read["ScriptType"] == "Python_27"
+    assert download(read["ScriptUrl"]) == PY_SCRIPT
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        download(f"http://{emulator}/_emulator/scripts/0000")
+    assert unknown.value.code == 404
+
+    bad_type = c.call("UpdateThingScript", ProductKey=key, ScriptType="Lua", ScriptContent=PY_SCRIPT)
+    assert (bad_type.ok, bad_type.code) == (False, "iot.common.InvalidFormattedParameter"), bad_type
+    alink = new_product(c, client_name, data_format=1)
+    refused = c.call("CreateThingScript", ProductKey=alink, ScriptType="JavaScript", ScriptContent=JS_SCRIPT)
+    assert (refused.ok, refused.code) == (False, "iot.prod.ScriptNeedsCustomFormat"), refused
+
+
+SUBSCRIPTION_FLAGS = ["DeviceDataFlag", "DeviceStatusChangeFlag", "DeviceTopoLifeCycleFlag", "FoundDeviceListFlag",
+                      "ThingHistoryFlag", "DeviceLifeCycleFlag", "OtaEventFlag", "OtaVersionFlag", "OtaJobFlag",
+                      "DeviceTagFlag"]
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_a_consumer_group_and_amqp_subscription_life(emulator, client_name):
+    c = CLIENTS[client_name](emulator)
+    key = new_product(c, client_name)
+    name = f"orders_{client_name.replace('-', '_')}"
+
+    created = c.call("CreateConsumerGroup", GroupName=name)
+    assert created.ok, created
+    group = created.body["GroupId"]
+    taken = c.call("CreateConsumerGroup", GroupName=name)
+    assert (taken.ok, taken.code) == (False, "iot.consumergroup.AlreadyExistedGroupName"), taken
+    bad_name = c.call("CreateConsumerGroup", GroupName="no")
+    assert (bad_name.ok, bad_name.code) == (False, "iot.common.InvalidFormattedParameter"), bad_name
+    read = c.call("QueryConsumerGroupByGroupId", GroupId=group)
+    assert read.ok, read
+    assert (read.body["Data"]["GroupId"], read.body["Data"]["GroupName"]) == (group, name)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", read.body["Data"]["CreateTime"])
+    assert c.call("UpdateConsumerGroup", GroupId=group, NewGroupName=name + "_2").ok
+    listed = c.call("QueryConsumerGroupList", CurrentPage=1, PageSize=10)
+    assert listed.ok, listed
+    assert (listed.body["Total"], listed.body["PageCount"]) == (2, 1)
+    assert [(g["GroupId"], g["GroupName"]) for g in listed.body["Data"]["ConsumerGroupDTO"]] == [
+        ("DEFAULT_GROUP", "DEFAULT_GROUP"), (group, name + "_2")]
+    fuzzy = c.call("QueryConsumerGroupList", CurrentPage=1, PageSize=10, Fuzzy=True, GroupName="_2")
+    assert [g["GroupId"] for g in fuzzy.body["Data"]["ConsumerGroupDTO"]] == [group]
+
+    no_group = c.call("CreateSubscribeRelation", ProductKey=key, Type="AMQP", ConsumerGroupIds=["nope"])
+    assert (no_group.ok, no_group.code) == (False, "iot.consumergroup.NotExistedGroup"), no_group
+    subscribed = c.call("CreateSubscribeRelation", ProductKey=key, Type="AMQP", ConsumerGroupIds=[group],
+                        DeviceDataFlag=True, OtaJobFlag=True, SubscribeFlags='{"jt808DeviceDataFlag":true}')
+    assert subscribed.ok, subscribed
+    relation = c.call("QuerySubscribeRelation", ProductKey=key, Type="AMQP")
+    assert relation.ok, relation
+    assert (relation.body["ProductKey"], relation.body["Type"]) == (key, "AMQP")
+    assert relation.body["ConsumerGroupIds"] == [group]
+    assert relation.body["SubscribeFlags"] == '{"jt808DeviceDataFlag":true}'
+    assert {f: relation.body[f] for f in SUBSCRIPTION_FLAGS} == {
+        f: f in ("DeviceDataFlag", "OtaJobFlag") for f in SUBSCRIPTION_FLAGS}
+    twice = c.call("CreateSubscribeRelation", ProductKey=key, Type="AMQP", ConsumerGroupIds=[group])
+    assert (twice.ok, twice.code) == (False, "iot.subscribe.AlreadyExistedSubscribeRelation"), twice
+
+    updated = c.call("UpdateSubscribeRelation", ProductKey=key, Type="AMQP",
+                     ConsumerGroupIds=[group, "DEFAULT_GROUP"], DeviceStatusChangeFlag=True, DeviceTagFlag=True)
+    assert updated.ok, updated
+    relation = c.call("QuerySubscribeRelation", ProductKey=key, Type="AMQP").body
+    assert relation["ConsumerGroupIds"] == [group, "DEFAULT_GROUP"]
+    assert {f: relation[f] for f in SUBSCRIPTION_FLAGS} == {
+        f: f in ("DeviceStatusChangeFlag", "DeviceTagFlag") for f in SUBSCRIPTION_FLAGS}
+    mns = c.call("CreateSubscribeRelation", ProductKey=key, Type="MNS")
+    assert (mns.ok, mns.code) == (False, "iot.common.InvalidFormattedParameter"), mns
+
+    in_use = c.call("DeleteConsumerGroup", GroupId=group)
+    assert (in_use.ok, in_use.code) == (False, "iot.consumergroup.GroupInUse"), in_use
+    status = c.call("QueryConsumerGroupStatus", GroupId=group)
+    assert status.ok, status
+    assert (status.body["AccumulationCount"], status.body["ConsumerSpeed"]) == (0, 0)
+    assert status.body["ClientConnectionStatusList"]["ConsumerGroupClientConnectionInfo"] == []
+    # AMQP clients connect and consume: the emulator's admin side stands for them.
+    report = admin_group_status(emulator, group, accumulationCount=1500, onlineClients=2, consumerSpeed=120)
+    assert (report["accumulationCount"], report["onlineClients"]) == (1500, 2)
+    status = c.call("QueryConsumerGroupStatus", GroupId=group).body
+    assert (status["AccumulationCount"], status["ConsumerSpeed"]) == (1500, 120)
+    assert status["LastConsumerTime"].endswith("Z")
+    clients = status["ClientConnectionStatusList"]["ConsumerGroupClientConnectionInfo"]
+    assert [client["ClientId"] for client in clients] == ["emulator-client-1", "emulator-client-2"]
+
+    assert c.call("DeleteSubscribeRelation", ProductKey=key, Type="AMQP").ok
+    gone = c.call("QuerySubscribeRelation", ProductKey=key, Type="AMQP")
+    assert (gone.ok, gone.code) == (False, "iot.subscribe.NotExistedSubscribeRelation"), gone
+    assert c.call("DeleteConsumerGroup", GroupId=group).ok
+    deleted = c.call("QueryConsumerGroupByGroupId", GroupId=group)
+    assert (deleted.ok, deleted.code) == (False, "iot.consumergroup.NotExistedGroup"), deleted
+    default = c.call("DeleteConsumerGroup", GroupId="DEFAULT_GROUP")
+    assert (default.ok, default.code) == (False, "iot.consumergroup.DefaultGroupReadOnly"), default

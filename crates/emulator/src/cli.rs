@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::state::DeleteWithDevices;
+use crate::state::{DeleteWithDevices, PublishedPartsLock};
 
 /// Play the Alibaba Cloud IoT Platform API on the wire, with state in memory.
 #[derive(Debug, Parser)]
@@ -95,6 +95,19 @@ pub struct EmulatorArgs {
     /// devices with the product.
     #[arg(long, value_enum, default_value_t = DeleteWithDevices::Cascade)]
     pub delete_product_with_devices: DeleteWithDevices,
+    /// Which parts of a published product refuse changes besides its thing model (not
+    /// documented): `none` (default), `script` (the data-parsing script), or
+    /// `script-and-topics` (the script and the custom topic categories). Distributed products
+    /// refuse both whatever this says.
+    #[arg(long, value_enum, default_value_t = PublishedPartsLock::Unlocked)]
+    pub lock_published_parts: PublishedPartsLock,
+    /// Custom topic categories per product (not documented; 50 assumed).
+    #[arg(long, default_value_t = iot_platform::quota::MAX_TOPICS_PER_PRODUCT)]
+    pub max_topics_per_product: usize,
+    /// Consumer groups per account and instance besides the default one (not documented;
+    /// 1000 assumed).
+    #[arg(long, default_value_t = iot_platform::quota::MAX_CONSUMER_GROUPS)]
+    pub max_consumer_groups: usize,
     /// Answer every error code the emulator made up (where the platform documents none) with
     /// `iot.system.SystemException` or a code no one has seen, chosen call by call.
     #[arg(long, env = "IOTOP_EMULATOR_OPAQUE_CODES")]

@@ -2,7 +2,12 @@
 //! view under `/_emulator/`.
 //!
 //! Admin (loopback only): `GET /_emulator/state`, `GET|PUT /_emulator/faults`,
-//! `GET|PUT /_emulator/sts`, `GET|PUT /_emulator/devices/{productKey}`.
+//! `GET|PUT /_emulator/sts`, `GET|PUT /_emulator/devices/{productKey}`,
+//! `GET|PUT /_emulator/consumer-groups/{groupId}/status`.
+//!
+//! Not admin (any client, no credentials: the token is the credential, like a presigned
+//! object URL): `GET /_emulator/scripts/{token}`, the data-parsing script GetThingScript's
+//! `ScriptUrl` points to.
 //!
 //! Per request: read → authenticate ([`super::gateway`]) → rate limit (the documented QPS
 //! per account and action) → faults → execute ([`super::state`]) → answer in JSON (or XML),
@@ -30,7 +35,10 @@ use tracing::{debug, warn};
 
 use super::faults::{ErrorKind, FaultInjector, Faults};
 use super::gateway::{self, AccessKey, Incoming, KeyLookup, NonceCache};
-use super::state::{ApiError, CallContext, DeviceChange, Rules, Snapshot, State};
+use super::state::{
+    ApiError, CallContext, DeviceChange, GroupStatusSetting, Rules, SCRIPT_PATH, ScriptLinkError, Snapshot,
+    State,
+};
 use super::sts::{Sts, StsConfig, TemporaryKey};
 use super::xml;
 use iot_platform::quota;
@@ -283,6 +291,71 @@ impl Emulator {
         Ok(())
     }
 
+    /// Sets the status of consumer group `group_id` of account `uid` (its backlog, connected
+    /// AMQP clients and consumption speed; an absent count keeps the current one), as its
+    /// AMQP clients would make it; QueryConsumerGroupStatus reports it. The default group
+    /// (`DEFAULT_GROUP`, in every instance) needs `setting.iot_instance_id`. Past the gateway,
+    /// its faults and quotas.
+    ///
+    /// # Errors
+    /// The made-up `iot.consumergroup.NotExistedGroup` when the account has no such group;
+    /// `InvalidParameter` (400) for a negative count, more than 64 clients, or an id in
+    /// several instances without `iot_instance_id`.
+    pub fn set_consumer_group_status(
+        &self,
+        uid: &str,
+        group_id: &str,
+        mut setting: GroupStatusSetting,
+    ) -> Result<(), ApiError> {
+        setting.uid = Some(uid.to_string());
+        self.state.lock().expect("state lock").set_consumer_group_status(group_id, &setting, now_ms())?;
+        Ok(())
+    }
+
+    /// `GET` (no body) or `PUT` (a [`GroupStatusSetting`]) `/_emulator/consumer-groups/{groupId}/status`
+    /// (`?iotInstanceId=` and `?uid=` pick the group too): the group's status, after the change.
+    fn admin_group_status(&self, group_id: &str, query: Option<&str>, put: Option<&[u8]>) -> (u16, Value) {
+        let mut setting = match put {
+            None => GroupStatusSetting::default(),
+            Some(body) => match serde_json::from_slice::<GroupStatusSetting>(body) {
+                Ok(setting) => setting,
+                Err(e) => return (400, json!({"error": e.to_string()})),
+            },
+        };
+        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match name.as_ref() {
+                "iotInstanceId" if setting.iot_instance_id.is_none() => {
+                    setting.iot_instance_id = Some(value.into_owned())
+                }
+                "uid" if setting.uid.is_none() => setting.uid = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        match self.state.lock().expect("state lock").set_consumer_group_status(group_id, &setting, now_ms()) {
+            Ok(report) => (200, serde_json::to_value(report).expect("report serialises")),
+            Err(error) => {
+                let status = if error.is_gateway() { 400 } else { 404 };
+                (status, json!({"error": error.message, "code": error.code}))
+            }
+        }
+    }
+
+    /// `GET /_emulator/scripts/{token}`: the script a GetThingScript URL serves (as object
+    /// storage answers a presigned URL: 403 once expired, 404 for an unknown one).
+    fn script_download(&self, token: &str) -> Response<Full<Bytes>> {
+        let id = request_id();
+        let result = self.state.lock().expect("state lock").script_download(token, now_ms());
+        match result {
+            Ok(content) => json_response(200, &id, content, "text/plain;charset=utf-8"),
+            Err(ScriptLinkError::Expired) => {
+                json_response(403, &id, "AccessDenied: Request has expired.\n".into(), "text/plain")
+            }
+            Err(ScriptLinkError::Unknown) => {
+                json_response(404, &id, "NoSuchKey: The specified key does not exist.\n".into(), "text/plain")
+            }
+        }
+    }
+
     /// `GET` (no body) or `PUT` (a [`DeviceSetting`]) `/_emulator/devices/{productKey}`
     /// (`?iotInstanceId=` picks the instance too): the product's device counts, after the
     /// change.
@@ -355,12 +428,12 @@ impl Emulator {
             tokio::spawn(async move {
                 let _permit = permit;
                 match tls {
-                    None => emulator.serve_connection(stream, peer, region).await,
+                    None => emulator.serve_connection(stream, peer, region, "http").await,
                     Some(acceptor) => {
                         let handshake =
                             tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
                         match handshake {
-                            Ok(Ok(stream)) => emulator.serve_connection(stream, peer, region).await,
+                            Ok(Ok(stream)) => emulator.serve_connection(stream, peer, region, "https").await,
                             Ok(Err(error)) => debug!(%error, "emulator TLS handshake failed"),
                             Err(_) => debug!("emulator TLS handshake timed out"),
                         }
@@ -370,8 +443,13 @@ impl Emulator {
         }
     }
 
-    async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr, region: String)
-    where
+    async fn serve_connection<S>(
+        self: Arc<Self>,
+        stream: S,
+        peer: SocketAddr,
+        region: String,
+        scheme: &'static str,
+    ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let emulator = self;
@@ -379,7 +457,7 @@ impl Emulator {
             let emulator = emulator.clone();
             let region = region.clone();
             async move {
-                match emulator.answer(request, &region, peer).await {
+                match emulator.answer(request, &region, peer, scheme).await {
                     Answer::Respond(response) => Ok(response),
                     Answer::Drop => Err(DroppedResponse),
                 }
@@ -424,8 +502,14 @@ impl Emulator {
         request: Request<IncomingBody>,
         listener_region: &str,
         peer: SocketAddr,
+        scheme: &'static str,
     ) -> Answer {
         let path = request.uri().path().to_string();
+        if let Some(token) = path.strip_prefix(SCRIPT_PATH)
+            && request.method() == Method::GET
+        {
+            return Answer::Respond(self.script_download(token));
+        }
         if let Some(admin) = path.strip_prefix("/_emulator/") {
             // The admin view holds every ProductSecret: loopback clients only.
             if !admin_allowed(peer) {
@@ -525,7 +609,12 @@ impl Emulator {
             return Answer::Respond(respond_error(&id, &injected_error(kind), call.wants_xml, &root));
         }
         Answer::Respond(match result {
-            Ok(body) => success(&id, body, call.wants_xml, &root),
+            Ok(mut body) => {
+                if action == <iot_platform::model::GetThingScript as iot_platform::Operation>::ACTION {
+                    absolute_script_url(&mut body, scheme, &host);
+                }
+                success(&id, body, call.wants_xml, &root)
+            }
             Err(error) => respond_error(&id, &error, call.wants_xml, &root),
         })
     }
@@ -619,6 +708,31 @@ impl Emulator {
                     None
                 };
                 let (status, value) = self.admin_devices(&product_key, query.as_deref(), body.as_deref());
+                json_response(status, &id, value.to_string(), "application/json;charset=utf-8")
+            }
+            (method, groups)
+                if groups.starts_with("consumer-groups/")
+                    && groups.ends_with("/status")
+                    && (method == Method::GET || method == Method::PUT) =>
+            {
+                let group_id = groups["consumer-groups/".len()..groups.len() - "/status".len()].to_string();
+                let query = request.uri().query().map(str::to_string);
+                let body = if method == Method::PUT {
+                    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                        Ok(body) => Some(body.to_bytes()),
+                        Err(e) => {
+                            return json_response(
+                                400,
+                                &id,
+                                json!({"error": e.to_string()}).to_string(),
+                                "application/json",
+                            );
+                        }
+                    }
+                } else {
+                    None
+                };
+                let (status, value) = self.admin_group_status(&group_id, query.as_deref(), body.as_deref());
                 json_response(status, &id, value.to_string(), "application/json;charset=utf-8")
             }
             (Method::GET, "sts") => ok(serde_json::to_value(self.sts_config()).expect("sts serialises")),
@@ -776,6 +890,16 @@ async fn read_request(request: Request<IncomingBody>) -> Result<(Incoming, Strin
     let incoming = Incoming::from_parts(&method, query.as_deref(), headers, body);
     let host = incoming.header("host").unwrap_or_default().to_string();
     Ok((incoming, host))
+}
+
+/// Makes GetThingScript's `ScriptUrl` (a path on this listener) absolute, with the scheme and
+/// the `Host` the call came to.
+fn absolute_script_url(body: &mut Value, scheme: &str, host: &str) {
+    if let Some(Value::String(url)) = body.pointer_mut("/Data/ScriptUrl")
+        && url.starts_with('/')
+    {
+        *url = format!("{scheme}://{host}{url}");
+    }
 }
 
 fn render(status: u16, id: &str, body: Value, wants_xml: bool, root: &str) -> Response<Full<Bytes>> {
@@ -970,5 +1094,227 @@ mod tests {
         assert_eq!(region_of_host("iot-vpc.cn-beijing.aliyuncs.com:443"), Some("cn-beijing".into()));
         assert_eq!(region_of_host("127.0.0.1:18080"), None);
         assert_eq!(region_of_host("iot.a.b.aliyuncs.com"), None);
+    }
+
+    /// Sends one raw HTTP/1.1 request to `addr`; the whole answer (status line, headers, body).
+    async fn raw_http(addr: SocketAddr, method: &'static str, path: String, body: &'static str) -> String {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                stream,
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        })
+        .await
+        .unwrap()
+    }
+
+    #[test]
+    fn the_topic_script_and_subscription_operations_are_held_to_their_documented_qps() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        for (action, qps) in [("CreateProductTopic", 1), ("QueryProductTopic", 3), ("CreateConsumerGroup", 5)]
+        {
+            let limiter = emulator.limiter("1001", action).expect("rate limited");
+            let passed = (0..qps * 4).take_while(|_| limiter.check().is_ok()).count();
+            assert_eq!(passed, qps as usize, "{action}: a burst of the documented QPS, then throttled");
+        }
+    }
+
+    #[test]
+    fn script_urls_are_made_absolute_with_the_callers_host() {
+        let mut body = json!({"Data": {"ScriptType": "JavaScript", "ScriptUrl": "/_emulator/scripts/abc"}});
+        absolute_script_url(&mut body, "https", "127.0.0.1:8443");
+        assert_eq!(body["Data"]["ScriptUrl"], "https://127.0.0.1:8443/_emulator/scripts/abc");
+        let mut none = json!({});
+        absolute_script_url(&mut none, "http", "h");
+        assert_eq!(none, json!({}));
+    }
+
+    #[test]
+    fn the_admin_consumer_group_endpoint_sets_and_reads_a_status() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        let created = emulator.console("1001", "CreateConsumerGroup", &[("GroupName", "orders")]).unwrap();
+        let id = created["GroupId"].as_str().unwrap().to_string();
+        let (status, body) = emulator.admin_group_status(
+            &id,
+            None,
+            Some(br#"{"accumulationCount": 7, "onlineClients": 3, "consumerSpeed": 60}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body,
+            json!({"groupId": id, "uid": "1001", "iotInstanceId": "iotx-oxssharez200",
+                   "accumulationCount": 7, "onlineClients": 3, "consumerSpeed": 60})
+        );
+        let (status, body) = emulator.admin_group_status(&id, None, None);
+        assert_eq!((status, &body["onlineClients"]), (200, &json!(3)), "GET reads it");
+        for bad in [&br#"{"onlineClients": 65}"#[..], br#"{"clients": 1}"#, b"nope"] {
+            assert_eq!(emulator.admin_group_status(&id, None, Some(bad)).0, 400);
+        }
+        let (status, body) = emulator.admin_group_status("nope", None, Some(b"{}"));
+        assert_eq!((status, &body["code"]), (404, &json!("iot.consumergroup.NotExistedGroup")));
+        // Another account's instance has its default group too.
+        emulator
+            .console("2002", "QueryConsumerGroupList", &[("CurrentPage", "1"), ("PageSize", "10")])
+            .unwrap();
+        let (status, _) =
+            emulator.admin_group_status("DEFAULT_GROUP", None, Some(br#"{"accumulationCount": 1}"#));
+        assert_eq!(status, 400, "the default group needs its account and instance");
+        let (status, _) = emulator.admin_group_status(
+            "DEFAULT_GROUP",
+            Some("uid=1001&iotInstanceId=iotx-oxssharez200"),
+            Some(br#"{"accumulationCount": 1}"#),
+        );
+        assert_eq!(status, 200);
+
+        emulator
+            .set_consumer_group_status(
+                "1001",
+                &id,
+                GroupStatusSetting { accumulation_count: Some(0), ..GroupStatusSetting::default() },
+            )
+            .expect("set in process");
+        let read = emulator.console("1001", "QueryConsumerGroupStatus", &[("GroupId", &id)]).unwrap();
+        assert_eq!((&read["AccumulationCount"], &read["ConsumerSpeed"]), (&json!(0), &json!(60)));
+        let foreign = emulator.set_consumer_group_status("2002", &id, GroupStatusSetting::default());
+        assert_eq!(foreign.unwrap_err().code, "iot.consumergroup.NotExistedGroup");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rust_client_drives_topics_scripts_and_subscriptions_over_http() {
+        use iot_platform::model as m;
+        let config = EmulatorConfig {
+            access_keys: vec![AccessKey::parse("ak:sk:1001:owner@example.com").unwrap()],
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::new(config);
+        let addr = spawn(emulator.clone(), "127.0.0.1:0".parse().unwrap(), "cn-shanghai").await.unwrap();
+        let url = format!("http://{addr}");
+        let http = iot_platform::http::HttpPlatform::new(
+            iot_platform::http::http_client(),
+            iot_platform::http::Endpoints::resolve(
+                &iot_platform::endpoint_policy::EndpointPolicy::new(["http://127.0.0.1:*"]).unwrap(),
+                "cn-shanghai",
+                Some(&url),
+                None,
+            )
+            .unwrap(),
+            iot_platform::Credentials::new("ak", "sk", None),
+            iot_platform::sign::SignatureVersion::V3,
+            Arc::new(iot_platform::ratelimit::AccountLimiter::new(0.9)),
+        );
+        let platform: &dyn iot_platform::IotPlatform = &http;
+        let created = platform
+            .call(&m::CreateProduct {
+                product_name: "Meter_01".into(),
+                node_type: 0,
+                aliyun_commodity_code: Some("iothub_senior".into()),
+                data_format: Some(0),
+                ..m::CreateProduct::default()
+            })
+            .await
+            .expect("product");
+        let key = created.product_key.expect("key");
+
+        let topic = platform
+            .call(&m::CreateProductTopic {
+                product_key: key.clone(),
+                topic_short_name: "cmd/+".into(),
+                operation: m::TOPIC_SUB.into(),
+                enable_proxy_subscribe: Some(true),
+                ..m::CreateProductTopic::default()
+            })
+            .await
+            .expect("topic");
+        let topic_id = topic.topic_id.expect("an id");
+        let listed = platform
+            .call(&m::QueryProductTopic { iot_instance_id: None, product_key: key.clone() })
+            .await
+            .expect("listed");
+        let info = &listed.data.expect("data").product_topic_info[0];
+        assert_eq!((info.id.as_str(), info.operation.as_str()), (topic_id.as_str(), "1"));
+
+        let script = m::CreateThingScript {
+            iot_instance_id: None,
+            product_key: key.clone(),
+            script_type: m::SCRIPT_JAVASCRIPT.into(),
+            script_content: "var a = 1;".into(),
+        };
+        platform.call(&script).await.expect("script");
+        let read = platform
+            .call(&m::GetThingScript { iot_instance_id: None, product_key: key.clone() })
+            .await
+            .expect("read")
+            .data
+            .expect("a script");
+        let prefix = format!("http://{addr}/_emulator/scripts/");
+        let path = read.script_url.strip_prefix(&prefix).map(|token| format!("/_emulator/scripts/{token}"));
+        let path = path.unwrap_or_else(|| panic!("{} is on this listener", read.script_url));
+        let downloaded = raw_http(addr, "GET", path, "").await;
+        assert!(downloaded.starts_with("HTTP/1.1 200"), "{downloaded}");
+        assert!(downloaded.ends_with("var a = 1;"), "{downloaded}");
+        let unknown = raw_http(addr, "GET", "/_emulator/scripts/0000".into(), "").await;
+        assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+
+        let group = platform
+            .call(&m::CreateConsumerGroup { iot_instance_id: None, group_name: "orders".into() })
+            .await
+            .expect("group")
+            .group_id
+            .expect("id");
+        platform
+            .call(&m::CreateSubscribeRelation {
+                product_key: key.clone(),
+                subscribe_type: m::SUBSCRIBE_AMQP.into(),
+                consumer_group_ids: vec![group.clone(), m::DEFAULT_CONSUMER_GROUP.into()],
+                device_data_flag: Some(true),
+                ..m::CreateSubscribeRelation::default()
+            })
+            .await
+            .expect("subscription");
+        let relation = platform
+            .call(&m::QuerySubscribeRelation {
+                iot_instance_id: None,
+                product_key: key.clone(),
+                subscribe_type: m::SUBSCRIBE_AMQP.into(),
+            })
+            .await
+            .expect("queried");
+        assert_eq!(relation.consumer_group_ids, vec![group.clone(), m::DEFAULT_CONSUMER_GROUP.to_string()]);
+        assert!(relation.device_data_flag && !relation.device_tag_flag);
+
+        let put = raw_http(
+            addr,
+            "PUT",
+            format!("/_emulator/consumer-groups/{group}/status"),
+            r#"{"accumulationCount": 42, "onlineClients": 1, "consumerSpeed": 6}"#,
+        )
+        .await;
+        assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+        let status = platform
+            .call(&m::QueryConsumerGroupStatus { iot_instance_id: None, group_id: group.clone() })
+            .await
+            .expect("status");
+        assert_eq!((status.accumulation_count, status.consumer_speed), (42, 6));
+        let clients =
+            status.client_connection_status_list.expect("clients").consumer_group_client_connection_info;
+        assert_eq!(clients.len(), 1);
+        let page = platform
+            .call(&m::QueryConsumerGroupList {
+                current_page: 1,
+                page_size: 10,
+                ..m::QueryConsumerGroupList::default()
+            })
+            .await
+            .expect("listed");
+        assert_eq!(page.total, 2, "the default group and ours");
+        assert_eq!(page.data.expect("data").consumer_group_dto[1].group_id, group);
     }
 }

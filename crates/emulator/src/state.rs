@@ -8,6 +8,9 @@
 //! products per instance, at most 10 distribution jobs per account, distribution only at
 //! the cn-shanghai endpoint, tag formats and limits, TSL validity, page limits, device
 //! names (format, unique per product) and what DeleteProduct does to a product's devices.
+//! Custom topic categories ([`topics`]), data-parsing scripts ([`scripts`]), server-side
+//! subscriptions and consumer groups ([`subscriptions`]) have their own modules, answered
+//! through [`parts`].
 //!
 //! No I/O happens here.
 
@@ -24,6 +27,16 @@ use iot_platform::quota;
 use iot_platform::region::public_instance;
 use iot_platform::tsl::ThingModel;
 use iot_platform::wire::{ParamError, Params, Tag};
+
+mod parts;
+mod scripts;
+mod subscriptions;
+mod topics;
+
+pub use parts::PublishedPartsLock;
+pub use scripts::{SCRIPT_PATH, SCRIPT_URL_TTL_MS, Script, ScriptLinkError};
+pub use subscriptions::{ConsumerGroup, GroupStatus, GroupStatusReport, GroupStatusSetting, Subscription};
+pub use topics::{Topic, check_topic};
 
 /// An error answer: HTTP status, code, message, and extra body fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +126,14 @@ pub struct Rules {
     pub opaque_codes: bool,
     /// What DeleteProduct does to a product that still has devices (not documented).
     pub delete_product_with_devices: DeleteWithDevices,
+    /// Which parts of a published product (topic categories, script) refuse changes (not
+    /// documented; distribution locks both whatever this says).
+    pub lock_published_parts: PublishedPartsLock,
+    /// Custom topic categories per product (not documented; 50 assumed).
+    pub max_topics_per_product: usize,
+    /// Consumer groups per account and instance, besides the default one (not documented;
+    /// 1000 assumed).
+    pub max_consumer_groups: usize,
 }
 
 /// What DeleteProduct does to a product that still has devices. The platform's pages say
@@ -139,6 +160,9 @@ impl Default for Rules {
             seed: 0x10_7e57,
             opaque_codes: false,
             delete_product_with_devices: DeleteWithDevices::default(),
+            lock_published_parts: PublishedPartsLock::default(),
+            max_topics_per_product: quota::MAX_TOPICS_PER_PRODUCT,
+            max_consumer_groups: quota::MAX_CONSUMER_GROUPS,
         }
     }
 }
@@ -194,6 +218,12 @@ pub struct Product {
     /// Its devices, in the order they were registered (a distributed copy starts with none:
     /// a product job does not distribute devices).
     pub devices: Vec<Device>,
+    /// Custom topic categories, oldest first (distributed with the product, new ids).
+    pub topics: Vec<Topic>,
+    /// The data-parsing script (custom data format only; distributed with the product).
+    pub script: Option<Script>,
+    /// Server-side subscriptions by type (`AMQP`, `MNS`; not distributed).
+    pub subscriptions: BTreeMap<String, Subscription>,
 }
 
 /// A device as stored.
@@ -302,6 +332,12 @@ pub struct State {
     rng: StdRng,
     /// Answers disguised so far (opaque-codes mode).
     disguised: u64,
+    /// The next custom topic category's id (ids are never reused).
+    next_topic_id: i64,
+    /// Consumer groups by (account, instance, group id).
+    consumer_groups: subscriptions::ConsumerGroups,
+    /// GetThingScript's download URLs, by token.
+    script_links: scripts::ScriptLinks,
 }
 
 /// A read-only snapshot for the admin view.
@@ -319,6 +355,8 @@ pub struct Snapshot {
     /// Every product ever created (not distributed copies), as (product key, name at
     /// creation), oldest first: deleted products included.
     pub product_history: Vec<(String, String)>,
+    /// Consumer groups (default groups once an account used its instance's).
+    pub consumer_groups: Vec<ConsumerGroup>,
 }
 
 /// The platform's weighted name length: each Chinese character counts as two.
@@ -548,6 +586,9 @@ impl State {
             issued_iot_ids: HashSet::new(),
             rng,
             disguised: 0,
+            next_topic_id: 100_001,
+            consumer_groups: BTreeMap::new(),
+            script_links: scripts::ScriptLinks::new(),
         }
     }
 
@@ -575,6 +616,9 @@ impl State {
             issued_iot_ids: HashSet::new(),
             rng: self.rng.clone(),
             disguised: self.disguised,
+            next_topic_id: self.next_topic_id,
+            consumer_groups: BTreeMap::new(),
+            script_links: scripts::ScriptLinks::new(),
         };
         copy.advance_jobs(now_ms);
         Snapshot {
@@ -583,6 +627,7 @@ impl State {
             instances: self.rules.instances.clone(),
             job_history: self.job_history.clone(),
             product_history: self.product_history.clone(),
+            consumer_groups: self.consumer_groups.values().cloned().collect(),
         }
     }
 
@@ -675,8 +720,14 @@ impl State {
             copy.region = target_region;
             copy.released = false;
             copy.gmt_create = job.gmt_create + duration;
-            // A product job does not distribute the product's devices.
+            // A product job does not distribute the product's devices, nor its server-side
+            // subscriptions (routing of the source instance); topic categories and the script
+            // go along, the categories with new ids.
             copy.devices = Vec::new();
+            copy.subscriptions = BTreeMap::new();
+            let mut topics = std::mem::take(&mut copy.topics);
+            self.renumber_topics(&mut topics);
+            copy.topics = topics;
             let clash = self.products.values().any(|p| {
                 p.instance_id == copy.instance_id
                     && p.uid == copy.uid
@@ -830,11 +881,13 @@ impl State {
             m::QueryDeviceStatistics::ACTION => {
                 self.device_statistics(ctx, m::QueryDeviceStatistics::from_params(params)?)
             }
-            other => Err(ApiError::gateway(
-                404,
-                "InvalidAction.NotFound",
-                format!("Specified api is not found, please check your url and method. (Action {other})"),
-            )),
+            other => self.answer_parts(ctx, other, params).unwrap_or_else(|| {
+                Err(ApiError::gateway(
+                    404,
+                    "InvalidAction.NotFound",
+                    format!("Specified api is not found, please check your url and method. (Action {other})"),
+                ))
+            }),
         }
     }
 
@@ -897,6 +950,9 @@ impl State {
             tsl_draft: initial,
             versions,
             devices: Vec::new(),
+            topics: Vec::new(),
+            script: None,
+            subscriptions: BTreeMap::new(),
         };
         self.product_history.push((product_key.clone(), product.product_name.clone()));
         self.products.insert((instance, product_key.clone()), product);
@@ -962,9 +1018,12 @@ impl State {
                 ),
             ));
         }
-        // Cascade: the devices go with the product; their IotIds are never issued again.
+        // Cascade: the devices go with the product; their IotIds are never issued again. Its
+        // topic categories, script (and download URLs) and subscriptions go too.
         let key = (product.instance_id.clone(), product.product_key.clone());
+        let uid = product.uid.clone();
         self.products.remove(&key);
+        self.forget_script_links(&uid, &key.0, &key.1);
         Ok(json!({}))
     }
 
@@ -1626,3 +1685,10 @@ fn job_view(job: &Job) -> m::DistributeJob {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scripts_tests;
+#[cfg(test)]
+mod subscriptions_tests;
+#[cfg(test)]
+mod topics_tests;

@@ -73,6 +73,35 @@ pub mod emulator_codes {
     /// DeleteProduct refused because the product still has devices (the emulator's
     /// `--delete-product-with-devices refuse`).
     pub const PRODUCT_HAS_DEVICES: &str = "iot.prod.ProductHasDevices";
+    /// The product already has a custom topic category of that name.
+    pub const TOPIC_EXISTS: &str = "iot.prod.TopicAlreadyExisted";
+    /// No custom topic category with that id (in the caller's instance).
+    pub const TOPIC_NOT_FOUND: &str = "iot.prod.NotExistedTopic";
+    /// The product has the maximum number of custom topic categories.
+    pub const TOPIC_LIMIT: &str = "iot.prod.TopicCountExceedMax";
+    /// A data-parsing script for a product whose data format is not custom (Alink JSON or a
+    /// Basic product): the API page says the operation is not supported, without a code.
+    pub const SCRIPT_NEEDS_CUSTOM_FORMAT: &str = "iot.prod.ScriptNeedsCustomFormat";
+    /// CreateThingScript for a product that already has a script.
+    pub const SCRIPT_EXISTS: &str = "iot.prod.ThingScriptAlreadyExisted";
+    /// UpdateThingScript for a product that has no script.
+    pub const SCRIPT_NOT_FOUND: &str = "iot.prod.NotExistedThingScript";
+    /// CreateSubscribeRelation for a product that already has a subscription of that type.
+    pub const SUBSCRIPTION_EXISTS: &str = "iot.subscribe.AlreadyExistedSubscribeRelation";
+    /// Query/Update/DeleteSubscribeRelation for a product without a subscription of that type.
+    pub const SUBSCRIPTION_NOT_FOUND: &str = "iot.subscribe.NotExistedSubscribeRelation";
+    /// No consumer group with that id in the caller's instance.
+    pub const CONSUMER_GROUP_NOT_FOUND: &str = "iot.consumergroup.NotExistedGroup";
+    /// The instance already has a consumer group of that name.
+    pub const CONSUMER_GROUP_NAME_TAKEN: &str = "iot.consumergroup.AlreadyExistedGroupName";
+    /// The instance has the maximum number of consumer groups.
+    pub const CONSUMER_GROUP_LIMIT: &str = "iot.consumergroup.GroupCountExceedMax";
+    /// DeleteConsumerGroup of a group an AMQP subscription still pushes to (the page says to
+    /// remove it from the subscription first, without a code).
+    pub const CONSUMER_GROUP_IN_USE: &str = "iot.consumergroup.GroupInUse";
+    /// UpdateConsumerGroup or DeleteConsumerGroup of the default group (documented as not
+    /// allowed, without a code).
+    pub const DEFAULT_CONSUMER_GROUP: &str = "iot.consumergroup.DefaultGroupReadOnly";
     /// Every code above: the ones the emulator made up.
     pub const INVENTED: &[&str] = &[
         PRODUCT_PUBLISHED,
@@ -82,6 +111,19 @@ pub mod emulator_codes {
         THING_MODEL_NOT_PUBLISHED,
         THING_MODEL_VERSION_NOT_FOUND,
         PRODUCT_HAS_DEVICES,
+        TOPIC_EXISTS,
+        TOPIC_NOT_FOUND,
+        TOPIC_LIMIT,
+        SCRIPT_NEEDS_CUSTOM_FORMAT,
+        SCRIPT_EXISTS,
+        SCRIPT_NOT_FOUND,
+        SUBSCRIPTION_EXISTS,
+        SUBSCRIPTION_NOT_FOUND,
+        CONSUMER_GROUP_NOT_FOUND,
+        CONSUMER_GROUP_NAME_TAKEN,
+        CONSUMER_GROUP_LIMIT,
+        CONSUMER_GROUP_IN_USE,
+        DEFAULT_CONSUMER_GROUP,
     ];
     /// The TSL document is malformed: the documented common code for a bad parameter (the
     /// platform documents no code per TSL rule).
@@ -250,6 +292,14 @@ pub enum PlatformError {
         /// Whether it may pass without anyone acting (STS unreachable or throttled).
         transient: bool,
     },
+    /// The account's rate limiter would have made the call wait longer than its caller
+    /// allowed (`RawCall::max_wait`); nothing was sent.
+    Deferred {
+        /// The operation that was not sent.
+        action: &'static str,
+        /// When the limiter expects room for it.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl PlatformError {
@@ -263,6 +313,7 @@ impl PlatformError {
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
             | Self::Credentials { message, .. } => message,
+            Self::Deferred { .. } => return self,
         };
         for secret in secrets.iter().filter(|s| s.len() >= 4) {
             if message.contains(secret) {
@@ -280,6 +331,7 @@ impl PlatformError {
             Self::Transport { .. } | Self::Decode { .. } => ErrorClass::Transient,
             Self::Credentials { transient: true, .. } => ErrorClass::Transient,
             Self::Credentials { transient: false, .. } => ErrorClass::Auth,
+            Self::Deferred { .. } => ErrorClass::Throttled,
         }
     }
 
@@ -291,6 +343,7 @@ impl PlatformError {
             Self::Transport { .. } => "Transport",
             Self::Decode { .. } => "Decode",
             Self::Credentials { reason, .. } => reason,
+            Self::Deferred { .. } => "Deferred",
         }
     }
 
@@ -300,7 +353,7 @@ impl PlatformError {
         match self {
             Self::Api { request_id, .. } => Some(request_id),
             Self::Decode { request_id, .. } => request_id.as_deref(),
-            Self::Transport { .. } | Self::Credentials { .. } => None,
+            Self::Transport { .. } | Self::Credentials { .. } | Self::Deferred { .. } => None,
         }
     }
 
@@ -311,7 +364,8 @@ impl PlatformError {
             Self::Api { action, .. }
             | Self::Transport { action, .. }
             | Self::Decode { action, .. }
-            | Self::Credentials { action, .. } => action,
+            | Self::Credentials { action, .. }
+            | Self::Deferred { action, .. } => action,
         }
     }
 
@@ -321,7 +375,7 @@ impl PlatformError {
         match self {
             Self::Transport { ambiguous, .. } => *ambiguous,
             Self::Decode { .. } => true,
-            Self::Credentials { .. } => false,
+            Self::Credentials { .. } | Self::Deferred { .. } => false,
             // A server error, a business answer saying the system failed
             // (`iot.system.SystemException`, …) or a code nobody documented may all come after
             // the change was made; a gateway refusal (4xx) comes before.
@@ -349,6 +403,11 @@ impl fmt::Display for PlatformError {
             Self::Credentials { action, message, .. } => {
                 write!(f, "{action} not attempted: the account has no usable credentials: {message}")
             }
+            Self::Deferred { action, retry_after } => write!(
+                f,
+                "{action} deferred: the account's quota for it is in use; next try in {} s",
+                retry_after.as_secs_f64().ceil()
+            ),
         }
     }
 }

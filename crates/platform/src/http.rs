@@ -402,13 +402,25 @@ impl IotPlatform for HttpPlatform {
         self.clock.offset_ms()
     }
 
+    async fn fetch(&self, url: &str, limit: usize) -> Result<String, PlatformError> {
+        let url = super::download::allowed(url, &self.endpoints.regional.url)?;
+        super::download::fetch(&self.http, url, limit).await
+    }
+
     async fn call_raw(&self, call: RawCall) -> Result<Value, PlatformError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             // Without usable credentials nothing is sent (and no quota is taken).
             self.credentials_for(call.action).await.map_err(|e| self.redact(e))?;
-            let waited = self.limiter.acquire(call.action, &call.tenant).await;
+            let waited = match call.max_wait {
+                None => self.limiter.acquire(call.action, &call.tenant).await,
+                Some(max_wait) => self
+                    .limiter
+                    .acquire_within(call.action, &call.tenant, max_wait)
+                    .await
+                    .map_err(|retry_after| PlatformError::Deferred { action: call.action, retry_after })?,
+            };
             // Taken again after the wait: they may have been renewed meanwhile.
             let credentials = self.credentials_for(call.action).await.map_err(|e| self.redact(e))?;
             let (result, hint) = self.send_once(&call, &credentials).await;

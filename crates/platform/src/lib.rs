@@ -12,6 +12,7 @@
 //! - [`sign`]: both request signature schemes, as pure functions.
 //! - [`wire`]: parameter encoding and decoding as the gateway sees it.
 //! - [`model`]: the typed operations and their responses.
+//! - [`download`]: files the platform hands out by URL (where they may be fetched from).
 //! - [`clock`]: the platform's clock, from the `Date` header of its answers.
 //! - [`endpoint_policy`]: where credentials may be sent (an allow list of endpoints).
 //! - [`error`]: typed, classified platform errors (and the codes the emulator made up).
@@ -29,6 +30,7 @@ pub mod adaptive;
 pub mod clock;
 pub mod credential_provider;
 pub mod credentials;
+pub mod download;
 pub mod endpoint_policy;
 pub mod error;
 pub mod fair;
@@ -67,13 +69,22 @@ pub struct RawCall {
     /// Who the call is made for (the operator's namespace): the account's quota is shared
     /// fairly between tenants. Empty for a caller that does not share.
     pub tenant: std::sync::Arc<str>,
+    /// The longest the call may wait for the account's rate limiter; past it nothing is sent
+    /// and the call fails with [`PlatformError::Deferred`]. `None`: wait as long as it takes.
+    pub max_wait: Option<Duration>,
 }
 
 impl RawCall {
     /// The raw form of a typed operation.
     #[must_use]
     pub fn of<O: Operation>(op: &O) -> Self {
-        Self { action: O::ACTION, params: op.to_params(), idempotent: O::IDEMPOTENT, tenant: "".into() }
+        Self {
+            action: O::ACTION,
+            params: op.to_params(),
+            idempotent: O::IDEMPOTENT,
+            tenant: "".into(),
+            max_wait: None,
+        }
     }
 }
 
@@ -94,6 +105,20 @@ pub trait IotPlatform: Send + Sync {
     fn clock_offset_ms(&self) -> Option<i64> {
         None
     }
+
+    /// Fetches a file the platform handed out by URL (see [`download`](
+    /// <dyn IotPlatform>::download)); by default not supported.
+    ///
+    /// # Errors
+    /// [`PlatformError::Transport`] when the implementation cannot fetch files.
+    async fn fetch(&self, url: &str, limit: usize) -> Result<String, PlatformError> {
+        let _ = (url, limit);
+        Err(PlatformError::Transport {
+            action: "Download",
+            message: "this client cannot download files".into(),
+            ambiguous: false,
+        })
+    }
 }
 
 impl<'a> dyn IotPlatform + 'a {
@@ -104,12 +129,43 @@ impl<'a> dyn IotPlatform + 'a {
     /// with a body that does not fit the operation's response.
     pub async fn call<O: Operation>(&self, op: &O) -> Result<O::Response, PlatformError> {
         let value = self.call_raw(RawCall::of(op)).await?;
-        serde_json::from_value(value).map_err(|e| PlatformError::Decode {
-            action: O::ACTION,
-            message: format!("unexpected response shape: {e}"),
-            request_id: None,
-        })
+        decode::<O>(value)
     }
+
+    /// Performs a typed operation if the account's rate limiter lets it go within
+    /// `max_wait`; otherwise sends nothing and fails with [`PlatformError::Deferred`], which
+    /// says when to try again (for the slowest operations, so a caller does not hold a
+    /// worker while it queues).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call), and [`PlatformError::Deferred`].
+    pub async fn call_within<O: Operation>(
+        &self,
+        op: &O,
+        max_wait: Duration,
+    ) -> Result<O::Response, PlatformError> {
+        let value = self.call_raw(RawCall { max_wait: Some(max_wait), ..RawCall::of(op) }).await?;
+        decode::<O>(value)
+    }
+
+    /// Fetches a file the platform handed out by URL (a data-parsing script's `ScriptUrl`):
+    /// without credentials, only from the platform's own endpoint or Alibaba Cloud's storage
+    /// over HTTPS, at most `limit` bytes.
+    ///
+    /// # Errors
+    /// [`PlatformError`] when the URL is not one the platform hands out, or the file cannot
+    /// be read.
+    pub async fn download(&self, url: &str, limit: usize) -> Result<String, PlatformError> {
+        self.fetch(url, limit).await
+    }
+}
+
+fn decode<O: Operation>(value: Value) -> Result<O::Response, PlatformError> {
+    serde_json::from_value(value).map_err(|e| PlatformError::Decode {
+        action: O::ACTION,
+        message: format!("unexpected response shape: {e}"),
+        request_id: None,
+    })
 }
 
 /// A client whose calls are all made for one tenant (the account's quota is shared fairly
@@ -143,6 +199,10 @@ impl IotPlatform for ForTenant {
 
     fn clock_offset_ms(&self) -> Option<i64> {
         self.inner.clock_offset_ms()
+    }
+
+    async fn fetch(&self, url: &str, limit: usize) -> Result<String, PlatformError> {
+        self.inner.fetch(url, limit).await
     }
 }
 

@@ -164,6 +164,28 @@ impl AccountLimiter {
         start.elapsed()
     }
 
+    /// Waits at most `max_wait` until `action` may be called by `tenant`: `Ok` with how long
+    /// it waited, or `Err` with when room is expected (nothing taken).
+    ///
+    /// # Errors
+    /// The expected wait, when there was no room within `max_wait`.
+    pub async fn acquire_within(
+        &self,
+        action: &str,
+        tenant: &str,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        match tokio::time::timeout(max_wait, self.acquire(action, tenant)).await {
+            Ok(waited) => Ok(waited),
+            Err(_) => {
+                let limiter = self.operation(action);
+                let ahead = limiter.turn.waiting() as f64 + 1.0;
+                let pace = self.pace(action).max(0.05);
+                Err(Duration::from_secs_f64(ahead / pace))
+            }
+        }
+    }
+
     /// The platform throttled a call of `action`: its pace is cut. Returns the new pace
     /// (requests per second) when it was cut.
     pub fn throttled(&self, action: &str) -> Option<f64> {

@@ -36,6 +36,8 @@ fn exists(published: bool) -> ObservedProduct {
         thing_model_draft: None,
         published_thing_model_digest: None,
         devices: crate::crd::product::DeviceCounts::default(),
+        topics: None,
+        script: None,
     }
 }
 
@@ -387,13 +389,18 @@ fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() 
                                     Action::Update { .. }
                                     | Action::ImportThingModel
                                     | Action::PublishThingModel
+                                    | Action::CreateScript
+                                    | Action::UpdateScript
                                     | Action::Delete => {
                                         assert!(!published, "{action:?} on a published product: {p:?}");
                                     }
                                     Action::Create
                                     | Action::CreateTags(_)
                                     | Action::UpdateTags(_)
-                                    | Action::DeleteTags(_) => {}
+                                    | Action::DeleteTags(_)
+                                    | Action::CreateTopic(_)
+                                    | Action::UpdateTopic { .. }
+                                    | Action::DeleteTopic { .. } => {}
                                 }
                             }
                             if mode == Mode::Apply && p.blocked.is_none() {
@@ -584,4 +591,113 @@ fn a_product_without_devices_is_not_held_back() {
     let p = apply(&d, &observed(o), &recorded());
     assert_eq!(p.blocked, None);
     assert_eq!(p.actions.first(), Some(&Action::CancelRelease));
+}
+
+const SCRIPT: &str = "function rawDataToProtocol(bytes) { return {}; }";
+
+fn custom(spec: serde_json::Value) -> DesiredProduct {
+    let mut base = serde_json::json!({"dataFormat": "Custom"});
+    base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    desired(base)
+}
+
+fn with_parts(
+    mut p: ObservedProduct,
+    topics: Vec<crate::product::parts::ObservedTopic>,
+    script: crate::product::parts::ObservedScript,
+) -> ObservedProduct {
+    p.details.data_format = Some(0);
+    p.topics = Some(topics);
+    p.script = Some(script);
+    p
+}
+
+fn topic(id: &str, name: &str, operation: &str) -> crate::product::parts::ObservedTopic {
+    crate::product::parts::ObservedTopic {
+        id: id.into(),
+        name: name.into(),
+        operation: operation.into(),
+        description: String::new(),
+        proxy_subscribe: false,
+        codec: None,
+    }
+}
+
+fn operations(plan: &Plan) -> Vec<&'static str> {
+    plan.actions.iter().map(Action::operation).collect()
+}
+
+#[test]
+fn a_new_product_gets_its_script_before_publication_and_its_topics_last() {
+    let d = custom(serde_json::json!({
+        "published": true,
+        "dataParsing": {"language": "JavaScript", "script": SCRIPT},
+        "topics": [{"name": "telemetry", "operation": "PUB"}, {"name": "commands", "operation": "SUB"}],
+    }));
+    let p = apply(&d, &Observed::Nothing, &Recorded::default());
+    assert_eq!(
+        operations(&p),
+        ["CreateProduct", "CreateThingScript", "ReleaseProduct", "CreateProductTopic", "CreateProductTopic"]
+    );
+}
+
+#[test]
+fn parts_that_were_not_read_are_not_planned() {
+    let d = custom(serde_json::json!({
+        "dataParsing": {"language": "JavaScript", "script": SCRIPT},
+        "topics": [{"name": "telemetry", "operation": "PUB"}],
+    }));
+    let mut product = exists(false);
+    product.details.data_format = Some(0);
+    assert_eq!(apply(&d, &observed(product), &recorded()), Plan::default());
+}
+
+#[test]
+fn a_published_products_topics_and_script_change_without_revoking() {
+    use crate::product::parts::{ObservedScript, script_digest};
+    let d = custom(serde_json::json!({
+        "published": true,
+        "dataParsing": {"language": "JavaScript", "script": SCRIPT},
+        "topics": [{"name": "telemetry", "operation": "ALL"}],
+    }));
+    let old_script =
+        ObservedScript::Present { language: "JavaScript".into(), digest: script_digest("JavaScript", "old") };
+    let product = with_parts(exists(true), vec![topic("7", "telemetry", "PUB")], old_script);
+    let p = apply(&d, &observed(product), &recorded());
+    assert_eq!(operations(&p), ["UpdateThingScript", "UpdateProductTopic"]);
+    assert!(p.blocked.is_none(), "the documentation locks neither: {:?}", p.blocked);
+    const { assert!(!PUBLICATION_LOCKS_SCRIPT && !PUBLICATION_LOCKS_TOPICS) };
+}
+
+#[test]
+fn a_distributed_products_script_is_never_changed() {
+    use crate::product::parts::ObservedScript;
+    let d = custom(serde_json::json!({"dataParsing": {"language": "JavaScript", "script": SCRIPT}}));
+    let product = with_parts(exists(false), vec![], ObservedScript::None);
+    let r = Recorded { distributed_to: vec!["iot-prod".into()], ..recorded() };
+    let p = apply(&d, &observed(product), &r);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert!(matches!(p.blocked, Some(Blocked::ThingModelLockedByDistribution { .. })));
+}
+
+#[test]
+fn changing_what_activated_devices_use_needs_approval() {
+    let d = custom(serde_json::json!({"topics": [{"name": "telemetry", "operation": "ALL"}]}));
+    let mut product = with_parts(
+        exists(false),
+        vec![topic("7", "telemetry", "PUB"), topic("8", "old", "PUB")],
+        crate::product::parts::ObservedScript::None,
+    );
+    product.devices =
+        crate::crd::product::DeviceCounts { total: 5, activated: 3, online: 1, observed_at: None };
+    let r = Recorded { managed_topics: ["telemetry".to_string(), "old".to_string()].into(), ..recorded() };
+    let p = apply(&d, &observed(product), &r);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    match p.blocked {
+        Some(Blocked::ImpactNeedsApproval(impact)) => {
+            assert_eq!(impact.operation, "DeleteProductTopic");
+            assert!(impact.message().contains("3 activated devices"), "{}", impact.message());
+        }
+        other => panic!("{other:?}"),
+    }
 }

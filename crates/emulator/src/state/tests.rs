@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn ctx() -> CallContext {
+pub(super) fn ctx() -> CallContext {
     CallContext {
         uid: "1001".into(),
         logon_id: "owner@example.com".into(),
@@ -12,7 +12,7 @@ fn ctx() -> CallContext {
     }
 }
 
-fn rules() -> Rules {
+pub(super) fn rules() -> Rules {
     Rules {
         instances: vec![
             Instance { id: "iot-test".into(), region: "cn-shanghai".into() },
@@ -23,7 +23,7 @@ fn rules() -> Rules {
     }
 }
 
-fn call(
+pub(super) fn call(
     state: &mut State,
     ctx: &CallContext,
     action: &str,
@@ -32,7 +32,7 @@ fn call(
     state.handle(ctx, action, &Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))))
 }
 
-fn create(state: &mut State, name: &str) -> String {
+pub(super) fn create(state: &mut State, name: &str) -> String {
     let out = call(
         state,
         &ctx(),
@@ -57,7 +57,7 @@ fn a_lamp_tagged_team_a() -> (State, String) {
     (s, key)
 }
 
-fn code(result: Result<Value, ApiError>) -> String {
+pub(super) fn code(result: Result<Value, ApiError>) -> String {
     result.expect_err("refused").code
 }
 
@@ -215,7 +215,7 @@ fn a_pro_product_needs_a_data_format() {
     assert_eq!(code(r), "iot.common.InvalidFormattedParameter");
 }
 
-fn distribute(s: &mut State, c: &CallContext, key: &str) -> Result<Value, ApiError> {
+pub(super) fn distribute(s: &mut State, c: &CallContext, key: &str) -> Result<Value, ApiError> {
     call(
         s,
         c,

@@ -1,6 +1,11 @@
 //! Typed requests and responses of every operation the project uses, with the platform's
 //! wire names (taken from the official SDK's models). No kube types here.
 //!
+//! Products, tags, thing models, distribution and devices are here; custom topic categories
+//! (`topics.rs`), data-parsing scripts (`scripts.rs`), and server-side (AMQP/MNS)
+//! subscriptions with their consumer groups (`subscriptions.rs`) are in submodules, all
+//! re-exported from this module.
+//!
 //! A request is an [`Operation`]: its action name, whether it is safe to repeat, and its
 //! fields with their wire names. Responses are serde types with the platform's JSON keys,
 //! used by the client to decode and by the emulator to encode.
@@ -62,6 +67,15 @@ macro_rules! operation {
         }
     };
 }
+
+// Declared after the macro so that they can use it.
+mod scripts;
+mod subscriptions;
+mod topics;
+
+pub use scripts::*;
+pub use subscriptions::*;
+pub use topics::*;
 
 // ---- products ----
 
