@@ -60,11 +60,12 @@ kubectl apply -k config/samples/
 
 step "waiting until every sample is Ready (the distribution job takes a few seconds)"
 kubectl wait --for=condition=Ready platformaccounts --all --timeout=60s
+kubectl wait --for=condition=Ready iotconsumergroups --all --timeout=60s
 kubectl wait --for=condition=Ready iotproducts --all --timeout=120s
 kubectl wait --for=condition=Ready productdistributions --all --timeout=120s
 
 step "kubectl get"
-kubectl get platformaccounts,iotproducts,productdistributions -A
+kubectl get platformaccounts,iotproducts,iotconsumergroups,productdistributions -A
 
 step "the product Secrets (keys only; values stay secret)"
 for s in $(kubectl get secrets -l app.kubernetes.io/managed-by=iot-product-operator -o name); do

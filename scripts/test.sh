@@ -17,7 +17,7 @@ cargo test --workspace --all-targets --locked
 # call by call, by iot.system.SystemException or a code no one has seen.
 echo "== operator suites and fault campaign with the emulator's made-up codes disguised"
 IOTOP_EMULATOR_OPAQUE_CODES=1 cargo test --locked --test operator_products --test operator_distributions \
-  --test operator_controls --test gitops_health --test fault_campaign --test product_parts
+  --test operator_controls --test gitops_health --test fault_campaign --test product_parts --test consumer_groups
 
 if [ -f scripts/conformance.sh ]; then
   echo "== official SDK conformance"

@@ -138,6 +138,17 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
     apply(&env, "stuck", json!({"productName": "Lamp_Watched"})).await;
     wait_condition(&env, "stuck", "Ready", "False", Some("NameConflict")).await;
     let account = common::account_name(&env.ns);
+    // A consumer group: its backlog and clients gauges.
+    let group: iot_product_operator::crd::IotConsumerGroup = serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotConsumerGroup",
+        "metadata": {"name": "billing"},
+        "spec": {"groupName": "billing_backend", "accountRef": {"name": account}}
+    }))
+    .unwrap();
+    Api::<iot_product_operator::crd::IotConsumerGroup>::namespaced(env.client.clone(), &env.ns)
+        .create(&PostParams::default(), &group)
+        .await
+        .unwrap();
     let port = {
         let log = env.operator.logs();
         log.lines()
@@ -165,6 +176,8 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
             r#"iotop_platform_calls_total{{account="{account}",action="CreateProduct",code="Throttling.User"}}"#
         ),
         format!(r#"iotop_platform_throttled_total{{account="{account}",action="CreateProduct"}}"#),
+        format!(r#"iotop_consumer_group_backlog{{namespace="{}",name="billing"}} 0"#, env.ns),
+        format!(r#"iotop_consumer_group_clients{{namespace="{}",name="billing"}} 0"#, env.ns),
     ];
     let text = eventually("the resource gauges", DEADLINE, || async {
         let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))

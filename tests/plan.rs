@@ -453,3 +453,29 @@ async fn tenant_kubeconfig(env: &common::Env, user: &str, dir: &Path) -> std::pa
     std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
     path
 }
+
+#[tokio::test]
+async fn plan_shows_the_products_topics_script_subscription_and_its_consumer_group() {
+    let emulator = TestEmulator::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let meter = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
+        "metadata": {"name": "water-meter"},
+        "spec": {"productName": "Meter_Plan", "dataFormat": "Custom",
+                 "dataParsing": {"language": "JavaScript", "script": "function rawDataToProtocol(b) { return {}; }"},
+                 "topics": [{"name": "telemetry", "operation": "PUB"}, {"name": "config/+", "operation": "SUB"}],
+                 "subscription": {"consumerGroups": ["billing"], "messages": ["DeviceData"]}}});
+    let group = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotConsumerGroup",
+        "metadata": {"name": "billing"}, "spec": {"groupName": "billing_backend"}});
+    write(dir.path(), &[account(&emulator.url), meter.clone(), group]);
+    let (code, text) = plan(&emulator, dir.path(), &[]).await;
+    golden("parts-create", &text);
+    assert_eq!(code, 2, "{text}");
+    assert!(writes(&emulator).is_empty(), "plan wrote: {:?}", writes(&emulator));
+
+    // Without the group's manifest (and no cluster to find it in), the subscription waits, as
+    // the controller's would: blocked, exit 1.
+    write(dir.path(), &[account(&emulator.url), meter]);
+    let (code, text) = plan(&emulator, dir.path(), &[]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("ConsumerGroupNotReady"), "{text}");
+}

@@ -7,6 +7,7 @@
 //!
 //! No I/O happens here.
 
+pub mod consumer_group;
 pub mod distribution;
 pub mod platform_account;
 pub mod product;
@@ -16,6 +17,7 @@ pub mod thing_model;
 
 use serde::{Deserialize, Serialize};
 
+pub use consumer_group::{IotConsumerGroup, IotConsumerGroupSpec, IotConsumerGroupStatus};
 pub use distribution::{ProductDistribution, ProductDistributionSpec, ProductDistributionStatus};
 pub use platform_account::{PlatformAccount, PlatformAccountSpec, PlatformAccountStatus};
 pub use product::{IotProduct, IotProductSpec, IotProductStatus};

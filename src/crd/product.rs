@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{AccountRef, Condition};
 
+/// The characters of a product (and consumer group) name: Chinese characters (CJK
+/// ideographs, the ranges of `iot_platform::names`), letters, digits and underscores.
+pub const NAME_CHARACTERS_RULE: &str = "self.matches('^[A-Za-z0-9_\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]*$')";
+/// The length of a product (and consumer group) name: 4 to 30, each Chinese character
+/// counting two.
+pub const NAME_LENGTH_RULE: &str = "size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) >= 4 && size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) <= 30";
+
 /// Prefix of product tag keys the operator keeps for itself (ownership marks).
 pub const RESERVED_TAG_PREFIX: &str = "iotop.";
 
@@ -88,8 +95,8 @@ pub struct IotProductSpec {
     // The schema's own limit only bounds the rules' cost: a limit the API server checks
     // first would stop the rules from being evaluated and hide the product-name rule.
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]*$')").message("spec.productName may contain only Chinese characters (CJK ideographs; radicals are not characters), letters (A-Z, a-z), digits and underscores (_)"))]
-    #[x_kube(validation = Rule::new("size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) >= 4 && size(self) + size(self.findAll('[\\\\x{3400}-\\\\x{4DBF}\\\\x{4E00}-\\\\x{9FFF}\\\\x{F900}-\\\\x{FAFF}\\\\x{20000}-\\\\x{2FFFF}]')) <= 30").message("spec.productName must be 4 to 30 characters long, counting each Chinese character as two"))]
+    #[x_kube(validation = Rule::new(NAME_CHARACTERS_RULE).message("spec.productName may contain only Chinese characters (CJK ideographs; radicals are not characters), letters (A-Z, a-z), digits and underscores (_)"))]
+    #[x_kube(validation = Rule::new(NAME_LENGTH_RULE).message("spec.productName must be 4 to 30 characters long, counting each Chinese character as two"))]
     pub product_name: String,
 
     /// A description of the product, up to 100 characters. Can be changed.
@@ -195,6 +202,13 @@ pub struct IotProductSpec {
     /// the script alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_parsing: Option<super::product_parts::DataParsingSpec>,
+
+    /// The product's server-side (AMQP) subscription: the messages its devices' traffic
+    /// produces, pushed to IotConsumerGroups of this namespace. Unset means the operator leaves
+    /// the product's AMQP subscription alone; removing it deletes the subscription the
+    /// operator made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<super::product_parts::SubscriptionSpec>,
 
     /// Whether the product should be published. A published product is locked by the
     /// platform: its attributes and thing model cannot change and it cannot be deleted
@@ -485,6 +499,10 @@ pub struct IotProductStatus {
     /// The data-parsing script the operator last applied or found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_parsing: Option<super::product_parts::DataParsingStatus>,
+
+    /// The AMQP subscription the operator applied (absent: it manages none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<super::product_parts::SubscriptionStatus>,
 
     /// The name of the Secret holding the product's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -120,3 +120,58 @@ pub struct DataParsingStatus {
     /// SHA-256 of the script (its language and text) last applied or found on the product.
     pub digest: String,
 }
+
+/// The product's server-side (AMQP) subscription: which of its devices' messages the platform
+/// pushes to which consumer groups.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionSpec {
+    /// The IotConsumerGroups (by name, in this namespace, on the product's account and
+    /// instance) the messages go to; each group gets every message.
+    #[schemars(length(min = 1, max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub consumer_groups: Vec<String>,
+
+    /// The messages to push: `DeviceData` (messages devices publish), `DeviceStatusChange`
+    /// (online and offline), `ThingHistory` (thing-model history), `DeviceLifeCycle`
+    /// (created, deleted, disabled, enabled), `DeviceTopoLifeCycle` and `FoundDeviceList`
+    /// (gateways only), `OtaEvent`, `OtaVersion`, `OtaJob` (firmware updates) and `DeviceTag`
+    /// (tag changes).
+    #[schemars(length(min = 1, max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub messages: Vec<MessageType>,
+}
+
+/// A kind of message a subscription pushes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum MessageType {
+    /// `DeviceDataFlag`.
+    DeviceData,
+    /// `DeviceStatusChangeFlag`.
+    DeviceStatusChange,
+    /// `ThingHistoryFlag`.
+    ThingHistory,
+    /// `DeviceLifeCycleFlag`.
+    DeviceLifeCycle,
+    /// `DeviceTopoLifeCycleFlag` (gateways).
+    DeviceTopoLifeCycle,
+    /// `FoundDeviceListFlag` (gateways).
+    FoundDeviceList,
+    /// `OtaEventFlag`.
+    OtaEvent,
+    /// `OtaVersionFlag`.
+    OtaVersion,
+    /// `OtaJobFlag`.
+    OtaJob,
+    /// `DeviceTagFlag`.
+    DeviceTag,
+}
+
+/// The subscription the operator applied.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionStatus {
+    /// The consumer group ids the platform pushes to (as resolved from the spec's names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_group_ids: Vec<String>,
+}

@@ -6,12 +6,12 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{IotProduct, PlatformAccount, ProductDistribution};
+use super::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribution};
 
 /// Every CRD this operator serves, in a stable order, with descriptions as paragraphs.
 #[must_use]
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    [PlatformAccount::crd(), IotProduct::crd(), ProductDistribution::crd()]
+    [PlatformAccount::crd(), IotProduct::crd(), ProductDistribution::crd(), IotConsumerGroup::crd()]
         .into_iter()
         .map(unwrapped)
         .collect()

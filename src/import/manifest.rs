@@ -233,6 +233,7 @@ fn check(manifest: &Value, product: &PlatformProduct) -> Result<(), String> {
                 language: language.clone(),
             },
         }),
+        subscription: None,
     };
     let plan =
         planner::plan(&desired, &Observed::Exists(Box::new(observed)), &Recorded::default(), Mode::Apply);

@@ -124,6 +124,16 @@ pub struct DeviceLabels {
     pub state: &'static str,
 }
 
+/// Labels of a consumer group's gauges (one series per IotConsumerGroup: a namespace has a
+/// few, not thousands).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct GroupLabels {
+    /// The IotConsumerGroup's namespace.
+    pub namespace: String,
+    /// The IotConsumerGroup's name.
+    pub name: String,
+}
+
 /// Labels of credential renewals.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenewalLabels {
@@ -156,6 +166,8 @@ pub struct Metrics {
     credentials_expiry: Family<AccountLabels, Gauge>,
     devices: Family<DeviceLabels, Gauge>,
     drift: Family<DriftLabels, Counter>,
+    group_backlog: Family<GroupLabels, Gauge>,
+    group_clients: Family<GroupLabels, Gauge>,
     /// The inventory last exported (its series are zeroed when they vanish, not removed:
     /// a series missing from one scrape would restart the alerts' `for`).
     last_inventory: Mutex<Inventory>,
@@ -283,6 +295,18 @@ impl Metrics {
             "Devices of the products of an account, by state (total, activated, online), as last counted",
             devices.clone(),
         );
+        let group_backlog = Family::<GroupLabels, Gauge>::default();
+        registry.register(
+            "consumer_group_backlog",
+            "Messages waiting in an IotConsumerGroup (QueryConsumerGroupStatus), as last read",
+            group_backlog.clone(),
+        );
+        let group_clients = Family::<GroupLabels, Gauge>::default();
+        registry.register(
+            "consumer_group_clients",
+            "AMQP clients connected to an IotConsumerGroup, as last read",
+            group_clients.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -303,6 +327,8 @@ impl Metrics {
             credentials_expiry,
             devices,
             drift,
+            group_backlog,
+            group_clients,
             last_inventory: Mutex::default(),
             ready: AtomicBool::new(false),
         }
@@ -335,6 +361,27 @@ impl Metrics {
             state,
         });
         *last = inventory;
+    }
+
+    /// Exports the health of the IotConsumerGroup `namespace/name`; `None` removes its series
+    /// (the resource is gone).
+    pub fn consumer_group_health(
+        &self,
+        namespace: &str,
+        name: &str,
+        health: Option<&crate::crd::consumer_group::ConsumerGroupHealth>,
+    ) {
+        let labels = GroupLabels { namespace: namespace.to_string(), name: name.to_string() };
+        match health {
+            Some(health) => {
+                self.group_backlog.get_or_create(&labels).set(health.accumulation_count);
+                self.group_clients.get_or_create(&labels).set(health.online_clients);
+            }
+            None => {
+                self.group_backlog.remove(&labels);
+                self.group_clients.remove(&labels);
+            }
+        }
     }
 
     /// Records one renewal of `account`'s temporary credentials from `source`.

@@ -38,6 +38,9 @@ pub struct ClusterView {
     pub cluster_id: String,
     /// The live IotProducts, by (namespace, name); absent: not applied yet.
     pub products: BTreeMap<(String, String), IotProduct>,
+    /// The live IotConsumerGroups the manifests' products subscribe (or the manifests hold),
+    /// by (namespace, name).
+    pub consumer_groups: BTreeMap<(String, String), crate::crd::IotConsumerGroup>,
     /// The live ProductDistributions, by (namespace, name).
     pub distributions: BTreeMap<(String, String), ProductDistribution>,
     /// The PlatformAccounts, by name.
@@ -72,9 +75,10 @@ impl ClusterView {
         cluster_id: &str,
         products: &[IotProduct],
         distributions: &[ProductDistribution],
+        consumer_groups: &[crate::crd::IotConsumerGroup],
     ) -> Result<Self, ClusterError> {
         let client = Client::try_default().await.map_err(ClusterError::Config)?;
-        Self::read_with(client, cluster_id, products, distributions).await
+        Self::read_with(client, cluster_id, products, distributions, consumer_groups).await
     }
 
     /// Like [`ClusterView::read`], through `client`.
@@ -86,6 +90,7 @@ impl ClusterView {
         cluster_id: &str,
         products: &[IotProduct],
         distributions: &[ProductDistribution],
+        consumer_groups: &[crate::crd::IotConsumerGroup],
     ) -> Result<Self, ClusterError> {
         let mut view = Self { cluster_id: cluster_id.to_string(), ..Self::default() };
         let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -97,6 +102,18 @@ impl ClusterView {
                 api.get_opt(&name).await.map_err(read_error(format!("IotProduct {namespace}/{name}")))?;
             if let Some(live) = live {
                 view.products.insert((namespace.clone(), name), live);
+            }
+            let groups: Api<crate::crd::IotConsumerGroup> = Api::namespaced(client.clone(), &namespace);
+            for group in product.spec.subscription.iter().flat_map(|s| s.consumer_groups.iter()) {
+                let key = (namespace.clone(), group.clone());
+                if view.consumer_groups.contains_key(&key) {
+                    continue;
+                }
+                let live = unless_forbidden(groups.get_opt(group).await)
+                    .map_err(read_error(format!("IotConsumerGroup {namespace}/{group}")))?;
+                if let Some(Some(live)) = live {
+                    view.consumer_groups.insert(key, live);
+                }
             }
             if !view.namespace_labels.contains_key(&namespace)
                 && let Some(Some(found)) = unless_forbidden(namespaces.get_opt(&namespace).await)
@@ -112,6 +129,15 @@ impl ClusterView {
                 .map_err(read_error(format!("ProductDistribution {namespace}/{name}")))?;
             if let Some(Some(live)) = live {
                 view.distributions.insert((namespace, name), live);
+            }
+        }
+        for group in consumer_groups {
+            let (namespace, name) = (group.namespace().unwrap_or_default(), group.name_any());
+            let api: Api<crate::crd::IotConsumerGroup> = Api::namespaced(client.clone(), &namespace);
+            let live = unless_forbidden(api.get_opt(&name).await)
+                .map_err(read_error(format!("IotConsumerGroup {namespace}/{name}")))?;
+            if let Some(Some(live)) = live {
+                view.consumer_groups.insert((namespace, name), live);
             }
         }
         let accounts: Api<PlatformAccount> = Api::all(client);

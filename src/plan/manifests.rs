@@ -48,6 +48,8 @@ pub struct Objects {
     pub products: Vec<IotProduct>,
     /// ProductDistributions (likewise).
     pub distributions: Vec<ProductDistribution>,
+    /// IotConsumerGroups (likewise).
+    pub consumer_groups: Vec<crate::crd::IotConsumerGroup>,
     /// Namespaces' labels (`kind: Namespace`), for the accounts' namespace selectors.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -125,7 +127,7 @@ fn add(objects: &mut Objects, mut item: Value, namespace: &str) -> Result<(), St
         return Ok(());
     }
     let kind = item.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let namespaced = kind == "IotProduct" || kind == "ProductDistribution";
+    let namespaced = kind == "IotProduct" || kind == "ProductDistribution" || kind == "IotConsumerGroup";
     if namespaced && item.pointer("/metadata/namespace").is_none_or(Value::is_null) {
         item["metadata"]["namespace"] = Value::String(namespace.to_string());
     }
@@ -134,6 +136,7 @@ fn add(objects: &mut Objects, mut item: Value, namespace: &str) -> Result<(), St
         "PlatformAccount" => objects.accounts.push(serde_json::from_value(item).map_err(what)?),
         "IotProduct" => objects.products.push(serde_json::from_value(item).map_err(what)?),
         "ProductDistribution" => objects.distributions.push(serde_json::from_value(item).map_err(what)?),
+        "IotConsumerGroup" => objects.consumer_groups.push(serde_json::from_value(item).map_err(what)?),
         _ => {}
     }
     Ok(())

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod cluster;
+pub mod groups;
 pub mod manifests;
 pub mod read_only;
 pub mod report;
@@ -106,6 +107,8 @@ pub struct Context {
     pub max_products_per_instance: usize,
     /// The cluster's id (`--cluster-id`), which the ownership marks of a new product name.
     pub cluster_id: String,
+    /// The IotConsumerGroups of the manifests.
+    pub consumer_groups: Vec<crate::crd::IotConsumerGroup>,
 }
 
 impl Context {
@@ -128,7 +131,15 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
     let patterns = DEFAULT_PATTERNS.iter().copied().chain(args.allow_endpoints.iter().map(String::as_str));
     let policy = EndpointPolicy::new(patterns).map_err(PlanError::EndpointPattern)?;
     let cluster = if args.cluster {
-        Some(cluster::ClusterView::read(&args.cluster_id, &objects.products, &objects.distributions).await?)
+        Some(
+            cluster::ClusterView::read(
+                &args.cluster_id,
+                &objects.products,
+                &objects.distributions,
+                &objects.consumer_groups,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -142,6 +153,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         namespace_labels: objects.namespaces.clone(),
         max_products_per_instance: args.max_products_per_instance,
         cluster_id: args.cluster_id.clone(),
+        consumer_groups: objects.consumer_groups.clone(),
     };
     let mode = if args.delete { Mode::Delete } else { Mode::Apply };
     // With the cluster, the API server says first what it would refuse (a dry run of each).
@@ -201,6 +213,21 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
             };
             entries.push(entry);
         }
+    }
+    for group in &objects.consumer_groups {
+        let (namespace, name) = (
+            group.metadata.namespace.clone().unwrap_or_default(),
+            group.metadata.name.clone().unwrap_or_default(),
+        );
+        let entry = match verdict("IotConsumerGroup", &namespace, &name) {
+            Err(refusal) => Entry { error: Some(refusal), ..entry("IotConsumerGroup", namespace, name) },
+            Ok(note) => {
+                let mut entry = groups::plan_group(group, &ctx, mode).await;
+                entry.notes.extend(note);
+                entry
+            }
+        };
+        entries.push(entry);
     }
     let summary = Summary::of(&entries);
     print!("{}", report::render(&entries, &summary, args.output));
@@ -263,7 +290,16 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
     };
     let desired = desired.with_impact_threshold(account.spec.impact_threshold());
     let instance = desired.instance_id.clone().or_else(|| account.spec.instance_id.clone());
-    out.instance = Some(instance.clone().unwrap_or_else(|| public_instance(&account.spec.region)));
+    let shown_instance = instance.clone().unwrap_or_else(|| public_instance(&account.spec.region));
+    out.instance = Some(shown_instance.clone());
+    let desired = match &desired.subscription {
+        Some(wanted) if mode == Mode::Apply => {
+            let named = groups::named(ctx, &namespace, &wanted.group_names, &shown_instance);
+            let resolved = crate::product::subscription::resolve(&named, &account_name, &shown_instance);
+            desired.with_consumer_groups(resolved)
+        }
+        _ => desired,
+    };
     let labels = ctx.labels(&namespace);
     if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
         let by_label = account.spec.allowed_namespaces.as_ref().is_some_and(|s| s.selector.is_some());

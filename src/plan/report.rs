@@ -35,7 +35,7 @@ pub struct Entry {
     pub namespace: String,
     /// Its name.
     pub name: String,
-    /// The product's name on the platform.
+    /// The product's (or consumer group's) name on the platform.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_name: Option<String>,
     /// The product's key, when it exists.
@@ -91,13 +91,15 @@ impl Summary {
             summary.calls += entry.calls.len();
             if entry.error.is_some() {
                 summary.errors += 1;
-            } else if entry.calls.iter().any(|c| c.operation == "DeleteProduct") {
-                summary.delete += 1;
             } else if entry
                 .calls
                 .iter()
-                .any(|c| c.operation.starts_with("Create") && !c.operation.ends_with("Tags"))
+                .any(|c| matches!(c.operation, "DeleteProduct" | "DeleteConsumerGroup"))
             {
+                summary.delete += 1;
+            } else if entry.calls.iter().any(|c| {
+                matches!(c.operation, "CreateProduct" | "CreateConsumerGroup" | "CreateProductDistributeJob")
+            }) {
                 summary.create += 1;
             } else if !entry.calls.is_empty() {
                 summary.change += 1;
@@ -147,9 +149,10 @@ pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: M
                 | Action::ImportThingModel
                 | Action::UpdateTopic { .. }
                 | Action::CreateScript
-                | Action::UpdateScript => crate::product::drift::summary(&crate::product::drift::of_action(
-                    action, desired, current, mode,
-                )),
+                | Action::UpdateScript
+                | Action::UpdateSubscription => crate::product::drift::summary(
+                    &crate::product::drift::of_action(action, desired, current, mode),
+                ),
                 Action::PublishThingModel => "publish a new thing-model version".to_string(),
                 Action::Release => "publish the product".to_string(),
                 Action::CancelRelease if mode == Mode::Delete => {
@@ -163,6 +166,15 @@ pub fn calls(plan: &Plan, desired: &DesiredProduct, observed: &Observed, mode: M
                 Action::Delete => "delete the product".to_string(),
                 Action::CreateTopic(topic) => topic.display(),
                 Action::DeleteTopic { name, .. } => format!("/user/{name}"),
+                Action::CreateSubscription => match &desired.subscription {
+                    Some(s) => format!(
+                        "AMQP subscription to consumer groups {} ({})",
+                        s.group_names.join(", "),
+                        s.messages.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "AMQP subscription".to_string(),
+                },
+                Action::DeleteSubscription => "the AMQP subscription the operator made".to_string(),
             };
             Call { operation: action.operation(), detail }
         })
@@ -192,7 +204,8 @@ pub fn render(entries: &[Entry], summary: &Summary, format: Format) -> String {
             for entry in entries {
                 out.push_str(&format!("{} {}/{}", entry.kind, entry.namespace, entry.name));
                 if let Some(name) = &entry.product_name {
-                    out.push_str(&format!(": product {name:?}"));
+                    let what = if entry.kind == "IotConsumerGroup" { "consumer group" } else { "product" };
+                    out.push_str(&format!(": {what} {name:?}"));
                 }
                 match (&entry.product_key, entry.found_by) {
                     (Some(key), Some(by)) => out.push_str(&format!(" {key} (found by {by})")),

@@ -62,5 +62,8 @@ pub async fn dry_run_all(client: &Client, objects: &Objects) -> Verdicts {
     for distribution in &objects.distributions {
         dry_run(client, "ProductDistribution", distribution, &mut verdicts).await;
     }
+    for group in &objects.consumer_groups {
+        dry_run(client, "IotConsumerGroup", group, &mut verdicts).await;
+    }
     verdicts
 }

@@ -4,7 +4,7 @@
 //!
 //! No I/O happens here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::product::{
     AdoptionPolicy, AuthType, DataFormat, DeletionPolicy, Edition, IotProduct, ManagementPolicy, NetType,
@@ -311,6 +311,8 @@ pub struct DesiredProduct {
     pub topics: Option<Vec<super::parts::DesiredTopic>>,
     /// The data-parsing script, when the spec manages it.
     pub script: Option<super::parts::DesiredScript>,
+    /// The AMQP subscription, when the spec has one.
+    pub subscription: Option<super::parts::DesiredSubscription>,
     /// Desired publication state.
     pub published: bool,
     /// What to do with changes to a published product.
@@ -384,6 +386,7 @@ impl DesiredProduct {
             thing_model,
             topics: super::parts::desired_topics(spec),
             script: super::parts::desired_script(spec),
+            subscription: super::parts::desired_subscription(spec),
             published: spec.published,
             change_policy: spec.published_change_policy,
             deletion_policy: spec.deletion_policy,
@@ -427,6 +430,22 @@ impl DesiredProduct {
         self.ownership =
             [(CLUSTER_TAG.to_string(), tag_value(cluster_id)), (OWNER_TAG.to_string(), tag_value(uid))]
                 .into();
+        self
+    }
+
+    /// The subscription's consumer groups resolved to the platform's ids, or why they cannot
+    /// be (the subscription then waits, and status says why).
+    #[must_use]
+    pub fn with_consumer_groups(
+        mut self,
+        resolved: Result<BTreeSet<String>, (&'static str, String)>,
+    ) -> Self {
+        if let Some(subscription) = &mut self.subscription {
+            match resolved {
+                Ok(ids) => subscription.group_ids = Some(ids),
+                Err(waiting) => subscription.waiting = Some(waiting),
+            }
+        }
         self
     }
 

@@ -116,6 +116,23 @@ pub fn of_action(
         Action::DeleteTopic { name, .. } => {
             vec![FieldDrift { field: "topics", words: format!("removed /user/{name}") }]
         }
+        Action::CreateSubscription => {
+            vec![FieldDrift {
+                field: "subscription",
+                words: "the spec's AMQP subscription created (there was none)".into(),
+            }]
+        }
+        Action::UpdateSubscription => {
+            let before = observed.and_then(|p| p.subscription.as_ref());
+            let changes = match (&desired.subscription, before) {
+                (Some(d), Some(o)) => d.differences(o),
+                _ => Vec::new(),
+            };
+            vec![FieldDrift { field: "subscription", words: changes.join("; ") }]
+        }
+        Action::DeleteSubscription => {
+            vec![FieldDrift { field: "subscription", words: "removed (no longer in the spec)".into() }]
+        }
         Action::CreateScript => {
             vec![FieldDrift {
                 field: "dataParsing",
@@ -211,6 +228,7 @@ mod tests {
             devices: crate::crd::product::DeviceCounts::default(),
             topics: None,
             script: None,
+            subscription: None,
         }))
     }
 

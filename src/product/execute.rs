@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use iot_platform::model::{
     CancelReleaseProduct, CreateProductTags, CreateProductTopic, CreateThingScript, DeleteProduct,
-    DeleteProductTags, DeleteProductTopic, ImportThingModelTsl, ListProductTags, PublishThingModel,
-    ReleaseProduct, UpdateProduct, UpdateProductTags, UpdateProductTopic, UpdateThingScript,
+    DeleteProductTags, DeleteProductTopic, DeleteSubscribeRelation, ImportThingModelTsl, ListProductTags,
+    PublishThingModel, ReleaseProduct, SUBSCRIBE_AMQP, UpdateProduct, UpdateProductTags, UpdateProductTopic,
+    UpdateSubscribeRelation, UpdateThingScript,
 };
 use iot_platform::{ErrorClass, IotPlatform, Operation, PlatformError};
 
@@ -216,6 +217,44 @@ async fn run_action(
                 product_key,
                 script_type: script.language.to_string(),
                 script_content: script.content.clone(),
+            };
+            platform.call(&request).await?;
+        }
+        Action::CreateSubscription | Action::UpdateSubscription => {
+            let request = desired
+                .subscription
+                .as_ref()
+                .and_then(|s| s.request(instance.as_deref(), &product_key))
+                .expect("planned only with a resolved subscription");
+            if *action == Action::CreateSubscription {
+                platform.call(&request).await?;
+            } else {
+                let update = UpdateSubscribeRelation {
+                    iot_instance_id: request.iot_instance_id,
+                    product_key: request.product_key,
+                    subscribe_type: request.subscribe_type,
+                    consumer_group_ids: request.consumer_group_ids,
+                    mns_configuration: None,
+                    device_data_flag: request.device_data_flag,
+                    device_status_change_flag: request.device_status_change_flag,
+                    device_topo_life_cycle_flag: request.device_topo_life_cycle_flag,
+                    found_device_list_flag: request.found_device_list_flag,
+                    thing_history_flag: request.thing_history_flag,
+                    device_life_cycle_flag: request.device_life_cycle_flag,
+                    ota_event_flag: request.ota_event_flag,
+                    ota_version_flag: request.ota_version_flag,
+                    ota_job_flag: request.ota_job_flag,
+                    device_tag_flag: request.device_tag_flag,
+                    subscribe_flags: None,
+                };
+                platform.call(&update).await?;
+            }
+        }
+        Action::DeleteSubscription => {
+            let request = DeleteSubscribeRelation {
+                iot_instance_id: instance,
+                product_key,
+                subscribe_type: SUBSCRIBE_AMQP.to_string(),
             };
             platform.call(&request).await?;
         }

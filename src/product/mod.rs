@@ -30,6 +30,7 @@ pub mod plan;
 pub mod report;
 pub mod secret;
 pub mod status;
+pub mod subscription;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +111,7 @@ pub fn recorded(product: &IotProduct) -> Recorded {
         topics_in_sync: status.topics.as_ref().is_some_and(|t| t.applied == t.desired)
             && status.observed_generation == product.metadata.generation,
         managed_topics: status.topics.map(|t| t.managed.into_iter().collect()).unwrap_or_default(),
+        subscription_managed: status.subscription.is_some(),
     }
 }
 
@@ -191,6 +193,14 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         return take_over_refused(ctx, product, mode, &account.name, how).await;
     }
     let (named_instance, shown_instance) = outcome::resolved_instance(&desired, &account);
+    let desired = match &desired.subscription {
+        Some(wanted) if mode == Mode::Apply => {
+            let named = subscription::lookup(&ctx.client, &namespace, &wanted.group_names).await?;
+            let resolved = subscription::resolve(&named, &account.name, &shown_instance);
+            desired.with_consumer_groups(resolved)
+        }
+        _ => desired,
+    };
     let platform = account.for_tenant(&namespace);
     let platform = platform.as_ref();
     let observed =

@@ -11,7 +11,7 @@ use crate::crd::product::AdoptionPolicy;
 use iot_platform::model::{
     GetThingModelTsl, GetThingModelTslPublished, GetThingScript, ListProductTags, ProductDetails,
     ProductSummary, QueryDeviceStatistics, QueryProduct, QueryProductList, QueryProductTopic,
-    topic_operation_name,
+    QuerySubscribeRelation, SUBSCRIBE_AMQP, topic_operation_name,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -21,7 +21,7 @@ use iot_platform::{ErrorClass, IotPlatform, PlatformError};
 
 use super::desired::DesiredProduct;
 use super::execute::held_by_another;
-use super::parts::{ObservedScript, ObservedTopic, script_digest};
+use super::parts::{ObservedScript, ObservedSubscription, ObservedTopic, script_digest};
 use super::plan::{Mode, Observed, ObservedProduct, Recorded};
 
 /// The largest page QueryProductList serves.
@@ -157,6 +157,12 @@ async fn details_of(
         published_thing_model_digest = latest_published_digest(platform, instance, &key).await?;
     }
     let devices = device_counts(platform, instance, &key, details.device_count).await?;
+    let subscription =
+        if mode == Mode::Apply && (desired.subscription.is_some() || recorded.subscription_managed) {
+            Some(subscription_of(platform, instance, &key).await?)
+        } else {
+            None
+        };
     let (topics, script) = if mode == Mode::Apply {
         let topics = match &desired.topics {
             Some(_) => topics_of(platform, instance, &key, !recorded.topics_in_sync).await?,
@@ -179,7 +185,36 @@ async fn details_of(
         devices,
         topics,
         script,
+        subscription,
     })
+}
+
+/// The product's AMQP subscription. The platform documents no code for "this product has
+/// none", so any business answer (not a failure to reach it, a server error, a throttling or
+/// credentials refusal) reads as none: the worst a misread costs is a create the platform
+/// refuses (a product has one subscription per type), and the next look finds it.
+///
+/// # Errors
+/// [`PlatformError`] when the platform cannot be reached, throttles, or fails.
+pub async fn subscription_of(
+    platform: &dyn IotPlatform,
+    instance: Option<&str>,
+    key: &str,
+) -> Result<ObservedSubscription, PlatformError> {
+    let request = QuerySubscribeRelation {
+        iot_instance_id: instance.map(str::to_string),
+        product_key: key.to_string(),
+        subscribe_type: SUBSCRIBE_AMQP.to_string(),
+    };
+    match platform.call(&request).await {
+        Ok(answer) => Ok(ObservedSubscription::from_answer(&answer)),
+        Err(PlatformError::Api { class, http_status, .. })
+            if http_status < 500 && !matches!(class, ErrorClass::Throttled | ErrorClass::Auth) =>
+        {
+            Ok(ObservedSubscription::None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The product's custom topic categories. QueryProductTopic is slow (3 per second per

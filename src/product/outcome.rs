@@ -81,6 +81,15 @@ pub fn action_event(
         Action::DeleteTopic { name, .. } => {
             ("TopicDeleted", format!("Deleted topic category /user/{name} of product {key}"))
         }
+        Action::CreateSubscription => {
+            ("SubscriptionApplied", format!("Created the AMQP subscription of product {key}"))
+        }
+        Action::UpdateSubscription => {
+            ("SubscriptionApplied", format!("Updated the AMQP subscription of product {key}"))
+        }
+        Action::DeleteSubscription => {
+            ("SubscriptionDeleted", format!("Deleted the AMQP subscription of product {key}"))
+        }
         Action::CreateScript => {
             ("ScriptApplied", format!("Submitted the data-parsing script of product {key}"))
         }
@@ -106,6 +115,8 @@ const SIGNIFICANCE: &[&str] = &[
     "TagsUpdated",
     "TagsRemoved",
     "ScriptApplied",
+    "SubscriptionApplied",
+    "SubscriptionDeleted",
     "TopicDeleted",
     "TopicUpdated",
     "TopicCreated",
@@ -450,6 +461,7 @@ pub fn next_status(
         managed_tag_keys,
         topics: topics_status(facts, previous.topics.as_ref()),
         data_parsing: script_status(facts, previous.data_parsing.as_ref()),
+        subscription: subscription_status(facts, previous.subscription.as_ref()),
         last_drift: match drift(facts) {
             (found, corrected) if !found.is_empty() => Some(crate::crd::product::LastDrift {
                 time: now.clone(),
@@ -550,6 +562,28 @@ fn script_status(
         Some(crate::crd::product_parts::DataParsingStatus { digest: script.digest.clone() })
     } else {
         previous.cloned()
+    }
+}
+
+/// `status.subscription` after this reconcile: the subscription the operator made or found as
+/// specified; none once it deleted it (or the spec has none and it made none).
+fn subscription_status(
+    facts: &Facts<'_>,
+    previous: Option<&crate::crd::product_parts::SubscriptionStatus>,
+) -> Option<crate::crd::product_parts::SubscriptionStatus> {
+    let done = &facts.executed.done;
+    if done.contains(&Action::DeleteSubscription) {
+        return None;
+    }
+    let Some(desired) = &facts.desired.subscription else { return previous.cloned() };
+    let written = done.iter().any(|a| matches!(a, Action::CreateSubscription | Action::UpdateSubscription));
+    let found = matches!(&facts.observation.observed, Observed::Exists(p)
+        if p.subscription.as_ref().is_some_and(|o| desired.group_ids.is_some() && desired.differences(o).is_empty()));
+    match &desired.group_ids {
+        Some(ids) if written || found => Some(crate::crd::product_parts::SubscriptionStatus {
+            consumer_group_ids: ids.iter().cloned().collect(),
+        }),
+        _ => previous.cloned(),
     }
 }
 

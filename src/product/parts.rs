@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest as _, Sha256};
 
 use crate::crd::product::IotProductSpec;
-use crate::crd::product_parts::{ScriptLanguage, TopicCodec, TopicOperation};
+use crate::crd::product_parts::{MessageType, ScriptLanguage, TopicCodec, TopicOperation};
+use iot_platform::model::{CreateSubscribeRelation, QuerySubscribeRelationResponse, SUBSCRIBE_AMQP};
 
 use super::plan::Action;
 
@@ -304,6 +305,147 @@ pub fn applied_count(desired: &[DesiredTopic], observed: &[ObservedTopic], done:
             written || observed.iter().any(|o| o.name == topic.name && topic.matches(o))
         })
         .count()
+}
+
+/// The subscription the spec asks for: its consumer groups by name, resolved to the
+/// platform's ids by the controller (the IotConsumerGroups of the namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredSubscription {
+    /// The IotConsumerGroups named.
+    pub group_names: Vec<String>,
+    /// Their ids, once resolved.
+    pub group_ids: Option<BTreeSet<String>>,
+    /// Why they cannot be resolved now (a condition reason and message), if so.
+    pub waiting: Option<(&'static str, String)>,
+    /// The messages to push.
+    pub messages: BTreeSet<MessageType>,
+}
+
+/// The product's AMQP subscription as QuerySubscribeRelation shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObservedSubscription {
+    /// The product has none.
+    None,
+    /// Its subscription.
+    Present {
+        /// The consumer groups pushed to.
+        group_ids: BTreeSet<String>,
+        /// The messages pushed.
+        messages: BTreeSet<MessageType>,
+    },
+}
+
+/// Every message type and its flag in QuerySubscribeRelation's answer.
+fn flags_of(answer: &QuerySubscribeRelationResponse) -> [(MessageType, bool); 10] {
+    [
+        (MessageType::DeviceData, answer.device_data_flag),
+        (MessageType::DeviceStatusChange, answer.device_status_change_flag),
+        (MessageType::ThingHistory, answer.thing_history_flag),
+        (MessageType::DeviceLifeCycle, answer.device_life_cycle_flag),
+        (MessageType::DeviceTopoLifeCycle, answer.device_topo_life_cycle_flag),
+        (MessageType::FoundDeviceList, answer.found_device_list_flag),
+        (MessageType::OtaEvent, answer.ota_event_flag),
+        (MessageType::OtaVersion, answer.ota_version_flag),
+        (MessageType::OtaJob, answer.ota_job_flag),
+        (MessageType::DeviceTag, answer.device_tag_flag),
+    ]
+}
+
+impl ObservedSubscription {
+    /// The subscription QuerySubscribeRelation answered.
+    #[must_use]
+    pub fn from_answer(answer: &QuerySubscribeRelationResponse) -> Self {
+        Self::Present {
+            group_ids: answer.consumer_group_ids.iter().cloned().collect(),
+            messages: flags_of(answer).into_iter().filter(|(_, on)| *on).map(|(m, _)| m).collect(),
+        }
+    }
+}
+
+impl DesiredSubscription {
+    /// The CreateSubscribeRelation request (UpdateSubscribeRelation takes the same fields);
+    /// `None` before the consumer groups are resolved.
+    #[must_use]
+    pub fn request(&self, instance: Option<&str>, product_key: &str) -> Option<CreateSubscribeRelation> {
+        let ids = self.group_ids.as_ref()?;
+        let on = |m: MessageType| Some(self.messages.contains(&m));
+        Some(CreateSubscribeRelation {
+            iot_instance_id: instance.map(str::to_string),
+            product_key: product_key.to_string(),
+            subscribe_type: SUBSCRIBE_AMQP.to_string(),
+            consumer_group_ids: ids.iter().cloned().collect(),
+            device_data_flag: on(MessageType::DeviceData),
+            device_status_change_flag: on(MessageType::DeviceStatusChange),
+            device_topo_life_cycle_flag: on(MessageType::DeviceTopoLifeCycle),
+            found_device_list_flag: on(MessageType::FoundDeviceList),
+            thing_history_flag: on(MessageType::ThingHistory),
+            device_life_cycle_flag: on(MessageType::DeviceLifeCycle),
+            ota_event_flag: on(MessageType::OtaEvent),
+            ota_version_flag: on(MessageType::OtaVersion),
+            ota_job_flag: on(MessageType::OtaJob),
+            device_tag_flag: on(MessageType::DeviceTag),
+            ..CreateSubscribeRelation::default()
+        })
+    }
+
+    /// What differs between the platform's subscription and this one, in words.
+    #[must_use]
+    pub fn differences(&self, observed: &ObservedSubscription) -> Vec<String> {
+        let ObservedSubscription::Present { group_ids, messages } = observed else {
+            return vec!["none → the spec's".to_string()];
+        };
+        let mut out = Vec::new();
+        if let Some(ids) = &self.group_ids
+            && ids != group_ids
+        {
+            out.push(format!("consumer groups {} → {}", join(group_ids), join(ids)));
+        }
+        if *messages != self.messages {
+            out.push(format!("messages {} → {}", join_debug(messages), join_debug(&self.messages)));
+        }
+        out
+    }
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    if set.is_empty() { "(none)".into() } else { set.iter().cloned().collect::<Vec<_>>().join(", ") }
+}
+
+fn join_debug(set: &BTreeSet<MessageType>) -> String {
+    if set.is_empty() {
+        "(none)".into()
+    } else {
+        set.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The spec's subscription, unresolved; `None` when the spec leaves it alone.
+#[must_use]
+pub fn desired_subscription(spec: &IotProductSpec) -> Option<DesiredSubscription> {
+    spec.subscription.as_ref().map(|s| DesiredSubscription {
+        group_names: s.consumer_groups.clone(),
+        group_ids: None,
+        waiting: None,
+        messages: s.messages.iter().copied().collect(),
+    })
+}
+
+/// The subscription write that makes the platform's `observed` the spec's (`desired`, resolved);
+/// with no subscription in the spec, the one the operator made (`managed`) is deleted.
+#[must_use]
+pub fn subscription_action(
+    desired: Option<&DesiredSubscription>,
+    observed: &ObservedSubscription,
+    managed: bool,
+) -> Option<Action> {
+    match (desired, observed) {
+        (Some(d), _) if d.group_ids.is_none() => None,
+        (Some(_), ObservedSubscription::None) => Some(Action::CreateSubscription),
+        (Some(d), observed) if !d.differences(observed).is_empty() => Some(Action::UpdateSubscription),
+        (Some(_), _) => None,
+        (None, ObservedSubscription::Present { .. }) if managed => Some(Action::DeleteSubscription),
+        (None, _) => None,
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub struct ObservedProduct {
     pub topics: Option<Vec<super::parts::ObservedTopic>>,
     /// Its data-parsing script, when read (only when the spec has `dataParsing`).
     pub script: Option<super::parts::ObservedScript>,
+    /// Its AMQP subscription, when read (when the spec has one, or the operator made one).
+    pub subscription: Option<super::parts::ObservedSubscription>,
 }
 
 impl ObservedProduct {
@@ -88,6 +90,9 @@ pub struct Recorded {
     /// Whether status says every topic of this generation's spec was applied (a resync then
     /// reads topics only when the quota has room).
     pub topics_in_sync: bool,
+    /// Whether the operator made the product's AMQP subscription (removing it from the spec
+    /// deletes it).
+    pub subscription_managed: bool,
 }
 
 /// Whether the resource is being applied or deleted.
@@ -147,6 +152,12 @@ pub enum Action {
     CreateScript,
     /// UpdateThingScript with the spec's script.
     UpdateScript,
+    /// CreateSubscribeRelation (AMQP) with the spec's subscription.
+    CreateSubscription,
+    /// UpdateSubscribeRelation (AMQP) with the spec's subscription.
+    UpdateSubscription,
+    /// DeleteSubscribeRelation (AMQP): the spec no longer has the subscription the operator made.
+    DeleteSubscription,
 }
 
 impl Action {
@@ -169,6 +180,9 @@ impl Action {
             Self::DeleteTopic { .. } => "DeleteProductTopic",
             Self::CreateScript => "CreateThingScript",
             Self::UpdateScript => "UpdateThingScript",
+            Self::CreateSubscription => "CreateSubscribeRelation",
+            Self::UpdateSubscription => "UpdateSubscribeRelation",
+            Self::DeleteSubscription => "DeleteSubscribeRelation",
         }
     }
 
@@ -225,6 +239,8 @@ pub enum Blocked {
     /// An action would reach the product's devices and no person approved it for this
     /// generation.
     ImpactNeedsApproval(super::impact::Impact),
+    /// The subscription's consumer groups cannot be used (yet): a reason and message.
+    SubscriptionWaiting(&'static str, String),
 }
 
 impl Blocked {
@@ -241,6 +257,7 @@ impl Blocked {
             Self::ManagedElsewhere { .. } => "ManagedElsewhere",
             Self::NothingToObserve => "NothingToObserve",
             Self::ImpactNeedsApproval(impact) => impact.reason(),
+            Self::SubscriptionWaiting(reason, _) => reason,
         }
     }
 
@@ -301,6 +318,7 @@ impl Blocked {
                  set spec.productKey to an existing product (or spec.adoptionPolicy: ByName with the product's name)"
                 .into(),
             Self::ImpactNeedsApproval(impact) => impact.message(),
+            Self::SubscriptionWaiting(_, message) => message.clone(),
         }
     }
 }
@@ -384,6 +402,9 @@ fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
     if desired.script.is_some() {
         actions.push(Action::CreateScript);
     }
+    if desired.subscription.as_ref().is_some_and(|s| s.group_ids.is_some()) {
+        actions.push(Action::CreateSubscription);
+    }
     let topics = desired.topics.iter().flatten().map(|t| Action::CreateTopic(t.clone()));
     // Parts the publication locks are written before the product is published.
     let (before, after): (Vec<Action>, Vec<Action>) = topics.partition(locked_by_publication);
@@ -392,7 +413,12 @@ fn create_plan(desired: &DesiredProduct, recreate: bool) -> Plan {
         actions.push(Action::Release);
     }
     actions.extend(after);
-    Plan { actions, blocked: None, recreate, withheld: Vec::new() }
+    let blocked = desired
+        .subscription
+        .as_ref()
+        .and_then(|s| s.waiting.clone())
+        .map(|(reason, message)| Blocked::SubscriptionWaiting(reason, message));
+    Plan { actions, blocked, recreate, withheld: Vec::new() }
 }
 
 /// The holder of a product, when its ownership tags name another resource or cluster.
@@ -494,7 +520,17 @@ fn apply_plan(desired: &DesiredProduct, product: &ObservedProduct, recorded: &Re
             actions.push(Action::Release);
         }
     }
-    // Writes the publication does not lock come last (the paced ones may take several passes).
+    // Writes no lock covers come last (the paced ones may take several passes).
+    if let Some((reason, message)) = desired.subscription.as_ref().and_then(|s| s.waiting.clone()) {
+        blocked = blocked.or(Some(Blocked::SubscriptionWaiting(reason, message)));
+    }
+    if let Some(observed) = &product.subscription {
+        actions.extend(super::parts::subscription_action(
+            desired.subscription.as_ref(),
+            observed,
+            recorded.subscription_managed,
+        ));
+    }
     actions.extend(free_parts);
     Plan { actions, blocked, recreate: false, withheld: Vec::new() }
 }

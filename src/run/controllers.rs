@@ -1,4 +1,4 @@
-//! The three controllers: what triggers each reconciler, and how a reconcile is admitted,
+//! The four controllers: what triggers each reconciler, and how a reconcile is admitted,
 //! timed and counted. Each watched kind is watched once per scope (see [`super::shared`]).
 
 use std::sync::Arc;
@@ -18,18 +18,18 @@ use super::shutdown::Shutdown;
 use super::triggers::{
     account_relevance, distribution_relevance, label_relevance, log_result, product_relevance, spec_relevance,
 };
-use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use crate::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribution};
 use crate::product::secret::data_hash;
 use crate::reconcile::admission::Admission;
 use crate::reconcile::context::Context;
-use crate::{distribution, platform_account, product};
+use crate::{consumer_group, distribution, platform_account, product};
 
 /// A trigger stream as kube-runtime's controllers take it.
 pub trait Trigger<K>: Stream<Item = Result<K, watcher::Error>> + Send + 'static {}
 impl<K, S: Stream<Item = Result<K, watcher::Error>> + Send + 'static> Trigger<K> for S {}
 
 /// What wakes the IotProduct controller of one scope.
-pub struct ProductTriggers<P, S, A, D, N> {
+pub struct ProductTriggers<P, S, A, D, N, G> {
     /// The scope's IotProducts (their own changes).
     pub products: P,
     /// The cache of the scope's IotProducts.
@@ -42,6 +42,8 @@ pub struct ProductTriggers<P, S, A, D, N> {
     pub distributions: D,
     /// Namespaces (their labels decide which accounts admit them).
     pub namespaces: N,
+    /// The scope's IotConsumerGroups (their ids go into the products' subscriptions).
+    pub consumer_groups: G,
 }
 
 /// The objects of `store` in `namespace`.
@@ -61,8 +63,8 @@ where
 /// (not their own status writes), on changes of the Secrets they own, when their account's
 /// spec or readiness changes, when a distribution of theirs changes, and when their
 /// namespace's labels change. Reconciles wait for a slot of the process-wide `admission`.
-pub fn products<P, S, A, D, N>(
-    triggers: ProductTriggers<P, S, A, D, N>,
+pub fn products<P, S, A, D, N, G>(
+    triggers: ProductTriggers<P, S, A, D, N, G>,
     admission: Admission,
     shutdown: &Shutdown,
     ctx: Arc<Context>,
@@ -73,8 +75,19 @@ where
     A: Trigger<PlatformAccount>,
     D: Trigger<ProductDistribution>,
     N: Trigger<PartialObjectMeta<Namespace>>,
+    G: Trigger<IotConsumerGroup>,
 {
-    let ProductTriggers { products, product_store, secrets, accounts, distributions, namespaces } = triggers;
+    let ProductTriggers {
+        products,
+        product_store,
+        secrets,
+        accounts,
+        distributions,
+        namespaces,
+        consumer_groups,
+    } = triggers;
+    let group_changes = consumer_groups.predicate_filter(group_relevance, PredicateConfig::default());
+    let subscribers = product_store.clone();
     let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
     let distribution_changes =
         distributions.predicate_filter(distribution_relevance, PredicateConfig::default());
@@ -105,6 +118,16 @@ where
         })
         .watches_stream(namespace_changes, move |ns: PartialObjectMeta<Namespace>| {
             in_namespace(&products_of_namespace, &ns.name_any())
+        })
+        .watches_stream(group_changes, move |group: IotConsumerGroup| {
+            let (namespace, name) = (group.namespace().unwrap_or_default(), group.name_any());
+            subscribers
+                .state()
+                .iter()
+                .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+                .filter(|p| p.spec.subscription.as_ref().is_some_and(|s| s.consumer_groups.contains(&name)))
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
         })
         // No kube-runtime limit: the admission bounds concurrency and serves in arrival order.
         .with_config(ControllerConfig::default())
@@ -252,6 +275,69 @@ where
             ctx,
         )
         .for_each(log_result::<ProductDistribution, distribution::Error>("ProductDistribution"))
+        .boxed()
+}
+
+/// What of a consumer group its products act on: its id and name (its health is not).
+fn group_relevance(group: &IotConsumerGroup) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let status = group.status.as_ref();
+    (
+        status.and_then(|s| s.group_id.as_deref()),
+        &group.spec.group_name,
+        group.metadata.deletion_timestamp.is_some(),
+    )
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The IotConsumerGroup controller of one scope: their own changes, and their account's
+/// spec or readiness.
+pub fn consumer_groups<G, A, N>(
+    groups: G,
+    group_store: Store<IotConsumerGroup>,
+    accounts: A,
+    namespaces: N,
+    shutdown: &Shutdown,
+    ctx: Arc<Context>,
+) -> BoxFuture<'static, ()>
+where
+    G: Trigger<IotConsumerGroup>,
+    A: Trigger<PlatformAccount>,
+    N: Trigger<PartialObjectMeta<Namespace>>,
+{
+    let own_changes = groups.predicate_filter(spec_relevance::<IotConsumerGroup>, PredicateConfig::default());
+    let account_changes = accounts.predicate_filter(account_relevance, PredicateConfig::default());
+    let namespace_changes = namespaces.predicate_filter(label_relevance, PredicateConfig::default());
+    let of_account = group_store.clone();
+    let of_namespace = group_store.clone();
+    Controller::for_stream(own_changes, group_store)
+        .watches_stream(account_changes, move |account: PlatformAccount| {
+            let name = account.name_any();
+            of_account
+                .state()
+                .iter()
+                .filter(|g| g.account_name() == name)
+                .map(|g| ObjectRef::from_obj(g.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(namespace_changes, move |ns: PartialObjectMeta<Namespace>| {
+            in_namespace(&of_namespace, &ns.name_any())
+        })
+        .graceful_shutdown_on(shutdown.signal())
+        .run(
+            |object, ctx: Arc<Context>| async move {
+                let start = Instant::now();
+                let result = consumer_group::reconcile(object, ctx.clone()).await;
+                let category = result.as_ref().map_or_else(consumer_group::Error::category, |_| "Success");
+                ctx.metrics.reconciled("IotConsumerGroup", category, start.elapsed());
+                result
+            },
+            consumer_group::error_policy,
+            ctx,
+        )
+        .for_each(log_result::<IotConsumerGroup, consumer_group::Error>("IotConsumerGroup"))
         .boxed()
 }
 

@@ -29,7 +29,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{info, warn};
 
 use crate::cli::RunArgs;
-use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
+use crate::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribution};
 use crate::metrics::{Metrics, inventory};
 use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::reconcile::account_clients::{Accounts, OidcDefaults};
@@ -116,6 +116,7 @@ where
 struct ScopeWatches {
     products: SharedWatch<IotProduct>,
     distributions: SharedWatch<ProductDistribution>,
+    consumer_groups: SharedWatch<IotConsumerGroup>,
     secret_store: Store<Secret>,
     secret_writer: reflector::store::Writer<Secret>,
     namespace: Option<String>,
@@ -134,6 +135,12 @@ impl ScopeWatches {
             ),
             distributions: SharedWatch::new(
                 "ProductDistribution",
+                scoped(client, ns),
+                watcher::Config::default(),
+                strip_managed_fields,
+            ),
+            consumer_groups: SharedWatch::new(
+                "IotConsumerGroup",
                 scoped(client, ns),
                 watcher::Config::default(),
                 strip_managed_fields,
@@ -171,6 +178,7 @@ impl ScopeWatches {
                 accounts: accounts.subscribe(),
                 distributions: self.distributions.subscribe(),
                 namespaces: namespaces.subscribe(),
+                consumer_groups: self.consumer_groups.subscribe(),
             },
             admission.clone(),
             shutdown,
@@ -187,11 +195,21 @@ impl ScopeWatches {
             shutdown,
             ctx.clone(),
         );
+        let consumer_groups = controllers::consumer_groups(
+            self.consumer_groups.subscribe(),
+            self.consumer_groups.store(),
+            accounts.subscribe(),
+            namespaces.subscribe(),
+            shutdown,
+            ctx.clone(),
+        );
         vec![
             products,
             distributions,
+            consumer_groups,
             self.products.run(shutdown.signal()),
             self.distributions.run(shutdown.signal()),
+            self.consumer_groups.run(shutdown.signal()),
         ]
     }
 }

@@ -38,6 +38,7 @@ fn exists(published: bool) -> ObservedProduct {
         devices: crate::crd::product::DeviceCounts::default(),
         topics: None,
         script: None,
+        subscription: None,
     }
 }
 
@@ -400,7 +401,10 @@ fn no_plan_ever_deletes_or_changes_a_published_product_without_revoking_first() 
                                     | Action::DeleteTags(_)
                                     | Action::CreateTopic(_)
                                     | Action::UpdateTopic { .. }
-                                    | Action::DeleteTopic { .. } => {}
+                                    | Action::DeleteTopic { .. }
+                                    | Action::CreateSubscription
+                                    | Action::UpdateSubscription
+                                    | Action::DeleteSubscription => {}
                                 }
                             }
                             if mode == Mode::Apply && p.blocked.is_none() {
@@ -700,4 +704,58 @@ fn changing_what_activated_devices_use_needs_approval() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+fn subscribed(ids: &[&str]) -> DesiredProduct {
+    let d = desired(serde_json::json!({
+        "subscription": {"consumerGroups": ["billing"], "messages": ["DeviceData", "DeviceStatusChange"]},
+    }));
+    d.with_consumer_groups(Ok(ids.iter().map(|s| s.to_string()).collect()))
+}
+
+#[test]
+fn the_subscription_is_created_updated_and_removed_with_the_spec() {
+    use crate::crd::product_parts::MessageType;
+    use crate::product::parts::ObservedSubscription;
+    let present = |ids: &[&str], messages: &[MessageType]| ObservedSubscription::Present {
+        group_ids: ids.iter().map(|s| s.to_string()).collect(),
+        messages: messages.iter().copied().collect(),
+    };
+    let with = |s: ObservedSubscription| {
+        let mut p = exists(false);
+        p.subscription = Some(s);
+        observed(p)
+    };
+    let d = subscribed(&["G1"]);
+    assert_eq!(
+        operations(&apply(&d, &with(ObservedSubscription::None), &recorded())),
+        ["CreateSubscribeRelation"]
+    );
+    let same = present(&["G1"], &[MessageType::DeviceData, MessageType::DeviceStatusChange]);
+    assert!(apply(&d, &with(same.clone()), &recorded()).actions.is_empty());
+    let fewer = present(&["G1"], &[MessageType::DeviceData]);
+    assert_eq!(operations(&apply(&d, &with(fewer), &recorded())), ["UpdateSubscribeRelation"]);
+    let other_group = present(&["G2"], &[MessageType::DeviceData, MessageType::DeviceStatusChange]);
+    assert_eq!(operations(&apply(&d, &with(other_group), &recorded())), ["UpdateSubscribeRelation"]);
+    // Removed from the spec: deleted only if the operator made it.
+    let none = desired(serde_json::json!({}));
+    let managed = Recorded { subscription_managed: true, ..recorded() };
+    assert_eq!(operations(&apply(&none, &with(same.clone()), &managed)), ["DeleteSubscribeRelation"]);
+    assert!(apply(&none, &with(same), &recorded()).actions.is_empty(), "someone else's is left alone");
+    // A new product gets it right after its creation.
+    assert_eq!(
+        operations(&apply(&d, &Observed::Nothing, &Recorded::default())),
+        ["CreateProduct", "CreateSubscribeRelation"]
+    );
+}
+
+#[test]
+fn a_subscription_whose_groups_are_not_ready_waits_and_says_why() {
+    let d = desired(serde_json::json!({
+        "subscription": {"consumerGroups": ["billing"], "messages": ["DeviceData"]},
+    }))
+    .with_consumer_groups(Err(("ConsumerGroupNotReady", "IotConsumerGroup billing has no group yet".into())));
+    let p = apply(&d, &Observed::Nothing, &Recorded::default());
+    assert_eq!(operations(&p), ["CreateProduct"], "the product does not wait for its subscription");
+    assert_eq!(p.blocked.map(|b| b.reason()), Some("ConsumerGroupNotReady"));
 }

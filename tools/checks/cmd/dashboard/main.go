@@ -119,6 +119,11 @@ func build() (dashboard.Dashboard, error) {
 			query(`max by (account, state) (iotop_devices{`+account+`})`, "{{account}} {{state}}"))).
 		WithPanel(series("Waiting for approval", "Resources whose change or deletion would reach activated devices and waits for a person's approval of its generation (ImpactNeedsApproval, DeleteNeedsApproval).", "short",
 			query(`max by (kind, reason) (iotop_resources{reason=~"ImpactNeedsApproval|DeleteNeedsApproval"})`, "{{kind}} {{reason}}"))).
+		WithRow(dashboard.NewRowBuilder("Consumer groups")).
+		WithPanel(series("Consumer group backlog", "Messages waiting in each IotConsumerGroup (QueryConsumerGroupStatus), as last read: a backlog that grows means the backend's AMQP clients are not keeping up (docs/product-parts.md).", "short",
+			query(`max by (namespace, name) (iotop_consumer_group_backlog)`, "{{namespace}}/{{name}}"))).
+		WithPanel(series("Consumer group clients", "AMQP clients connected to each IotConsumerGroup: none means nobody receives the subscription's messages.", "short",
+			query(`max by (namespace, name) (iotop_consumer_group_clients)`, "{{namespace}}/{{name}}"))).
 		Build()
 }
 
