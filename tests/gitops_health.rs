@@ -239,3 +239,50 @@ async fn tools_read_a_distribution_as_progressing_while_it_runs_and_failed_when_
     let refused = judged("nowhere", "Failed", "Degraded").await;
     assert!(refused.argo_message.contains("iot-cn-missing01"), "{refused:?}");
 }
+
+#[tokio::test]
+async fn tools_read_a_consumer_group_as_in_progress_until_it_exists_and_failed_on_a_name_conflict() {
+    use iot_product_operator::crd::IotConsumerGroup;
+    let mut env = common::env("health-group").await;
+    let plane = control_plane();
+    let groups: Api<IotConsumerGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let group = |name: &str, group_name: &str| -> IotConsumerGroup {
+        serde_json::from_value(json!({
+            "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotConsumerGroup",
+            "metadata": {"name": name},
+            "spec": {"groupName": group_name, "accountRef": {"name": account_name(&env.ns)}}
+        }))
+        .unwrap()
+    };
+    let judged = |name: &'static str, kstatus: &'static str, argo: &'static str| {
+        let groups = groups.clone();
+        async move {
+            eventually(&format!("{name}: kstatus {kstatus}, Argo CD {argo}"), DEADLINE, || async {
+                let verdict = judge(&object(&groups, name).await);
+                if verdict.kstatus == kstatus && verdict.argo == argo {
+                    Ok(verdict)
+                } else {
+                    Err(format!("{verdict:?}"))
+                }
+            })
+            .await
+        }
+    };
+
+    // Just applied, before the operator has seen it: in progress.
+    env.operator.kill();
+    groups.create(&PostParams::default(), &group("billing", "billing_backend")).await.unwrap();
+    let fresh = judge(&object(&groups, "billing").await);
+    assert_eq!((fresh.kstatus.as_str(), fresh.argo.as_str()), ("InProgress", "Progressing"), "{fresh:?}");
+    assert!(!kubectl_wait_ready("iotconsumergroup", "billing", Some(&env.ns)));
+
+    // Made: Current, Healthy, `kubectl wait` returns.
+    env.operator = OperatorProcess::start(plane, &env.ns, &[]);
+    judged("billing", "Current", "Healthy").await;
+    assert!(kubectl_wait_ready("iotconsumergroup", "billing", Some(&env.ns)));
+
+    // A second resource wanting the same name needs a person: Failed, Degraded.
+    groups.create(&PostParams::default(), &group("billing-copy", "billing_backend")).await.unwrap();
+    let conflict = judged("billing-copy", "Failed", "Degraded").await;
+    assert!(conflict.argo_message.starts_with("NameConflict: "), "{conflict:?}");
+}

@@ -1,5 +1,5 @@
 -- Argo CD health of the iot.productoperator.dev kinds (IotProduct, ProductDistribution,
--- PlatformAccount). Written for the Lua environment Argo CD gives health scripts (base and
+-- IotConsumerGroup, PlatformAccount). Written for the Lua environment Argo CD gives health scripts (base and
 -- table libraries only). It reads the kstatus conventions the operator follows:
 --   no status yet, or status.observedGeneration behind metadata.generation -> Progressing
 --   Stalled=True (needs a person; reason Paused)                        -> Degraded (Suspended)

@@ -263,6 +263,14 @@ async fn apply(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Error
         Ok(observed) => observed,
         Err(e) => return failed(ctx, group, status, "QueryConsumerGroup", e).await,
     };
+    // A group another IotConsumerGroup holds is never this one's, whatever the account allows
+    // (groups carry no marks on the platform: the watched resources say who holds which).
+    let uid = group.uid().unwrap_or_default();
+    let held = |observed: &Observed| match observed {
+        Observed::ByName(Some(found)) => ctx.consumer_groups.held_by_another(&uid, &found.group_id),
+        _ => false,
+    };
+    let observed = if held(&observed) { Observed::HeldElsewhere } else { observed };
     let may_take_over = matches!(observed, Observed::ByName(Some(_)))
         && ctx.accounts.may_take_over(&account.name, &namespace).await;
     let known = Known {

@@ -18,6 +18,8 @@ pub enum Observed {
     ById(Option<ConsumerGroupInfo>),
     /// No group recorded: the group of the spec's name, if any.
     ByName(Option<ConsumerGroupInfo>),
+    /// No group recorded, and the group of the spec's name is held by another IotConsumerGroup.
+    HeldElsewhere,
 }
 
 /// What the resource knows beyond the spec.
@@ -85,6 +87,7 @@ pub fn apply(name: &str, observed: &Observed, known: Known) -> Decision {
         Observed::ById(Some(group)) => Decision::Rename { group_id: group.group_id.clone() },
         // Deleted behind the operator's back: made again (it gets a new id).
         Observed::ById(None) | Observed::ByName(None) => Decision::Create,
+        Observed::HeldElsewhere => Decision::NameConflict,
         Observed::ByName(Some(group)) => {
             let own = created_by_intent(&group.create_time, known.create_started_ms);
             if own || known.may_take_over {
@@ -159,6 +162,12 @@ mod tests {
                 "made before this resource's intent: someone else's",
                 Observed::ByName(g("billing", STARTED - 60_000)),
                 mine,
+                Decision::NameConflict,
+            ),
+            (
+                "held by another resource, even with the take-over permission",
+                Observed::HeldElsewhere,
+                take,
                 Decision::NameConflict,
             ),
             (

@@ -73,6 +73,8 @@ pub struct Context {
     pub secrets: SecretStores,
     /// The IotProducts of every watched namespace.
     pub products: ProductStores,
+    /// The cache of every watched IotConsumerGroup (which resource holds which group).
+    pub consumer_groups: GroupStores,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// What this process last confirmed about each product (in memory).
@@ -96,6 +98,21 @@ impl ProductStores {
     #[must_use]
     pub fn get(&self, object: &ObjectRef<IotProduct>) -> Option<Arc<IotProduct>> {
         self.0.iter().find_map(|store| store.get(object))
+    }
+}
+
+/// The IotConsumerGroups of every watched namespace scope (one store per scope).
+#[derive(Clone, Default)]
+pub struct GroupStores(pub Vec<Store<crate::crd::IotConsumerGroup>>);
+
+impl GroupStores {
+    /// Whether a resource other than `uid` records the platform's group `group_id` as its own.
+    #[must_use]
+    pub fn held_by_another(&self, uid: &str, group_id: &str) -> bool {
+        self.0.iter().flat_map(Store::state).any(|g| {
+            g.metadata.uid.as_deref() != Some(uid)
+                && g.status.as_ref().and_then(|s| s.group_id.as_deref()) == Some(group_id)
+        })
     }
 }
 

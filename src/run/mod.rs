@@ -35,7 +35,7 @@ use crate::product::secret::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::reconcile::account_clients::{Accounts, OidcDefaults};
 use crate::reconcile::admission::Admission;
 use crate::reconcile::backoff::Backoff;
-use crate::reconcile::context::{Context, ProductStores, SecretStores, Settings};
+use crate::reconcile::context::{Context, GroupStores, ProductStores, SecretStores, Settings};
 use crate::reconcile::events;
 use crate::reconcile::tenancy::{DEFAULT_CREDENTIALS_NAMESPACE, Namespaces};
 use iot_platform::endpoint_policy::{DEFAULT_PATTERNS, EndpointPolicy};
@@ -436,6 +436,7 @@ fn context(
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: SecretStores(scopes.iter().map(|s| s.secret_store.clone()).collect()),
         products: ProductStores(scopes.iter().map(|s| s.products.store()).collect()),
+        consumer_groups: GroupStores(scopes.iter().map(|s| s.consumer_groups.store()).collect()),
         metrics: metrics.clone(),
         checked: Default::default(),
         own_secret_writes: Default::default(),

@@ -529,6 +529,7 @@ pub async fn in_process_context(
         backoff: Backoff::new(settings.backoff_base, settings.backoff_cap),
         secrets: Default::default(),
         products: Default::default(),
+        consumer_groups: Default::default(),
         metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
         checked: Default::default(),
         own_secret_writes: Default::default(),
