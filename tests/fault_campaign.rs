@@ -90,7 +90,14 @@ struct Intent {
     wants_devices: bool,
     /// Its product as it was when its devices were activated.
     fleet: Option<Fleet>,
+    /// Its custom topic categories (name, operation), when its spec has them.
+    topics: Option<Vec<(String, &'static str)>>,
+    /// Whether its spec subscribes the campaign's consumer group.
+    subscribed: bool,
 }
+
+/// The campaign's IotConsumerGroup (some products push their device data to it).
+const GROUP: &str = "campaign-group";
 
 /// A product with activated devices: until a person approves, the operator must not revoke
 /// it, change its thing model or delete it. Devices connect only to a product whose resource
@@ -122,6 +129,7 @@ struct Counts {
     renames: usize,
     tag_changes: usize,
     model_changes: usize,
+    topic_changes: usize,
     out_of_band: BTreeMap<&'static str, usize>,
     /// Products given activated devices.
     fleets: usize,
@@ -142,6 +150,13 @@ fn product_manifest(ns: &str, i: usize, intent: &Intent) -> IotProduct {
     });
     if let Some(version) = intent.model {
         spec["thingModel"] = thing_model(version);
+    }
+    if let Some(topics) = &intent.topics {
+        spec["topics"] =
+            topics.iter().map(|(name, operation)| json!({"name": name, "operation": operation})).collect();
+    }
+    if intent.subscribed {
+        spec["subscription"] = json!({"consumerGroups": [GROUP], "messages": ["DeviceData"]});
     }
     serde_json::from_value(json!({
         "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct",
@@ -264,6 +279,40 @@ enum Change {
     Rename(String),
     Tag(String),
     Model(u32),
+    Topics(Vec<(String, &'static str)>),
+}
+
+/// The id of the campaign's consumer group, once it has one.
+async fn campaign_group_id(world: &World) -> Option<String> {
+    let groups: Api<iot_product_operator::crd::IotConsumerGroup> =
+        Api::namespaced(world.client.clone(), &world.ns);
+    groups.get(GROUP).await.ok()?.status?.group_id
+}
+
+/// Whether the platform's topics and subscription are what `intent` asks (`group_id`: the
+/// campaign group's id), and if not, what differs.
+fn parts_differ(product: &Product, intent: &Intent, group_id: Option<&str>) -> Option<String> {
+    if let Some(topics) = &intent.topics {
+        let mut on_platform: Vec<(String, String)> =
+            product.topics.iter().map(|t| (t.topic_short_name.clone(), t.operation.clone())).collect();
+        on_platform.sort();
+        let mut wanted: Vec<(String, String)> =
+            topics.iter().map(|(n, o)| (n.clone(), o.to_string())).collect();
+        wanted.sort();
+        if on_platform != wanted {
+            return Some(format!("topics {on_platform:?}, want {wanted:?}"));
+        }
+    }
+    if intent.subscribed {
+        let relation = product.subscriptions.get("AMQP");
+        let ok = relation.is_some_and(|r| {
+            r.device_data_flag && group_id.is_some_and(|id| r.consumer_group_ids == [id.to_string()])
+        });
+        if !ok {
+            return Some(format!("subscription {relation:?}, want group {group_id:?}"));
+        }
+    }
+    None
 }
 
 /// Creates resource `i`; records its UID. A refusal (the API server restarting) is counted.
@@ -401,6 +450,14 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         distributions: Api::namespaced(client.clone(), &ns),
     };
     world.start_operator();
+    let group: iot_product_operator::crd::IotConsumerGroup = serde_json::from_value(json!({
+        "apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotConsumerGroup",
+        "metadata": {"name": GROUP, "namespace": ns},
+        "spec": {"groupName": "campaign_group", "accountRef": {"name": common::account_name(&ns)}}
+    }))
+    .unwrap();
+    let groups: Api<iot_product_operator::crd::IotConsumerGroup> = Api::namespaced(client.clone(), &ns);
+    groups.create(&PostParams::default(), &group).await.unwrap();
 
     let mut intents: Vec<Intent> = (0..settings.products)
         .map(|i| {
@@ -420,6 +477,9 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                 deleted_out_of_band: 0,
                 wants_devices: !keeper && rng.random_bool(0.2),
                 fleet: None,
+                // Derived from the index, not drawn: the seeded sequence stays what it was.
+                topics: (!keeper && i % 4 == 1).then(|| vec![(format!("telemetry_{i}"), "PUB")]),
+                subscribed: i % 5 == 2,
             }
         })
         .collect();
@@ -494,6 +554,17 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                     let tag = format!("t{}", rng.random_range(1..1000));
                     Some((json!({"spec": {"tags": {"campaign": tag}}}), Change::Tag(tag)))
                 }
+                5 if intents[i].topics.is_some() => {
+                    let flipped: Vec<(String, &'static str)> = intents[i]
+                        .topics
+                        .iter()
+                        .flatten()
+                        .map(|(n, o)| (n.clone(), if *o == "PUB" { "ALL" } else { "PUB" }))
+                        .collect();
+                    let spec: Vec<serde_json::Value> =
+                        flipped.iter().map(|(n, o)| json!({"name": n, "operation": o})).collect();
+                    Some((json!({"spec": {"topics": spec}}), Change::Topics(flipped)))
+                }
                 13 if intents[i].model.is_some() => {
                     let version = intents[i].model.unwrap_or_default() + 1;
                     Some((json!({"spec": {"thingModel": thing_model(version)}}), Change::Model(version)))
@@ -547,6 +618,10 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                     Change::Model(version) => {
                         intent.model = Some(version);
                         counts.model_changes += 1;
+                    }
+                    Change::Topics(topics) => {
+                        intent.topics = Some(topics);
+                        counts.topic_changes += 1;
                     }
                 }
             }
@@ -680,6 +755,7 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         // Changes made out of band are put back at the next resync: until then a resource
         // may be Ready with its platform product still differing.
         let snapshot = world.emulator.emulator.snapshot();
+        let group_id = campaign_group_id(&world).await;
         let mut waiting = Vec::new();
         for (i, intent) in intents.iter().enumerate() {
             let name = format!("p{i:04}");
@@ -696,6 +772,7 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
                             && p.description.as_deref() == Some(intent.description.as_str())
                             && p.released == intent.published
                             && p.tags.get("campaign") == Some(&intent.tag)
+                            && parts_differ(p, intent, group_id.as_deref()).is_none()
                     });
                     if !matches && ready && current {
                         waiting.push(format!("{name}: the platform differs from the spec: {platform:?}"));
@@ -759,8 +836,8 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
     let calls: u64 = stats.calls.values().flat_map(|c| c.values()).sum();
     eprintln!(
         "fault campaign (seed {}): {} products ({} live, {} deleted), {} distributions ({} deleted); \
-         {} description changes, {} renames, {} publication toggles, {} tag changes, {} thing-model changes; \
-         out of band: {:?}; {} products with activated devices ({} held back until approved); \
+         {} description changes, {} renames, {} publication toggles, {} tag changes, {} thing-model changes, \
+         {} topic changes ({} products with topics, {} subscribed); out of band: {:?}; {} products with activated devices ({} held back until approved); \
          schedule {:.0} s; faults: {} injected server errors, \
          {} lost responses, {} answered errors after the change was made, \
          {} throttled calls ({} storms, {} fault profiles), {} made-up codes disguised \
@@ -778,6 +855,9 @@ async fn a_seeded_fault_campaign_loses_nothing_and_duplicates_nothing() {
         counts.toggles,
         counts.tag_changes,
         counts.model_changes,
+        counts.topic_changes,
+        intents.iter().filter(|i| i.topics.is_some()).count(),
+        intents.iter().filter(|i| i.subscribed).count(),
         counts.out_of_band,
         counts.fleets,
         counts.fleets_held,
@@ -859,6 +939,11 @@ async fn check_invariants(
         assert_eq!(on_platform.released, intent.published, "{name} publication");
         assert_eq!(on_platform.tags.get(OWNER_TAG), Some(&uid), "{name} owner tag");
         assert_eq!(on_platform.tags.get("campaign"), Some(&intent.tag), "{name} tag");
+        let group_id = campaign_group_id(world).await;
+        if let Some(differs) = parts_differ(on_platform, intent, group_id.as_deref()) {
+            panic!("{name}: {differs}");
+        }
+        checked += usize::from(intent.topics.is_some()) + usize::from(intent.subscribed);
         if let Some(version) = intent.model {
             let level = format!("\"Level{version}\"");
             assert!(
