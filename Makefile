@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt crds static bench bench-shared bench-mix bench-accounts bench-api bench-micro fuzz soak envtest clean-envtest
+.PHONY: help demo test lint fmt crds static bench bench-shared bench-mix bench-parts bench-accounts bench-api bench-micro fuzz soak envtest clean-envtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench-shared: ## Adaptive pacing: BENCH_N products alone at the full quota, then
 
 bench-mix: ## The mix: BENCH_N products with user tags, one in five Pro with a thing model (5 QPS quotas)
 	BENCH_READY_ONLY=1 BENCH_MIX=1 bash scripts/bench-scale.sh $(BENCH_N) 0 $(BENCH_LATENCY_MS)
+
+bench-parts: ## The whole-product mix: BENCH_N products with 3 topics and a subscription each, one in five with a script, against the topic floor (BENCH_QPS_SCALE scales every quota)
+	bash scripts/bench-parts.sh $(BENCH_N) 3 $(or $(BENCH_QPS_SCALE),1)
 
 bench-accounts: ## Five accounts side by side (5 x 1000 products), then the steady state after the first resync (60 s)
 	BENCH_ACCOUNTS=5 BENCH_RESYNC=60s bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)

@@ -117,6 +117,28 @@ pub struct Stats {
     pub sts_issued: u64,
     /// Answers whose made-up code was disguised (opaque-codes mode).
     pub disguised: u64,
+    /// Every write that changed the platform, in order (at most [`MAX_WRITES_KEPT`]): what a
+    /// test compares with what `plan` said.
+    pub writes: Vec<Write>,
+}
+
+/// The most writes [`Stats::writes`] keeps (the oldest are dropped).
+pub const MAX_WRITES_KEPT: usize = 100_000;
+
+/// One write that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Write {
+    /// The action.
+    pub action: String,
+    /// What it was about: the `ProductKey`, else the `ProductName`, `GroupName` or `GroupId`
+    /// parameter (empty when none).
+    pub subject: String,
+}
+
+/// Whether `action` only reads.
+fn is_read(action: &str) -> bool {
+    ["Query", "List", "Get"].iter().any(|prefix| action.starts_with(prefix))
 }
 
 /// The emulated platform.
@@ -596,8 +618,27 @@ impl Emulator {
             now_ms: now,
             fail_distribution: decision.fail_distribution,
         };
-        let result = self.state.lock().expect("state lock").handle(&context, &action, &call.params);
+        let (result, topic_product) = {
+            let mut state = self.state.lock().expect("state lock");
+            // A topic write names only the topic: its product is looked up first (a delete
+            // removes it).
+            let topic_product = call.params.get("TopicId").and_then(|id| state.product_of_topic(id));
+            (state.handle(&context, &action, &call.params), topic_product)
+        };
         self.count(&action, result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"));
+        if result.is_ok() && !is_read(&action) {
+            let subject = ["ProductKey", "ProductName", "GroupName", "GroupId"]
+                .iter()
+                .find_map(|name| call.params.get(name))
+                .map(str::to_string)
+                .or(topic_product)
+                .unwrap_or_default();
+            let mut stats = self.stats.lock().expect("stats lock");
+            if stats.writes.len() >= MAX_WRITES_KEPT {
+                stats.writes.remove(0);
+            }
+            stats.writes.push(Write { action: action.clone(), subject });
+        }
         debug!(action = %action, uid = %context.uid, request_id = %id,
             outcome = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success"), "emulator call");
         if decision.lose_response {

@@ -598,6 +598,15 @@ impl State {
         self.disguised
     }
 
+    /// The ProductKey of the product holding the topic category `topic_id`, if any.
+    #[must_use]
+    pub fn product_of_topic(&self, topic_id: &str) -> Option<String> {
+        self.products
+            .values()
+            .find(|p| p.topics.iter().any(|t| t.topic_id == topic_id))
+            .map(|p| p.product_key.clone())
+    }
+
     /// The rules in force.
     #[must_use]
     pub fn rules(&self) -> &Rules {
