@@ -380,7 +380,7 @@ mod tests {
     async fn a_missing_token_file_is_a_reason_and_a_hint_not_a_panic() {
         let provider = CredentialProvider::new(CredentialSource::Oidc {
             sts: StsClient::new(
-                crate::http::http_client(),
+                crate::transport::http_client(),
                 &crate::endpoint_policy::AllowedEndpoint::unchecked("http://127.0.0.1:9"),
                 "cn-shanghai",
             ),

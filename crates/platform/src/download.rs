@@ -54,31 +54,16 @@ pub fn allowed(text: &str, endpoint: &Url) -> Result<Url, PlatformError> {
 /// text.
 pub async fn fetch(http: &reqwest::Client, url: Url, limit: usize) -> Result<String, PlatformError> {
     let host = url.host_str().unwrap_or_default().to_string();
-    let mut response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| refused(format!("cannot fetch the file from {host}: {}", without_url(e))))?;
+    let response = http.get(url).send().await.map_err(|e| {
+        refused(format!("cannot fetch the file from {host}: {}", super::transport::transport_message(e)))
+    })?;
     if !response.status().is_success() {
         return Err(refused(format!("fetching the file from {host} answered {}", response.status())));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = super::transport::read_capped(response, limit)
         .await
-        .map_err(|e| refused(format!("reading the file from {host}: {}", without_url(e))))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(refused(format!("the file at {host} is larger than {limit} bytes; not read")));
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(|message| refused(format!("the file at {host}: {message}")))?;
     String::from_utf8(body).map_err(|_| refused(format!("the file at {host} is not UTF-8 text")))
-}
-
-/// A reqwest error's words without its URL (a signed URL's query is a credential).
-fn without_url(error: reqwest::Error) -> String {
-    error.without_url().to_string()
 }
 
 #[cfg(test)]

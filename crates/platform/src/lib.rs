@@ -20,7 +20,9 @@
 //! - [`fair`]: a semaphore fair between tenants (round robin over their queues).
 //! - [`ratelimit`]: the per-account, per-operation limiter, fair between tenants.
 //! - [`retry`]: which failures are retried, and how long to wait.
-//! - [`http`]: the HTTP transport: endpoints, signing, limiting, retrying.
+//! - [`transport`]: what the platform's and STS's HTTP exchanges share (client, endpoints,
+//!   form encoding, capped reads).
+//! - [`http`]: the platform client over HTTP: signing, limiting, retrying.
 //! - [`region`]: region facts (each region's public instance).
 //! - [`tsl`]: the thing model (TSL) as the platform defines it: parsing and digests.
 #![forbid(unsafe_code)]
@@ -44,6 +46,7 @@ pub mod retry;
 pub mod secret;
 pub mod sign;
 pub mod sts;
+pub mod transport;
 pub mod tsl;
 pub mod wire;
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::credentials::Credentials;
 use crate::endpoint_policy::AllowedEndpoint;
-use crate::http::Endpoint;
 use crate::sign::{RpcRequest, SigningContext, rpc_v1};
+use crate::transport::Endpoint;
 
 /// The API version of every STS call.
 pub const STS_VERSION: &str = "2015-04-01";
@@ -214,7 +214,7 @@ impl StsClient {
     }
 
     async fn send(&self, action: &'static str, params: &[(String, String)]) -> Result<Issued, StsError> {
-        let form = crate::http::form_encode(params);
+        let form = crate::transport::form_encode(params);
         let response = self
             .http
             .post(self.endpoint.url.clone())
@@ -223,9 +223,9 @@ impl StsClient {
             .body(form)
             .send()
             .await
-            .map_err(|e| StsError::Transport { action, message: crate::http::transport_message(e) })?;
+            .map_err(|e| StsError::Transport { action, message: crate::transport::transport_message(e) })?;
         let status = response.status().as_u16();
-        let body = crate::http::read_capped(response, crate::http::MAX_RESPONSE_BYTES)
+        let body = crate::transport::read_capped(response, crate::transport::MAX_RESPONSE_BYTES)
             .await
             .map_err(|message| StsError::Transport { action, message })?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| StsError::Decode {
