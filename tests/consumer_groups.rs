@@ -29,16 +29,9 @@ async fn apply_group(env: &Env, name: &str, group_name: &str) {
     groups(env).create(&PostParams::default(), &group).await.expect("create IotConsumerGroup");
 }
 
-/// Waits until the group is Ready with a group id, and returns it.
+/// Waits until the group is Ready (for its current generation), and returns it.
 async fn ready_group(env: &Env, name: &str) -> IotConsumerGroup {
-    eventually(&format!("IotConsumerGroup {name} Ready"), DEADLINE, || async {
-        let group = groups(env).get(name).await.map_err(|e| e.to_string())?;
-        let status = group.status.clone().unwrap_or_default();
-        let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-            && status.observed_generation == group.metadata.generation;
-        if ready && status.group_id.is_some() { Ok(group) } else { Err(format!("{status:?}")) }
-    })
-    .await
+    common::wait_for(&groups(env), name, "Ready", Some("True"), None).await
 }
 
 fn console(env: &Env, action: &str, params: &[(&str, &str)]) -> Value {

@@ -115,27 +115,11 @@ async fn wait_product(api: &Api<IotProduct>, name: &str, reason: &str) -> IotPro
 }
 
 async fn wait_distribution(api: &Api<ProductDistribution>, name: &str, reason: &str) -> ProductDistribution {
-    eventually(&format!("{name} to report {reason}"), DEADLINE, || async {
-        let d = api.get(name).await.map_err(|e| e.to_string())?;
-        let ready = d.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
-        match ready {
-            Some(c) if c.reason == reason => Ok(d),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
+    common::wait_for(api, name, "Ready", None, Some(reason)).await
 }
 
 async fn wait_account(api: &Api<PlatformAccount>, name: &str, reason: &str) -> PlatformAccount {
-    eventually(&format!("account {name} to report {reason}"), DEADLINE, || async {
-        let a = api.get(name).await.map_err(|e| e.to_string())?;
-        let ready = a.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
-        match ready {
-            Some(c) if c.reason == reason => Ok(a),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
+    common::wait_for(api, name, "Ready", None, Some(reason)).await
 }
 
 /// Everything readable in `namespace` (Secrets' values, IotProducts' and

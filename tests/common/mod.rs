@@ -467,13 +467,57 @@ pub async fn wait_condition(
     status: &str,
     reason: Option<&str>,
 ) -> IotProduct {
-    let what = format!("{name} {type_}={status} {reason:?}");
+    let context = || format!("operator log tail: {}", tail(&env.operator.logs()));
+    wait_for_with(&env.products, name, type_, Some(status), reason, context).await
+}
+
+/// The `type_` condition of any of the operator's kinds — (status, reason, message) — and
+/// whether it was written for the object's current generation.
+pub fn condition_of<K: serde::Serialize>(object: &K, type_: &str) -> Option<(String, String, String, bool)> {
+    let value = serde_json::to_value(object).ok()?;
+    let generation = value.pointer("/metadata/generation").cloned();
+    let observed = value.pointer("/status/observedGeneration").cloned();
+    let condition = value.pointer("/status/conditions")?.as_array()?.iter().find(|c| c["type"] == type_)?;
+    let text = |k: &str| condition[k].as_str().unwrap_or_default().to_string();
+    Some((text("status"), text("reason"), text("message"), generation == observed))
+}
+
+/// Waits until the object `name` of any of the operator's kinds has its `type_` condition with
+/// `status` and `reason` (each when given) for its current generation; returns it.
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: Option<&str>,
+    reason: Option<&str>,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    wait_for_with(api, name, type_, status, reason, String::new).await
+}
+
+async fn wait_for_with<K>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: Option<&str>,
+    reason: Option<&str>,
+    context: impl Fn() -> String,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let what = format!("{name} {type_}={status:?} {reason:?}");
     eventually(&what, DEADLINE, || async {
-        let p = env.products.get(name).await.map_err(|e| e.to_string())?;
-        let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
-        match condition(&p, type_) {
-            Some((s, r, _)) if s == status && reason.is_none_or(|want| want == r) && current => Ok(p),
-            other => Err(format!("{other:?}; operator log tail: {}", tail(&env.operator.logs()))),
+        let object = api.get(name).await.map_err(|e| e.to_string())?;
+        match condition_of(&object, type_) {
+            Some((s, r, _, true))
+                if status.is_none_or(|want| want == s) && reason.is_none_or(|want| want == r) =>
+            {
+                Ok(object)
+            }
+            other => Err(format!("{other:?}; {}", context())),
         }
     })
     .await
