@@ -62,15 +62,23 @@ pub enum Error {
     InUse(String),
 }
 
-impl Error {
-    /// A bounded PascalCase category for metrics and logs.
-    #[must_use]
-    pub fn category(&self) -> &'static str {
+impl crate::reconcile::failure::ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
             Self::Account(e) => e.reason(),
             Self::Kube(_) | Self::Finalizer(_) => "KubernetesApi",
             Self::InUse(_) => "InUse",
+        }
+    }
+
+    fn needs_person(&self) -> bool {
+        use crate::reconcile::failure::{account_needs_person, platform_needs_person};
+        match self {
+            Self::Platform(e) => platform_needs_person(e),
+            Self::Account(e) => account_needs_person(e),
+            // Waits for a product to stop pushing to the group: looked at again soon.
+            Self::InUse(_) | Self::Kube(_) | Self::Finalizer(_) => false,
         }
     }
 }
@@ -461,25 +469,17 @@ async fn cleanup(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Err
     Ok(Requeue::await_change())
 }
 
-/// Retries a failed consumer-group reconcile with per-object backoff; what needs a person
-/// waits at least 30 s (a spec or account change retriggers at once).
+/// Retries a failed consumer-group reconcile: the shared policy
+/// ([`crate::reconcile::failure`]) over the object's exponential backoff.
 #[must_use]
 pub fn error_policy(group: Arc<IotConsumerGroup>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let delay = ctx.backoff.next(&group.uid().unwrap_or_default());
-    let floor = match error {
-        Error::Platform(e)
-            if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth | ErrorClass::Quota) =>
-        {
-            Duration::from_secs(30)
-        }
-        Error::Account(AccountError::ReadAccount { .. }) => Duration::ZERO,
-        Error::Account(_) => Duration::from_secs(30),
-        // Waits for a product to stop pushing to the group: looked at again soon.
-        Error::InUse(_) => Duration::from_secs(5),
-        _ => Duration::ZERO,
-    };
-    warn!(namespace = %group.namespace().unwrap_or_default(), resource = %group.name_any(),
-        category = error.category(), error = %crate::reconcile::error_chain(error),
-        retry_in_ms = delay.max(floor).as_millis() as u64, "consumer group reconcile failed");
-    Requeue::requeue(delay.max(floor))
+    let backoff = ctx.backoff.next(&group.uid().unwrap_or_default());
+    let (namespace, name) = (group.namespace().unwrap_or_default(), group.name_any());
+    Requeue::requeue(crate::reconcile::failure::retry_after(
+        "IotConsumerGroup",
+        &namespace,
+        &name,
+        error,
+        backoff,
+    ))
 }

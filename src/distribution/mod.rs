@@ -19,16 +19,16 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
-use tracing::{instrument, warn};
+use tracing::instrument;
 
 use crate::crd::distribution::ProductDistribution;
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
 use crate::reconcile::conditions::Desired;
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
+use iot_platform::PlatformError;
 use iot_platform::quota::MAX_DISTRIBUTION_JOBS;
 use iot_platform::region::public_instance;
-use iot_platform::{ErrorClass, PlatformError};
 
 use execute::{Run, Step};
 use plan::{Decision, JobState, Known};
@@ -59,14 +59,21 @@ pub enum Error {
     Finalizer(#[from] FinalizerError),
 }
 
-impl Error {
-    /// A bounded PascalCase category for metrics and logs.
-    #[must_use]
-    pub fn category(&self) -> &'static str {
+impl crate::reconcile::failure::ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
             Self::Account(e) => e.reason(),
             Self::Kube(_) | Self::Finalizer(_) => "KubernetesApi",
+        }
+    }
+
+    fn needs_person(&self) -> bool {
+        use crate::reconcile::failure::{account_needs_person, platform_needs_person};
+        match self {
+            Self::Platform(e) => platform_needs_person(e),
+            Self::Account(e) => account_needs_person(e),
+            Self::Kube(_) | Self::Finalizer(_) => false,
         }
     }
 }
@@ -277,21 +284,17 @@ pub fn is_finished(pd: &ProductDistribution) -> bool {
         .is_some_and(JobState::is_terminal)
 }
 
-/// Retries a failed distribution reconcile with per-object backoff.
+/// Retries a failed distribution reconcile: the shared policy
+/// ([`crate::reconcile::failure`]) over the object's exponential backoff.
 #[must_use]
 pub fn error_policy(pd: Arc<ProductDistribution>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let delay = ctx.backoff.next(&pd.uid().unwrap_or_default());
-    let floor = match error {
-        Error::Platform(e) if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth) => {
-            Duration::from_secs(60)
-        }
-        // Reading the account failed (the API server): retried on the backoff alone.
-        Error::Account(crate::reconcile::account_clients::AccountError::ReadAccount { .. }) => Duration::ZERO,
-        // The user has to fix something; the account's watch brings the fix sooner.
-        Error::Account(_) => Duration::from_secs(30),
-        _ => Duration::ZERO,
-    };
-    warn!(namespace = %pd.namespace().unwrap_or_default(), resource = %pd.name_any(), error = %crate::reconcile::error_chain(error),
-        retry_in_ms = delay.max(floor).as_millis() as u64, "distribution reconcile failed");
-    Requeue::requeue(delay.max(floor))
+    let backoff = ctx.backoff.next(&pd.uid().unwrap_or_default());
+    let (namespace, name) = (pd.namespace().unwrap_or_default(), pd.name_any());
+    Requeue::requeue(crate::reconcile::failure::retry_after(
+        "ProductDistribution",
+        &namespace,
+        &name,
+        error,
+        backoff,
+    ))
 }

@@ -43,6 +43,16 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
+impl crate::reconcile::failure::ReconcileError for Error {
+    fn category(&self) -> &'static str {
+        "KubernetesApi"
+    }
+
+    fn needs_person(&self) -> bool {
+        false
+    }
+}
+
 /// Removes the finalizer earlier versions put on the account's credentials Secret: the
 /// operator marks no Secret it does not own. A failure is logged, not fatal (the operator
 /// may no longer have the right to change that Secret).
@@ -187,7 +197,12 @@ async fn write_status(
 /// Retries a failed account reconcile with backoff.
 #[must_use]
 pub fn error_policy(account: Arc<PlatformAccount>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let delay = ctx.backoff.next(&account.uid().unwrap_or_default());
-    tracing::warn!(resource = %account.name_any(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.as_millis() as u64, "account reconcile failed");
-    Requeue::requeue(delay)
+    let backoff = ctx.backoff.next(&account.uid().unwrap_or_default());
+    Requeue::requeue(crate::reconcile::failure::retry_after(
+        "PlatformAccount",
+        "",
+        &account.name_any(),
+        error,
+        backoff,
+    ))
 }

@@ -47,7 +47,7 @@ use crate::reconcile::account_clients::{AccountError, AccountHandle};
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use crate::reconcile::platform_errors::{error_message, error_reason};
-use iot_platform::{ErrorClass, PlatformError};
+use iot_platform::PlatformError;
 
 use desired::{DesiredProduct, InvalidSpec};
 use execute::Outcome;
@@ -83,10 +83,8 @@ pub enum Error {
     TakeOverNotAllowed(String),
 }
 
-impl Error {
-    /// A bounded PascalCase category for metrics and logs.
-    #[must_use]
-    pub fn category(&self) -> &'static str {
+impl crate::reconcile::failure::ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
             Self::Account(e) => e.reason(),
@@ -95,6 +93,16 @@ impl Error {
             Self::DeletionBlocked(_) => "DeletionBlocked",
             Self::Finalizer(_) => "Finalizer",
             Self::TakeOverNotAllowed(_) => "TakeOverNotAllowed",
+        }
+    }
+
+    fn needs_person(&self) -> bool {
+        use crate::reconcile::failure::{account_needs_person, platform_needs_person};
+        match self {
+            Self::Platform(e) => platform_needs_person(e),
+            Self::Account(e) => account_needs_person(e),
+            Self::InvalidSpec(_) | Self::DeletionBlocked(_) | Self::TakeOverNotAllowed(_) => true,
+            Self::Kube(_) | Self::Finalizer(_) => false,
         }
     }
 }
@@ -400,29 +408,11 @@ fn next_step(
     }
 }
 
-/// How long to wait after a failed reconcile: per-object exponential backoff; problems that
-/// need a person wait at least a minute (a spec or account change retriggers at once).
+/// How long to wait after a failed reconcile: the shared policy
+/// ([`crate::reconcile::failure`]) over the object's exponential backoff.
 #[must_use]
 pub fn error_policy(product: Arc<IotProduct>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let delay = ctx.backoff.next(&product.uid().unwrap_or_default());
-    let floor = match error {
-        Error::Platform(e)
-            if matches!(e.class(), ErrorClass::Invalid | ErrorClass::Auth | ErrorClass::Quota) =>
-        {
-            Duration::from_secs(60)
-        }
-        // Reading the account failed (the API server): retried on the backoff alone.
-        Error::Account(crate::reconcile::account_clients::AccountError::ReadAccount { .. }) => Duration::ZERO,
-        Error::InvalidSpec(_)
-        | Error::Account(_)
-        | Error::DeletionBlocked(_)
-        | Error::TakeOverNotAllowed(_) => Duration::from_secs(60),
-        _ => Duration::ZERO,
-    };
-    tracing::warn!(
-        namespace = %product.namespace().unwrap_or_default(), resource = %product.name_any(),
-        category = error.category(), error = %crate::reconcile::error_chain(error), retry_in_ms = delay.max(floor).as_millis() as u64,
-        "reconcile failed"
-    );
-    Requeue::requeue(delay.max(floor))
+    let backoff = ctx.backoff.next(&product.uid().unwrap_or_default());
+    let (namespace, name) = (product.namespace().unwrap_or_default(), product.name_any());
+    Requeue::requeue(crate::reconcile::failure::retry_after("IotProduct", &namespace, &name, error, backoff))
 }

@@ -1,6 +1,6 @@
 //! The machinery every reconciler shares, below them all (it imports none of them): the
 //! context, account clients, conditions, Events, the failure backoff, the admission queue,
-//! the finalizer wrapper, how platform errors read, and who may use which account.
+//! the finalizer wrapper, the one error policy, how platform errors read, and who may use which account.
 
 pub mod account_clients;
 pub mod admission;
@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod confirmations;
 pub mod context;
 pub mod events;
+pub mod failure;
 pub mod finalizer;
 pub mod own_writes;
 pub mod ownership;

@@ -22,6 +22,7 @@ use crate::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribut
 use crate::product::secret::data_hash;
 use crate::reconcile::admission::Admission;
 use crate::reconcile::context::Context;
+use crate::reconcile::failure::ReconcileError as _;
 use crate::{consumer_group, distribution, platform_account, product};
 
 /// A trigger stream as kube-runtime's controllers take it.
@@ -144,7 +145,7 @@ where
                     // Boxed so that a reconcile waiting for its slot stays small (the
                     // reconcile's own state is allocated only once it runs).
                     let result = Box::pin(product::reconcile(object, ctx.clone())).await;
-                    let category = result.as_ref().map_or_else(product::Error::category, |_| "Success");
+                    let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
                     ctx.metrics.reconciled("IotProduct", category, start.elapsed());
                     result
                 }
@@ -267,7 +268,7 @@ where
             |object, ctx: Arc<Context>| async move {
                 let start = Instant::now();
                 let result = distribution::reconcile(object, ctx.clone()).await;
-                let category = result.as_ref().map_or_else(distribution::Error::category, |_| "Success");
+                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
                 ctx.metrics.reconciled("ProductDistribution", category, start.elapsed());
                 result
             },
@@ -330,7 +331,7 @@ where
             |object, ctx: Arc<Context>| async move {
                 let start = Instant::now();
                 let result = consumer_group::reconcile(object, ctx.clone()).await;
-                let category = result.as_ref().map_or_else(consumer_group::Error::category, |_| "Success");
+                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
                 ctx.metrics.reconciled("IotConsumerGroup", category, start.elapsed());
                 result
             },
@@ -379,7 +380,7 @@ pub fn accounts(
             |object, ctx: Arc<Context>| async move {
                 let start = Instant::now();
                 let result = platform_account::reconcile(object, ctx.clone()).await;
-                let category = if result.is_ok() { "Success" } else { "KubernetesApi" };
+                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
                 ctx.metrics.reconciled("PlatformAccount", category, start.elapsed());
                 result
             },
