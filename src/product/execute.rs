@@ -229,25 +229,7 @@ async fn run_action(
             if *action == Action::CreateSubscription {
                 platform.call(&request).await?;
             } else {
-                let update = UpdateSubscribeRelation {
-                    iot_instance_id: request.iot_instance_id,
-                    product_key: request.product_key,
-                    subscribe_type: request.subscribe_type,
-                    consumer_group_ids: request.consumer_group_ids,
-                    mns_configuration: None,
-                    device_data_flag: request.device_data_flag,
-                    device_status_change_flag: request.device_status_change_flag,
-                    device_topo_life_cycle_flag: request.device_topo_life_cycle_flag,
-                    found_device_list_flag: request.found_device_list_flag,
-                    thing_history_flag: request.thing_history_flag,
-                    device_life_cycle_flag: request.device_life_cycle_flag,
-                    ota_event_flag: request.ota_event_flag,
-                    ota_version_flag: request.ota_version_flag,
-                    ota_job_flag: request.ota_job_flag,
-                    device_tag_flag: request.device_tag_flag,
-                    subscribe_flags: None,
-                };
-                platform.call(&update).await?;
+                platform.call(&UpdateSubscribeRelation::from(request)).await?;
             }
         }
         Action::DeleteSubscription => {

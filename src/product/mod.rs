@@ -203,7 +203,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     let (named_instance, shown_instance) = outcome::resolved_instance(&desired, &account);
     let desired = match &desired.subscription {
         Some(wanted) if mode == Mode::Apply => {
-            let named = subscription::lookup(&ctx.client, &namespace, &wanted.group_names).await?;
+            let named = subscription::lookup(&ctx.consumer_groups, &namespace, &wanted.group_names);
             let resolved = subscription::resolve(&named, &account.name, &shown_instance);
             desired.with_consumer_groups(resolved)
         }

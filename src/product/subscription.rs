@@ -4,13 +4,12 @@
 //! the product's account and instance are used: another account's group id would be refused
 //! by the platform, or — worse — be another tenant's.
 //!
-//! [`resolve`] is pure; [`lookup`] reads the groups from the API server.
+//! [`resolve`] is pure; [`lookup`] reads the groups from the operator's watch cache.
 
 use std::collections::BTreeSet;
 
-use kube::api::Api;
-
 use crate::crd::IotConsumerGroup;
+use crate::reconcile::context::GroupStores;
 
 /// The groups a product names, each with what the API server holds under that name.
 pub type Named<'a> = Vec<(&'a str, Option<IotConsumerGroup>)>;
@@ -70,21 +69,11 @@ pub fn resolve(
     Ok(ids)
 }
 
-/// Reads the groups `names` from `namespace` (only there).
-///
-/// # Errors
-/// The Kubernetes error of a read.
-pub async fn lookup<'a>(
-    client: &kube::Client,
-    namespace: &str,
-    names: &'a [String],
-) -> Result<Named<'a>, kube::Error> {
-    let api: Api<IotConsumerGroup> = Api::namespaced(client.clone(), namespace);
-    let mut out = Vec::new();
-    for name in names {
-        out.push((name.as_str(), api.get_opt(name).await?));
-    }
-    Ok(out)
+/// The groups `names` of `namespace` (only there), from the operator's watch of
+/// IotConsumerGroups (a group's change wakes the products that name it).
+#[must_use]
+pub fn lookup<'a>(groups: &GroupStores, namespace: &str, names: &'a [String]) -> Named<'a> {
+    names.iter().map(|name| (name.as_str(), groups.get(namespace, name))).collect()
 }
 
 #[cfg(test)]

@@ -114,6 +114,13 @@ impl GroupStores {
                 && g.status.as_ref().and_then(|s| s.group_id.as_deref()) == Some(group_id)
         })
     }
+
+    /// The IotConsumerGroup `name` of `namespace`, as last watched.
+    #[must_use]
+    pub fn get(&self, namespace: &str, name: &str) -> Option<crate::crd::IotConsumerGroup> {
+        let object = ObjectRef::new(name).within(namespace);
+        self.0.iter().find_map(|store| store.get(&object)).map(|g| g.as_ref().clone())
+    }
 }
 
 impl std::fmt::Debug for Context {
