@@ -364,6 +364,30 @@ pub struct ClientConnectionInfo {
     pub accumulated_consume_count_per_minute: Option<i64>,
 }
 
+impl From<CreateSubscribeRelation> for UpdateSubscribeRelation {
+    /// The update that makes a product's subscription what `create` would have made it.
+    fn from(create: CreateSubscribeRelation) -> Self {
+        Self {
+            iot_instance_id: create.iot_instance_id,
+            product_key: create.product_key,
+            subscribe_type: create.subscribe_type,
+            consumer_group_ids: create.consumer_group_ids,
+            mns_configuration: create.mns_configuration,
+            device_data_flag: create.device_data_flag,
+            device_status_change_flag: create.device_status_change_flag,
+            device_topo_life_cycle_flag: create.device_topo_life_cycle_flag,
+            found_device_list_flag: create.found_device_list_flag,
+            thing_history_flag: create.thing_history_flag,
+            device_life_cycle_flag: create.device_life_cycle_flag,
+            ota_event_flag: create.ota_event_flag,
+            ota_version_flag: create.ota_version_flag,
+            ota_job_flag: create.ota_job_flag,
+            device_tag_flag: create.device_tag_flag,
+            subscribe_flags: create.subscribe_flags,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,29 +488,5 @@ mod tests {
         assert_eq!((status.accumulation_count, status.consumer_speed), (12, 3));
         let clients = status.client_connection_status_list.unwrap().consumer_group_client_connection_info;
         assert_eq!((clients[0].client_id.as_str(), clients[0].online_time), ("c1", 5));
-    }
-}
-
-impl From<CreateSubscribeRelation> for UpdateSubscribeRelation {
-    /// The update that makes a product's subscription what `create` would have made it.
-    fn from(create: CreateSubscribeRelation) -> Self {
-        Self {
-            iot_instance_id: create.iot_instance_id,
-            product_key: create.product_key,
-            subscribe_type: create.subscribe_type,
-            consumer_group_ids: create.consumer_group_ids,
-            mns_configuration: create.mns_configuration,
-            device_data_flag: create.device_data_flag,
-            device_status_change_flag: create.device_status_change_flag,
-            device_topo_life_cycle_flag: create.device_topo_life_cycle_flag,
-            found_device_list_flag: create.found_device_list_flag,
-            thing_history_flag: create.thing_history_flag,
-            device_life_cycle_flag: create.device_life_cycle_flag,
-            ota_event_flag: create.ota_event_flag,
-            ota_version_flag: create.ota_version_flag,
-            ota_job_flag: create.ota_job_flag,
-            device_tag_flag: create.device_tag_flag,
-            subscribe_flags: create.subscribe_flags,
-        }
     }
 }
