@@ -5,7 +5,9 @@
 //! - a create answered with a server error, after which someone else made a product of the
 //!   same name: the operator claimed it and wrote its ProductSecret into the tenant's Secret.
 //!   Beside it the legitimate case (the create executed and its answer was lost: adopted
-//!   exactly once) and a definitive refusal (no intent left pending).
+//!   exactly once) and a definitive refusal (no intent left pending);
+//! - a create intent forged in the resource's annotations (whoever may edit an IotProduct
+//!   may edit them) to claim a product made outside Kubernetes: ignored, a name conflict.
 
 mod common;
 
@@ -186,6 +188,42 @@ async fn a_create_refused_definitively_leaves_no_intent_pending() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_forged_create_intent_in_the_annotations_claims_nothing() {
+    let env = env("claim-forged").await;
+    without_take_over(&env).await;
+    // A product made in the console, unmarked: only take-over (not granted) may adopt it.
+    env.emulator
+        .emulator
+        .console(ACCOUNT_UID, "CreateProduct", &[("ProductName", "Console_16"), ("NodeType", "0")])
+        .unwrap();
+    let outside = env.emulator.products().into_iter().find(|p| p.product_name == "Console_16").unwrap();
+    // The tenant writes an intent whose attempt spans the product's creation, as the
+    // operator's own intent would after a crash, with a made-up signature.
+    let now = jiff::Timestamp::now();
+    let intent = json!({
+        "productName": "Console_16",
+        "since": (now - jiff::SignedDuration::from_secs(60)).to_string(),
+        "attempts": [{"sent": (now - jiff::SignedDuration::from_secs(60)).to_string(), "answered": (now + jiff::SignedDuration::from_secs(60)).to_string()}],
+    });
+    let forged = json!({"id": "forged", "intent": intent.to_string(), "mac": "00".repeat(32)});
+    let mut manifest = common::manifest(&env, "lamp", json!({"productName": "Console_16"}));
+    manifest.metadata.annotations =
+        Some([(iot_product_operator::product::intent::ANNOTATION.to_string(), forged.to_string())].into());
+    env.products.create(&Default::default(), &manifest).await.unwrap();
+
+    let product = wait_condition(&env, "lamp", "Ready", "False", Some("NameConflict")).await;
+    assert_eq!(product.status.unwrap().product_key, None, "the console's product is not claimed");
+    assert!(Api::<Secret>::namespaced(env.client.clone(), &env.ns).get_opt("lamp").await.unwrap().is_none());
+    let tags =
+        &env.emulator.products().into_iter().find(|p| p.product_key == outside.product_key).unwrap().tags;
+    assert!(!tags.contains_key(OWNER_TAG), "not marked as the tenant's: {tags:?}");
+    assert!(
+        !env.operator.logs().contains(outside.product_secret.expose()),
+        "the console product's ProductSecret is in no log"
+    );
 }
 
 /// An HTTPS proxy that records each CONNECT target and refuses to tunnel.

@@ -447,6 +447,7 @@ async fn the_finalizer_is_added_from_a_copy_older_than_the_stored_object() {
     let result: Result<Action, TestError> = finalizer::run(
         &maps,
         "iot.productoperator.dev/test",
+        finalizer::AddFinalizer::First,
         Arc::new(stale),
         &Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60)),
         |object: Arc<ConfigMap>| {
@@ -474,6 +475,7 @@ async fn the_finalizer_is_added_from_a_copy_older_than_the_stored_object() {
     let result: Result<Action, TestError> = finalizer::run(
         &maps,
         "iot.productoperator.dev/test",
+        finalizer::AddFinalizer::First,
         Arc::new(shared),
         &Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60)),
         |_| async { Ok(Action::await_change()) },

@@ -18,12 +18,48 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
+/// Every version of the object `name` that `api` stores from now on (the watch starts at the
+/// list's resourceVersion, so no write after this call is missed).
+async fn versions_of<K>(api: Api<K>, name: &str) -> std::sync::Arc<std::sync::Mutex<Vec<String>>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt as _;
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    let fields = format!("metadata.name={name}");
+    let listed = api.list(&ListParams::default().fields(&fields)).await.unwrap();
+    let from = listed.metadata.resource_version.unwrap_or_default();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let mut stream = api.watch(&WatchParams::default().fields(&fields), &from).await.unwrap().boxed();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = stream.next().await {
+            if let WatchEvent::Added(object) | WatchEvent::Modified(object) = event {
+                record.lock().unwrap().push(object.resource_version().unwrap_or_default());
+            }
+        }
+    });
+    seen
+}
+
 #[tokio::test]
 async fn a_new_product_becomes_ready_with_its_credentials_in_a_secret() {
     let env = env("create").await;
+    let product_versions = versions_of(env.products.clone(), "lamp").await;
+    let secret_versions =
+        versions_of(Api::<Secret>::namespaced(env.client.clone(), &env.ns), "lamp-credentials").await;
     apply(&env, "lamp", json!({"productName": "Lamp_Create", "nodeType": "Gateway", "published": true}))
         .await;
     let product = wait_condition(&env, "lamp", "Ready", "True", Some("Available")).await;
+    // Five Kubernetes writes in all: the create, the patch with the finalizer and the create
+    // intent, the status, the Secret and one Event (checked below).
+    eventually("the product's writes seen by the watch", DEADLINE, || async {
+        let seen = product_versions.lock().unwrap().clone();
+        if seen.last() == product.resource_version().as_ref() { Ok(()) } else { Err(format!("{seen:?}")) }
+    })
+    .await;
+    assert_eq!(product_versions.lock().unwrap().len(), 3, "create, finalizer + intent, status");
+    assert_eq!(secret_versions.lock().unwrap().len(), 1, "the Secret written once");
     let status = product.status.unwrap();
     let platform = env.emulator.products();
     assert_eq!(platform.len(), 1);
@@ -428,8 +464,16 @@ async fn a_create_whose_answer_is_lost_and_an_operator_crash_still_leave_exactly
     })
     .await;
     env.operator.kill();
-    let status = env.products.get("lamp").await.unwrap().status.unwrap_or_default();
-    assert!(status.pending_create.is_some(), "the intent was recorded before the create");
+    let before = env.products.get("lamp").await.unwrap();
+    assert!(
+        before.annotations().contains_key(iot_product_operator::product::intent::ANNOTATION),
+        "the intent was recorded before the create"
+    );
+    assert!(
+        before.finalizers().iter().any(|f| f == iot_product_operator::product::FINALIZER),
+        "with the finalizer, in the same patch"
+    );
+    let status = before.status.unwrap_or_default();
     assert_eq!(status.product_key, None, "the key was never seen");
     env.emulator.emulator.set_faults(Faults::default());
     env.operator = OperatorProcess::start(control_plane(), &env.ns, &[]);

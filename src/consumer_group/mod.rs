@@ -94,6 +94,7 @@ pub async fn reconcile(group: Arc<IotConsumerGroup>, ctx: Arc<Context>) -> Resul
     finalizer::run(
         &api,
         FINALIZER,
+        finalizer::AddFinalizer::First,
         group,
         &ctx.backoff,
         |g| async move { apply(&g, ctx).await },

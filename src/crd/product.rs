@@ -519,11 +519,17 @@ pub struct IotProductStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<LastDrift>,
 
-    /// A create the operator started but has not seen the result of. Recorded before
-    /// CreateProduct is called, so an operator that restarts looks the product up by this
-    /// name instead of creating a second one.
+    /// A create the operator started but has not seen the result of (an ambiguous answer:
+    /// a server error, a lost answer), so the next reconcile looks the product up by this
+    /// name instead of creating a second one. Before CreateProduct is sent, the intent is
+    /// recorded in the signed annotation `iot.productoperator.dev/create-intent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_create: Option<PendingCreate>,
+
+    /// The id of the last create intent (the annotation `iot.productoperator.dev/create-intent`)
+    /// this status accounts for; an intent with another id was written after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_intent: Option<String>,
 
     /// Distributions of this product to other instances (recorded by ProductDistribution
     /// resources). A distributed product's thing model can no longer be changed.

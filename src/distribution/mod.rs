@@ -90,6 +90,7 @@ pub async fn reconcile(pd: Arc<ProductDistribution>, ctx: Arc<Context>) -> Resul
     finalizer::run(
         &api,
         FINALIZER,
+        finalizer::AddFinalizer::First,
         pd,
         &ctx.backoff,
         |pd| async move { apply(&pd, ctx).await },

@@ -35,6 +35,9 @@ pub trait CreateJournal: Send + Sync {
     /// Records the key of a product found when a create met its name (adopted at once, so
     /// the rest of the plan waits for a fresh look).
     async fn record_key(&self, product_key: &str) -> Result<(), kube::Error>;
+    /// Makes sure the resource's finalizer is in place (before any platform write but a
+    /// create, whose intent carries it).
+    async fn before_first_write(&self) -> Result<(), kube::Error>;
 }
 
 /// How execution ended.
@@ -270,6 +273,18 @@ pub async fn execute(
     journal: &dyn CreateJournal,
     pending: Option<&Pending>,
 ) -> Executed {
+    // A resource that knows its product holds the finalizer that deletes it with the
+    // resource (one that is still to create it gets it with the create's intent).
+    if key.is_some()
+        && let Err(e) = journal.before_first_write().await
+    {
+        return Executed {
+            done: Vec::new(),
+            product_key: key,
+            created_secret: None,
+            outcome: Outcome::Journal(e),
+        };
+    }
     let mut executed =
         Executed { done: Vec::new(), product_key: key, created_secret: None, outcome: Outcome::Completed };
     for action in &plan.actions {

@@ -60,7 +60,10 @@ fn cached_secret(ctx: &Context, product: &IotProduct) -> Option<u64> {
 
 /// When nothing is due: how long until the next platform check of `product`.
 pub fn defer(ctx: &Context, product: &IotProduct, interval: Duration) -> Option<Duration> {
-    if !status_in_sync(product) || !account_ready(ctx, product) {
+    if !status_in_sync(product)
+        || !account_ready(ctx, product)
+        || super::intent::unsettled(product, &ctx.intent_key).is_some()
+    {
         return None;
     }
     let fingerprint = cached_secret(ctx, product)?;

@@ -1,22 +1,26 @@
-//! The create journal in the IotProduct's status: the intent to create a product is written
-//! (guarded by the resourceVersion) before CreateProduct is called, so a crash before the
-//! key reaches the status never makes a duplicate or loses the product: the next reconcile
-//! finds the product by the intent's name and time. The key is written with the rest of
-//! the status at the end of the reconcile (a write of its own would tell nobody anything the
-//! intent does not).
+//! The create journal: the signed intent to create a product is written (guarded by the
+//! resourceVersion, in the patch that also adds the finalizer) before CreateProduct is
+//! called, so a crash before the key reaches the status never makes a duplicate or loses
+//! the product: the next reconcile finds the product by the intent's name and time (see
+//! [`super::intent`]). The key is written with the rest of the status at the end of the
+//! reconcile (a write of its own would tell nobody anything the intent does not).
 
 use std::sync::Mutex;
 
 use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
 use tracing::info;
 
 use crate::crd::IotProduct;
 use crate::crd::product::PendingCreate;
 use crate::reconcile::context::Context;
+use crate::reconcile::finalizer;
 use crate::reconcile::status::{self, FIELD_MANAGER};
 
 use super::claim;
 use super::execute::CreateJournal;
+use super::intent;
 use super::status::{api, apply_body};
 
 /// What the journal holds after a reconcile.
@@ -30,13 +34,21 @@ pub enum JournalState {
     Cleared,
 }
 
-/// Records a create in status before it is made (see [`CreateJournal`]).
+/// Records a create on the resource before it is made (see [`CreateJournal`]), and holds
+/// the finalizer before the first platform write.
 pub struct StatusJournal<'a> {
     ctx: &'a Context,
     product: &'a IotProduct,
     instance_id: String,
+    /// The create in flight when the reconcile began (status, or an unsettled intent).
+    pending_before: Option<PendingCreate>,
     state: Mutex<JournalState>,
     recorded_key: Mutex<Option<String>>,
+    /// The id of the newest intent on the resource: the one written now, else the one
+    /// found unsettled.
+    intent_id: Mutex<Option<String>>,
+    /// Whether the finalizer is on the stored resource.
+    holds_finalizer: Mutex<bool>,
 }
 
 impl<'a> StatusJournal<'a> {
@@ -47,9 +59,33 @@ impl<'a> StatusJournal<'a> {
             ctx,
             product,
             instance_id,
+            pending_before: intent::pending_create(product, &ctx.intent_key),
             state: Mutex::new(JournalState::Untouched),
             recorded_key: Mutex::new(None),
+            intent_id: Mutex::new(intent::unsettled(product, &ctx.intent_key).map(|i| i.id)),
+            holds_finalizer: Mutex::new(product.finalizers().iter().any(|f| f == super::FINALIZER)),
         }
+    }
+
+    /// The create in flight when the reconcile began.
+    #[must_use]
+    pub fn pending_before(&self) -> Option<&PendingCreate> {
+        self.pending_before.as_ref()
+    }
+
+    /// The intent the status written at the end of this reconcile accounts for.
+    #[must_use]
+    pub fn settles_intent(&self) -> Option<String> {
+        self.intent_id.lock().expect("journal lock").clone()
+    }
+
+    /// The finalizers the resource holds once this journal's finalizer is added.
+    fn finalizers_with_ours(&self) -> Vec<String> {
+        let mut finalizers = self.product.finalizers().to_vec();
+        if !finalizers.iter().any(|f| f == super::FINALIZER) {
+            finalizers.push(super::FINALIZER.to_string());
+        }
+        finalizers
     }
 
     /// The pending create after this reconcile's attempts (none once a key was recorded).
@@ -65,25 +101,38 @@ impl<'a> StatusJournal<'a> {
 #[async_trait::async_trait]
 impl CreateJournal for StatusJournal<'_> {
     async fn record_intent(&self, product_name: &str, sent_ms: i64) -> Result<(), kube::Error> {
-        // The first status a new resource gets: the intent, and that it is being worked on.
-        let mut status = if super::report::first_sight(self.product) {
-            super::report::first_sight_status(self.product)
-        } else {
-            self.product.status.clone().unwrap_or_default()
-        };
         let pending = claim::with_attempt(
-            status.pending_create.as_ref(),
+            self.pending_before.as_ref(),
             product_name,
             &self.instance_id,
             jiff::Timestamp::now(),
             sent_ms,
         );
-        status.pending_create = Some(pending.clone());
-        // The resourceVersion makes this write fail if the copy of the resource the plan was
+        let id = intent::new_id();
+        let uid = self.product.uid().unwrap_or_default();
+        let signed = self.ctx.intent_key.sign(&uid, &id, &pending);
+        // One patch: the finalizer (so the product is cleaned up if the resource goes) and the
+        // intent. The resourceVersion makes it fail if the copy of the resource the plan was
         // made from is stale (it might lack a key recorded meanwhile).
-        let body = apply_body(&status, self.product.resource_version().as_deref());
-        status::apply_as(&api(self.ctx, self.product), &self.product.name_any(), FIELD_MANAGER, body).await?;
+        let patch = json!({"metadata": {
+            "resourceVersion": self.product.resource_version(),
+            "finalizers": self.finalizers_with_ours(),
+            "annotations": {intent::ANNOTATION: signed},
+        }});
+        let products: Api<IotProduct> = api(self.ctx, self.product);
+        products.patch(&self.product.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        *self.holds_finalizer.lock().expect("journal lock") = true;
+        *self.intent_id.lock().expect("journal lock") = Some(id);
         *self.state.lock().expect("journal lock") = JournalState::Pending(pending);
+        Ok(())
+    }
+
+    async fn before_first_write(&self) -> Result<(), kube::Error> {
+        if *self.holds_finalizer.lock().expect("journal lock") {
+            return Ok(());
+        }
+        finalizer::add(&api(self.ctx, self.product), self.product, super::FINALIZER).await?;
+        *self.holds_finalizer.lock().expect("journal lock") = true;
         Ok(())
     }
 
@@ -96,8 +145,11 @@ impl CreateJournal for StatusJournal<'_> {
     }
 
     async fn record_key(&self, product_key: &str) -> Result<(), kube::Error> {
+        // An adopted product is cleaned up with the resource, as a created one is.
+        self.before_first_write().await?;
         let mut status = self.product.status.clone().unwrap_or_default();
         status.pending_create = None;
+        status.settled_intent = self.settles_intent().or(status.settled_intent);
         status.product_key = Some(product_key.to_string());
         status.instance_id = Some(self.instance_id.clone());
         let body = apply_body(&status, None);

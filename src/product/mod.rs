@@ -22,6 +22,7 @@ pub mod drift;
 pub mod execute;
 pub mod fast_path;
 pub mod impact;
+pub mod intent;
 pub mod journal;
 pub mod observe;
 pub mod outcome;
@@ -123,7 +124,8 @@ pub fn recorded(product: &IotProduct) -> Recorded {
     }
 }
 
-/// The create the resource's status says is in flight.
+/// The create the resource's status says is in flight (what `plan` can see: it holds no
+/// key to verify an intent annotation; the controller uses [`intent::pending_create`]).
 #[must_use]
 pub fn pending(product: &IotProduct) -> Option<Pending> {
     product.status.as_ref()?.pending_create.as_ref().map(Pending::from_status)
@@ -148,6 +150,7 @@ pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Re
     finalizer::run(
         &api,
         FINALIZER,
+        finalizer::AddFinalizer::ByApply,
         product,
         &ctx.backoff,
         |p| async move { reconcile_product(&p, ctx, Mode::Apply).await },
@@ -159,7 +162,7 @@ pub async fn reconcile(product: Arc<IotProduct>, ctx: Arc<Context>) -> Result<Re
 /// The copy to reconcile: a pending create is resolved only from the latest copy of the
 /// resource (a stale copy could still show an intent that a later reconcile settled).
 async fn latest_if_pending(product: &IotProduct, ctx: &Context) -> Result<Option<IotProduct>, Error> {
-    if product.status.as_ref().is_none_or(|s| s.pending_create.is_none()) {
+    if intent::pending_create(product, &ctx.intent_key).is_none() {
         return Ok(None);
     }
     let api: Api<IotProduct> = Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
@@ -184,7 +187,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     }
     let desired = desired_product(product, ctx, mode).await?;
     let recorded = recorded(product);
-    let pending = pending(product);
+    let pending = intent::pending_create(product, &ctx.intent_key).as_ref().map(Pending::from_status);
     if mode == Mode::Delete && desired.deletion_policy == DeletionPolicy::Orphan {
         info!("deletion policy Orphan: the product stays on the platform");
         return Ok(Requeue::await_change());

@@ -486,11 +486,12 @@ pub fn next_status(
         pending_create: match (&state.key, &facts.executed.outcome) {
             (Some(_), _) | (None, Outcome::NameConflict) => None,
             (None, _) => match facts.journal.state() {
-                JournalState::Untouched => previous.pending_create.clone(),
+                JournalState::Untouched => facts.journal.pending_before().cloned(),
                 JournalState::Pending(pending) => Some(pending),
                 JournalState::Cleared => None,
             },
         },
+        settled_intent: facts.journal.settles_intent().or(previous.settled_intent.clone()),
         distributed_to: previous.distributed_to.clone(),
         observed_generation: product.metadata.generation,
         last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),

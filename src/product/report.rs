@@ -294,39 +294,6 @@ pub async fn report_problem(
     write_status(ctx, product, &status).await
 }
 
-/// Whether the operator has not yet written a status for this resource (none, or only the
-/// schema's default `observedGeneration: 0`).
-#[must_use]
-pub fn first_sight(product: &IotProduct) -> bool {
-    product.status.as_ref().is_none_or(|s| s.observed_generation.unwrap_or(0) == 0)
-}
-
-/// The status of a resource seen for the first time, as the create intent carries it
-/// (`Ready=False`, `Reconciling=True`, reason `Pending`): health checks and `kubectl get`
-/// tell "being created" from "done" before the platform answers. Until then the schema's
-/// default `observedGeneration: 0` already reads as in progress.
-#[must_use]
-pub fn first_sight_status(product: &IotProduct) -> IotProductStatus {
-    let previous = product.status.clone().unwrap_or_default();
-    let now = Time(jiff::Timestamp::now());
-    let message = "the operator has seen the resource and is bringing the platform in line with it";
-    let conditions = conditions::merge(
-        &previous.conditions,
-        vec![
-            Desired::new("Ready", false, "Pending", message),
-            Desired::new("Synced", false, "Pending", message),
-        ],
-        product.metadata.generation,
-        &now,
-    );
-    IotProductStatus {
-        observed_generation: product.metadata.generation,
-        reason: conditions::headline(&conditions),
-        conditions,
-        ..previous
-    }
-}
-
 /// Reports that reconciliation is paused by annotation: nothing is read or written on the
 /// platform until the annotation is removed.
 ///

@@ -81,6 +81,8 @@ pub struct Context {
     pub checked: Confirmations,
     /// Secret writes of this process whose watch events are echoes, not changes.
     pub own_secret_writes: Arc<super::own_writes::OwnWrites>,
+    /// The key that signs and verifies create intents.
+    pub intent_key: crate::product::intent::IntentKey,
 }
 
 /// The IotProducts of every watched namespace scope (one store per scope).

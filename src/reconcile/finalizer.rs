@@ -25,12 +25,23 @@ pub enum FinalizerError {
     InvalidFinalizer,
 }
 
+/// When the finalizer is added to an object that does not hold it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddFinalizer {
+    /// Before `apply` runs (its own write).
+    First,
+    /// By `apply` itself, with its first write to the outside world (which it must do
+    /// before that write): a product's create intent carries the finalizer in the same
+    /// patch, one Kubernetes write fewer per product.
+    ByApply,
+}
+
 /// Runs `apply` (object alive) or `cleanup` (object being deleted) under `name`: the
-/// finalizer is added before the first apply and removed only after a cleanup succeeds.
-/// Adding it does not end the reconcile: `apply` runs at once on the object the patch
-/// returned (so one reconcile does the work, and writes guarded by the resourceVersion start
-/// from the stored copy, even when the cached one was behind). A success resets the
-/// object's failure backoff.
+/// finalizer is added before the first apply (or by it, see [`AddFinalizer`]) and removed
+/// only after a cleanup succeeds. Adding it does not end the reconcile: `apply` runs at once
+/// on the object the patch returned (so one reconcile does the work, and writes guarded by
+/// the resourceVersion start from the stored copy, even when the cached one was behind). A
+/// success resets the object's failure backoff.
 ///
 /// # Errors
 /// The reconciler's own error, or a failure to add/remove the finalizer (as a Kubernetes
@@ -38,6 +49,7 @@ pub enum FinalizerError {
 pub async fn run<K, E, Apply, ApplyFut, Cleanup, CleanupFut>(
     api: &Api<K>,
     name: &str,
+    add_finalizer: AddFinalizer,
     object: Arc<K>,
     backoff: &Backoff,
     apply: Apply,
@@ -68,6 +80,7 @@ where
             Ok(action)
         }
         (false, true) => apply(object).await,
+        (false, false) if add_finalizer == AddFinalizer::ByApply => apply(object).await,
         (false, false) => {
             let added = add(api, object.as_ref(), name).await?;
             apply(Arc::new(added)).await
@@ -104,7 +117,10 @@ where
 /// copy saw it (a copy older than the stored object, with the same finalizers, still
 /// succeeds; a list changed meanwhile makes the patch fail and the reconcile retry); returns
 /// the object as stored after the patch.
-async fn add<K>(api: &Api<K>, object: &K, finalizer: &str) -> Result<K, kube::Error>
+///
+/// # Errors
+/// The Kubernetes error of the patch.
+pub async fn add<K>(api: &Api<K>, object: &K, finalizer: &str) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {

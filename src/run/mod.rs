@@ -5,10 +5,12 @@
 //! - [`controllers`]: what triggers each reconciler.
 //! - [`shared`]: one watch per kind and scope, fanned out to the controllers.
 //! - [`triggers`]: which changes matter, what is cached, how results are logged.
+//! - [`intent_key`]: the key that signs create intents.
 //! - [`leader`]: leader election.
 //! - [`shutdown`]: stopping on Ctrl-C or SIGTERM.
 
 pub mod controllers;
+pub mod intent_key;
 pub mod leader;
 pub mod shared;
 pub mod shutdown;
@@ -78,6 +80,9 @@ pub enum RunError {
     /// The `--sts-endpoint` (`ALIBABA_CLOUD_STS_ENDPOINT`) is not on the allow list.
     #[error("--sts-endpoint / ALIBABA_CLOUD_STS_ENDPOINT")]
     StsEndpoint(#[source] iot_platform::endpoint_policy::EndpointError),
+    /// The key that signs create intents cannot be had.
+    #[error("the key that signs create intents")]
+    IntentKey(#[source] intent_key::IntentKeyError),
 }
 
 /// Waits until the CRDs are served, telling the user how to install them meanwhile.
@@ -333,16 +338,19 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     );
     // Accounts whose credential renewals start or stop failing are reconciled at once.
     let (renewals, renewed_accounts) = tokio::sync::mpsc::unbounded_channel();
-    let ctx = Arc::new(context(
-        &client,
-        args,
-        &metrics,
-        accounts.store(),
-        namespaces.store(),
-        &scopes,
-        renewals,
-        endpoint_policy,
-    )?);
+    let ctx = Arc::new(
+        context(
+            &client,
+            args,
+            &metrics,
+            accounts.store(),
+            namespaces.store(),
+            &scopes,
+            renewals,
+            endpoint_policy,
+        )
+        .await?,
+    );
 
     let account_trigger = accounts.subscribe();
     let admission = Admission::new(args.concurrency, ctx.metrics.reconciles_waiting());
@@ -396,7 +404,7 @@ fn credentials_namespace(args: &RunArgs) -> String {
 
 /// The context every reconcile shares.
 #[allow(clippy::too_many_arguments, reason = "the parts of the context, each made once by run()")]
-fn context(
+async fn context(
     client: &Client,
     args: &RunArgs,
     metrics: &Arc<Metrics>,
@@ -416,6 +424,8 @@ fn context(
         Reporter { controller: "iot-product-operator".into(), instance: args.instance_name.clone() };
     let observer: Arc<dyn iot_platform::CallObserver> = metrics.clone();
     let credentials_namespace = credentials_namespace(args);
+    let intent_key =
+        intent_key::load_or_create(client, &credentials_namespace).await.map_err(RunError::IntentKey)?;
     info!(%credentials_namespace, allowed_endpoints = ?args.allow_endpoints, "credentials are read from one namespace and sent to allow-listed endpoints only");
     Ok(Context {
         client: client.clone(),
@@ -440,6 +450,7 @@ fn context(
         metrics: metrics.clone(),
         checked: Default::default(),
         own_secret_writes: Default::default(),
+        intent_key,
         settings,
     })
 }

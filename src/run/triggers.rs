@@ -66,16 +66,20 @@ pub fn label_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
 }
 
 /// A trigger filter for a resource's own events: generation (spec changes and deletion) and
-/// annotations — not status writes or finalizers (which the operator writes itself, and then
-/// goes on in the same reconcile; a finalizer someone removes is put back at the next
-/// resync, which does not take the fast path without it).
+/// annotations — not status writes, finalizers or the create intent (which the operator
+/// writes itself, and then goes on in the same reconcile; a finalizer someone removes is put
+/// back at the next resync, which does not take the fast path without it).
 #[must_use]
 pub fn spec_relevance<K: kube::Resource>(object: &K) -> Option<u64> {
     let meta = object.meta();
     let mut hasher = DefaultHasher::new();
     meta.generation.hash(&mut hasher);
     meta.deletion_timestamp.is_some().hash(&mut hasher);
-    meta.annotations.hash(&mut hasher);
+    for annotation in meta.annotations.iter().flatten() {
+        if annotation.0 != crate::product::intent::ANNOTATION {
+            annotation.hash(&mut hasher);
+        }
+    }
     Some(hasher.finish())
 }
 

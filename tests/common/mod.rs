@@ -577,6 +577,7 @@ pub async fn in_process_context(
         metrics: std::sync::Arc::new(iot_product_operator::metrics::Metrics::new()),
         checked: Default::default(),
         own_secret_writes: Default::default(),
+        intent_key: iot_product_operator::product::intent::IntentKey::random(),
         settings,
     })
 }
