@@ -183,6 +183,148 @@ fn write_diff(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> 
         .collect()
 }
 
+/// The pid of a server `scripts/envtest.sh` started (`$ENVTEST_RUN/<name>.pid`).
+fn envtest_pid(name: &str) -> Option<u32> {
+    let run = std::env::var("ENVTEST_RUN").ok()?;
+    let line = std::fs::read_to_string(format!("{run}/{name}.pid")).ok()?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU seconds so far of kube-apiserver and etcd.
+fn control_plane_cpu() -> (f64, f64) {
+    let cpu = |name| envtest_pid(name).map_or(0.0, |pid| process_stats(pid).1);
+    (cpu("kube-apiserver"), cpu("etcd"))
+}
+
+/// How the floor run writes a product's status.
+#[derive(Clone, Copy)]
+enum StatusWrite {
+    /// Server-side apply (what the operator does).
+    Apply,
+    /// A JSON merge patch.
+    Merge,
+}
+
+/// The API server's own floor for a rollout: the writes the operator makes for a product
+/// that reconciles in one pass (the user's create; the finalizer and create-intent patch;
+/// the status; the Secret by server-side apply; one Event), sent by this benchmark alone,
+/// as fast as the API server takes them ({CREATES_IN_FLIGHT} products in flight), with the
+/// status written by server-side apply and by merge patch.
+async fn api_floor(client: &Client, args: &Args) {
+    let n = args.products;
+    println!(
+        "\n## The API server alone (no operator): the writes of N = {n} products that reconcile in one pass\n| status write | writes | took | writes per second | kube-apiserver CPU | etcd CPU | API-server CPU per product |\n|---|---|---|---|---|---|---|"
+    );
+    for (round, mode) in [StatusWrite::Apply, StatusWrite::Merge].into_iter().enumerate() {
+        let namespace = format!("{NS}-floor-{round}");
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
+            )
+            .await
+            .expect("namespace");
+        let (api_before, etcd_before) = control_plane_cpu();
+        let start = Instant::now();
+        futures::stream::iter(0..n)
+            .map(|i| one_products_writes(client, &namespace, i, args, mode))
+            .buffer_unordered(CREATES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await
+            .expect("the writes of a product");
+        let took = start.elapsed().as_secs_f64();
+        let (api_after, etcd_after) = control_plane_cpu();
+        let writes = 5 * n;
+        println!(
+            "| {} | {writes} | {took:.1} s | {:.0} | {:.1} s | {:.1} s | {:.2} ms |",
+            match mode {
+                StatusWrite::Apply => "server-side apply",
+                StatusWrite::Merge => "merge patch",
+            },
+            writes as f64 / took,
+            api_after - api_before,
+            etcd_after - etcd_before,
+            1000.0 * (api_after - api_before) / n as f64,
+        );
+    }
+}
+
+/// The five writes of product `i` in `namespace`, as the operator makes them.
+async fn one_products_writes(
+    client: &Client,
+    namespace: &str,
+    i: usize,
+    args: &Args,
+    mode: StatusWrite,
+) -> Result<(), kube::Error> {
+    use kube::api::{Patch, PatchParams};
+    let products: Api<IotProduct> = Api::namespaced(client.clone(), namespace);
+    let product: IotProduct = serde_json::from_value(product_manifest(i, args.accounts, args.mix)).unwrap();
+    let created = products.create(&PostParams::default(), &product).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let intent = json!({"id": "0123456789abcdef", "intent": "{\"productName\":\"Bench\",\"instanceId\":\"iot-cn-prod0001\",\"since\":\"2026-12-07T00:00:00Z\",\"attempts\":[{\"sent\":\"2026-12-07T00:00:00.000000Z\"}]}", "mac": "ab".repeat(32)});
+    let stored = products
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {
+                "resourceVersion": created.metadata.resource_version,
+                "finalizers": [iot_product_operator::product::FINALIZER],
+                "annotations": {iot_product_operator::product::intent::ANNOTATION: intent.to_string()},
+            }})),
+        )
+        .await?;
+    let now = "2026-12-07T00:00:01Z";
+    let condition = |type_: &str, reason: &str| json!({"type": type_, "status": if type_ == "Reconciling" || type_ == "Stalled" { "False" } else { "True" }, "reason": reason, "message": "the product matches the spec", "lastTransitionTime": now, "observedGeneration": 1});
+    let status = json!({
+        "productKey": format!("a1{i:09}"), "instanceId": "iot-cn-prod0001", "region": "cn-shanghai",
+        "published": true, "secretName": format!("{name}-credentials"), "settledIntent": "0123456789abcdef",
+        "managedTagKeys": ["iotop.owner", "iotop.cluster"], "observedGeneration": 1, "lastSyncTime": now,
+        "devices": {"total": 0, "activated": 0, "online": 0, "observedAt": now},
+        "conditions": [condition("Ready", "Available"), condition("Synced", "Synced"), condition("Available", "Available"), condition("Reconciling", "Available"), condition("Stalled", "Available")],
+        "reason": "Available",
+    });
+    match mode {
+        StatusWrite::Apply => {
+            let body = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct", "status": status});
+            products
+                .patch_status(&name, &PatchParams::apply("iot-product-operator").force(), &Patch::Apply(body))
+                .await?;
+        }
+        StatusWrite::Merge => {
+            products
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                .await?;
+        }
+    }
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    let owner = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct", "name": name, "uid": stored.metadata.uid, "controller": true, "blockOwnerDeletion": true});
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("{name}-credentials"), "labels": {"app.kubernetes.io/managed-by": "iot-product-operator"}, "ownerReferences": [owner]},
+        "type": "Opaque",
+        "stringData": {"ProductKey": format!("a1{i:09}"), "ProductSecret": "s".repeat(16), "RegionId": "cn-shanghai", "IotInstanceId": "iot-cn-prod0001", "MqttEndpoint": "iot-cn-prod0001.mqtt.iothub.aliyuncs.com"},
+    });
+    secrets
+        .patch(
+            &format!("{name}-credentials"),
+            &PatchParams::apply("iot-product-operator").force(),
+            &Patch::Apply(secret),
+        )
+        .await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
+    let event = json!({
+        "metadata": {"generateName": format!("{name}.")},
+        "eventTime": "2026-12-07T00:00:01.000000Z", "reportingController": "iot-product-operator", "reportingInstance": "bench",
+        "action": "Reconcile", "reason": "Created", "type": "Normal",
+        "note": format!("Created product Bench_{i} (a1{i:09}) in instance iot-cn-prod0001; added tags; published product a1{i:09}; wrote the product's credentials to Secret {name}-credentials"),
+        "regarding": {"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "IotProduct", "name": name, "namespace": namespace, "uid": stored.metadata.uid},
+    });
+    events.create(&PostParams::default(), &serde_json::from_value(event).unwrap()).await?;
+    Ok(())
+}
+
 /// (peak RSS MiB, CPU seconds) of a process.
 fn process_stats(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -314,14 +456,7 @@ async fn main() {
         ));
     }
     if args.api_only {
-        let products: Api<IotProduct> = Api::namespaced(client.clone(), NS);
-        let start = Instant::now();
-        create_products(&products, &args).await;
-        let took = start.elapsed().as_secs_f64();
-        println!(
-            "\n## N = {n}: the API server alone (no operator)\n| measure | value |\n|---|---|\n| create requests sent ({CREATES_IN_FLIGHT} concurrent) | {took:.1} s ({:.0} per second) |",
-            n as f64 / took
-        );
+        api_floor(&client, &args).await;
         emulator.kill().ok();
         emulator.wait().ok();
         return;
@@ -352,6 +487,7 @@ async fn main() {
 
     let calls_before = calls(&emulator_state(&url).await);
     let (writes_before, _) = apiserver_requests(&client).await;
+    let control_plane_before = control_plane_cpu();
     let competitor = (args.competitor_qps > 0.0).then(|| Competitor::start(&url, args.competitor_qps));
     let start = Instant::now();
     create_products(&products, &args).await;
@@ -367,6 +503,7 @@ async fn main() {
         None => None,
     };
     let (writes_after, _) = apiserver_requests(&client).await;
+    let control_plane_after = control_plane_cpu();
     let state = emulator_state(&url).await;
     let mut product_calls = diff(&calls(&state), &calls_before);
     let (competitor_calls, competitor_throttled) = competed.unwrap_or((0, 0));
@@ -390,6 +527,8 @@ async fn main() {
         reconciles: reconciles_by_result(port).await,
         peak_rss,
         cpu,
+        apiserver_cpu: control_plane_after.0 - control_plane_before.0,
+        etcd_cpu: control_plane_after.1 - control_plane_before.1,
     };
     rollout.print(&args);
     if args.ready_only {
@@ -627,6 +766,10 @@ struct Rollout {
     reconciles: BTreeMap<String, u64>,
     peak_rss: f64,
     cpu: f64,
+    /// kube-apiserver's CPU seconds from the first create to all Ready.
+    apiserver_cpu: f64,
+    /// etcd's.
+    etcd_cpu: f64,
 }
 
 impl Rollout {
@@ -701,6 +844,12 @@ impl Rollout {
                 .join(", ")
         );
         println!("| operator peak RSS / CPU seconds | {:.1} MiB / {:.1} s |", self.peak_rss, self.cpu);
+        println!(
+            "| kube-apiserver CPU (per product) / etcd CPU | {:.1} s ({:.2} ms) / {:.1} s |",
+            self.apiserver_cpu,
+            1000.0 * self.apiserver_cpu / n,
+            self.etcd_cpu
+        );
     }
 }
 
