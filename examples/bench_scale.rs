@@ -251,12 +251,15 @@ async fn api_floor(client: &Client, args: &Args) {
 }
 
 /// The order of the two floor runs: `BENCH_STATUS_FIRST=merge` runs the merge patch first
-/// (the second run meets a fuller API server; run both orders to see the bias).
-fn api_floor_order() -> [StatusWrite; 2] {
-    if std::env::var("BENCH_STATUS_FIRST").is_ok_and(|v| v == "merge") {
-        [StatusWrite::Merge, StatusWrite::Apply]
+/// (the second run meets a fuller API server; run both orders to see the bias);
+/// `BENCH_STATUS_ONLY=apply` runs only what the operator does.
+fn api_floor_order() -> Vec<StatusWrite> {
+    if std::env::var("BENCH_STATUS_ONLY").is_ok_and(|v| v == "apply") {
+        vec![StatusWrite::Apply]
+    } else if std::env::var("BENCH_STATUS_FIRST").is_ok_and(|v| v == "merge") {
+        vec![StatusWrite::Merge, StatusWrite::Apply]
     } else {
-        [StatusWrite::Apply, StatusWrite::Merge]
+        vec![StatusWrite::Apply, StatusWrite::Merge]
     }
 }
 

@@ -594,7 +594,8 @@ pub struct DeviceCounts {
     pub activated: i64,
     /// Devices connected now.
     pub online: i64,
-    /// When the platform was asked.
+    /// When the platform first showed these counts (a resync that finds the same counts
+    /// leaves it, and writes no status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<Time>,
 }

@@ -408,6 +408,21 @@ pub fn drift(facts: &Facts<'_>) -> (Vec<super::drift::FieldDrift>, bool) {
     (super::drift::describe(&done, facts.desired, &facts.observation.observed, facts.mode), true)
 }
 
+/// The status's device counts: as observed, with the time they were first seen as they are
+/// (a resync that finds the same counts writes no status).
+fn devices_status(
+    observed: &crate::crd::product::DeviceCounts,
+    previous: Option<&crate::crd::product::DeviceCounts>,
+) -> crate::crd::product::DeviceCounts {
+    let same = |p: &&crate::crd::product::DeviceCounts| {
+        (p.total, p.activated, p.online) == (observed.total, observed.activated, observed.online)
+    };
+    match previous.filter(same) {
+        Some(previous) if previous.observed_at.is_some() => previous.clone(),
+        _ => observed.clone(),
+    }
+}
+
 /// The status after a reconcile (pure): what is known about the product, the ownership
 /// marks and thing model applied, the create intent still pending, and the conditions.
 #[must_use]
@@ -471,7 +486,7 @@ pub fn next_status(
             _ => previous.last_drift.clone(),
         },
         devices: match &facts.observation.observed {
-            Observed::Exists(product) => Some(product.devices.clone()),
+            Observed::Exists(product) => Some(devices_status(&product.devices, previous.devices.as_ref())),
             // A product made a moment ago has no devices yet.
             _ if facts.executed.done.contains(&Action::Create) => Some(crate::crd::product::DeviceCounts {
                 observed_at: Some(now.clone()),
@@ -606,7 +621,19 @@ pub fn name_conflict_message(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::summary_event;
+    use super::{devices_status, summary_event};
+    use crate::crd::product::DeviceCounts;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    #[test]
+    fn device_counts_keep_the_time_they_were_first_seen_while_unchanged() {
+        let at = |s: i64| Some(Time(jiff::Timestamp::from_second(s).unwrap()));
+        let counts = |activated, observed_at| DeviceCounts { total: 5, activated, online: 1, observed_at };
+        assert_eq!(devices_status(&counts(3, at(200)), Some(&counts(3, at(100)))), counts(3, at(100)));
+        assert_eq!(devices_status(&counts(4, at(200)), Some(&counts(3, at(100)))), counts(4, at(200)));
+        assert_eq!(devices_status(&counts(3, at(200)), None), counts(3, at(200)));
+        assert_eq!(devices_status(&counts(3, at(200)), Some(&counts(3, None))), counts(3, at(200)));
+    }
 
     #[test]
     fn one_event_names_every_step_under_the_most_significant_reason() {
