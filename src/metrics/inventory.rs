@@ -77,7 +77,11 @@ pub fn count<'a>(
 ) -> Inventory {
     let mut inventory = Inventory::default();
     for product in products {
-        let status = product.status.clone().unwrap_or_default();
+        // Read in place: this runs over every product every few seconds.
+        let Some(status) = &product.status else {
+            inventory.add("IotProduct", &[], product.metadata.generation, None);
+            continue;
+        };
         inventory.add(
             "IotProduct",
             &status.conditions,

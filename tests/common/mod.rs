@@ -70,6 +70,17 @@ pub fn root() -> &'static Path {
 
 /// The control plane of this test binary, started (and the CRDs installed) on first use.
 pub fn control_plane() -> &'static ControlPlane {
+    PLANE.get_or_init(|| {
+        let plane = start_control_plane();
+        plane.kubectl(&["apply", "--server-side", "-k", &root().join("crds").display().to_string()]);
+        plane.kubectl(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        plane
+    })
+}
+
+/// The control plane of this test binary without the CRDs (a test that installs others
+/// first, such as an earlier release's); `control_plane()` then returns the same one.
+pub fn bare_control_plane() -> &'static ControlPlane {
     PLANE.get_or_init(start_control_plane)
 }
 
@@ -100,8 +111,6 @@ fn start_control_plane() -> ControlPlane {
         bin_dir: exports["ENVTEST_BIN"].clone().into(),
         run_dir,
     };
-    plane.kubectl(&["apply", "--server-side", "-k", &root().join("crds").display().to_string()]);
-    plane.kubectl(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
     plane
 }
 

@@ -290,6 +290,25 @@ impl Emulator {
         self.state.lock().expect("state lock").handle(&context, action, &params)
     }
 
+    /// Makes a product of account `uid` as CreateProduct with `params` would, under the key
+    /// and secret another platform gave it (a product restored from a record, such as the
+    /// upgrade test's products made by an earlier release). Past the gateway, its faults and
+    /// quotas.
+    ///
+    /// # Errors
+    /// The [`ApiError`] CreateProduct would answer, or `InvalidParameter` when the key is taken.
+    pub fn restore_product(
+        &self,
+        uid: &str,
+        params: &[(&str, &str)],
+        product_key: &str,
+        product_secret: &str,
+    ) -> Result<(), ApiError> {
+        let made = self.console(uid, "CreateProduct", params)?;
+        let key = made["Data"]["ProductKey"].as_str().unwrap_or_default().to_string();
+        self.state.lock().expect("state lock").rekey_product(uid, &key, product_key, product_secret)
+    }
+
     /// Gives product `product_key` of account `uid` at least `total` devices (registering
     /// more as needed, never removing any), of which the first `activated` (in registration
     /// order) are activated and the first `online` online, the others not: what real devices

@@ -679,6 +679,31 @@ impl State {
         iot_platform::region::public_instance_region(id).map(str::to_string)
     }
 
+    /// Gives product `from` of account `uid` the key `to` and the secret `secret`: a product
+    /// another platform (or emulator run) made, restored under its own credentials. Only for
+    /// a product with no parts yet (topics are found by key).
+    ///
+    /// # Errors
+    /// `iot.prod.NotExistedProduct` when the account has no product `from`;
+    /// `InvalidParameter` (400) when `to` is taken.
+    pub fn rekey_product(&mut self, uid: &str, from: &str, to: &str, secret: &str) -> Result<(), ApiError> {
+        let entry = self.products.keys().find(|(_, key)| key == from).cloned().ok_or_else(not_found)?;
+        if self.products.keys().any(|(_, key)| key == to) {
+            return Err(ApiError::gateway(400, "InvalidParameter", format!("the ProductKey {to} is taken")));
+        }
+        if self.products.get(&entry).is_none_or(|p| p.uid != uid) {
+            return Err(not_found());
+        }
+        let mut product = self.products.remove(&entry).expect("the product was just found");
+        product.product_key = to.to_string();
+        product.product_secret = iot_platform::secret::Secret::new(secret);
+        for (key, _) in self.product_history.iter_mut().filter(|(key, _)| key == from) {
+            *key = to.to_string();
+        }
+        self.products.insert((entry.0, to.to_string()), product);
+        Ok(())
+    }
+
     fn product_mut(
         &mut self,
         ctx: &CallContext,
