@@ -12,7 +12,7 @@ ROOT=$PWD
 REV="${1:-b4ff2b4}"
 VERSION="${2:-0.1.0}"
 OUT="$ROOT/tests/fixtures/upgrade/$VERSION"
-WORK="$ROOT/target/upgrade-$VERSION"
+WORK="${TMPDIR:-/tmp}/iotop-upgrade-$VERSION"   # outside the workspace: its Cargo.toml is a workspace of its own
 PORT="${CAPTURE_EMULATOR_PORT:-18097}"
 step() { printf '\n== %s\n' "$*"; }
 

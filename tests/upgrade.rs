@@ -146,11 +146,7 @@ fn restore_platform(emulator: &TestEmulator) {
 /// Creates `object` (recorded) with the status it had.
 async fn restore<K>(api: &Api<K>, object: &Value, adjust: impl FnOnce(&mut Value)) -> K
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
     let mut body = to_create(object);
     adjust(&mut body);

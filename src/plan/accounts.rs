@@ -1,6 +1,7 @@
 //! The platform clients of `plan`, one per PlatformAccount among the manifests, read-only.
 //!
-//! Credentials come from the same sources as the operator's: a `secretRef` account takes
+//! Credentials come from the same sources as the operator's, decided by the same function
+//! ([`credential_source`]): a `secretRef` account takes
 //! its AccessKey from `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and
 //! `ALIBABA_CLOUD_SECURITY_TOKEN`) — the Secret is in the cluster, not in Git; an
 //! `assumeRole` account assumes its role with those as the base credentials; an `oidc`
@@ -14,11 +15,11 @@ use iot_platform::credential_provider::{CredentialProvider, CredentialSource};
 use iot_platform::endpoint_policy::EndpointPolicy;
 use iot_platform::http::{Endpoints, HttpPlatform, http_client};
 use iot_platform::ratelimit::AccountLimiter;
-use iot_platform::sts::{RoleRequest, StsClient, default_endpoint};
+use iot_platform::sts::StsClient;
 use iot_platform::{Credentials, IotPlatform};
 
 use crate::crd::PlatformAccount;
-use crate::crd::platform_account::RoleSession;
+use crate::platform_account::source::{Source, SourceDefaults, credential_source};
 
 /// The clients, by account name.
 pub struct Clients {
@@ -42,16 +43,6 @@ fn env_credentials() -> Result<Credentials, String> {
                   of the account) to plan against it"
                 .into())
         }
-    }
-}
-
-fn role(arn: &str, session: &RoleSession, external_id: Option<String>) -> RoleRequest {
-    RoleRequest {
-        role_arn: arn.to_string(),
-        session_name: session.role_session_name.clone(),
-        duration_seconds: session.duration_seconds,
-        policy: session.policy.clone(),
-        external_id,
     }
 }
 
@@ -104,13 +95,8 @@ impl Clients {
         Ok((client, account))
     }
 
-    fn sts(&self, region: &str, session: &RoleSession) -> Result<StsClient, String> {
-        let url = session
-            .sts_endpoint
-            .clone()
-            .or_else(|| env("ALIBABA_CLOUD_STS_ENDPOINT"))
-            .unwrap_or_else(|| default_endpoint(region));
-        let allowed = self.policy.allow(&url).map_err(|e| e.to_string())?;
+    fn sts(&self, region: &str, url: &str) -> Result<StsClient, String> {
+        let allowed = self.policy.allow(url).map_err(|e| e.to_string())?;
         Ok(StsClient::new(http_client(), &allowed, region))
     }
 
@@ -123,32 +109,25 @@ impl Clients {
             spec.distribution_endpoint.as_deref(),
         )
         .map_err(|e| e.to_string())?;
-        let sources = &spec.credentials;
-        let source = if let Some(assume) = &sources.assume_role {
-            CredentialSource::AssumeRole {
-                sts: self.sts(&spec.region, &assume.session)?,
-                base: env_credentials()?,
-                role: role(&assume.role_arn, &assume.session, assume.external_id.clone()),
+        // The controller's own decision, with the environment in place of the Secret.
+        let defaults = SourceDefaults {
+            token_file: self.token_file.clone(),
+            role_arn: env("ALIBABA_CLOUD_ROLE_ARN"),
+            provider_arn: env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"),
+            sts_endpoint: env("ALIBABA_CLOUD_STS_ENDPOINT"),
+        };
+        let base = if spec.credentials.secret().is_some() { Some(env_credentials()?) } else { None };
+        let source = match credential_source(spec, base, &defaults).map_err(|e| e.to_string())? {
+            Source::Static(credentials) => CredentialSource::Static(credentials),
+            Source::AssumeRole { base, sts_endpoint, role } => {
+                CredentialSource::AssumeRole { sts: self.sts(&spec.region, &sts_endpoint)?, base, role }
             }
-        } else if let Some(oidc) = &sources.oidc {
-            let role_arn = oidc.role_arn.clone().or_else(|| env("ALIBABA_CLOUD_ROLE_ARN")).ok_or(
-                "the oidc account \
-                names no roleArn and ALIBABA_CLOUD_ROLE_ARN is not set",
-            )?;
-            let provider_arn = oidc
-                .oidc_provider_arn
-                .clone()
-                .or_else(|| env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"))
-                .ok_or("the oidc account names no oidcProviderArn and ALIBABA_CLOUD_OIDC_PROVIDER_ARN is not set")?;
-            let token_file = self.token_file.clone().ok_or("an oidc account needs --oidc-token-file")?;
-            CredentialSource::Oidc {
-                sts: self.sts(&spec.region, &oidc.session)?,
+            Source::Oidc { sts_endpoint, provider_arn, token_file, role } => CredentialSource::Oidc {
+                sts: self.sts(&spec.region, &sts_endpoint)?,
                 provider_arn,
                 token_file,
-                role: role(&role_arn, &oidc.session, None),
-            }
-        } else {
-            CredentialSource::Static(env_credentials()?)
+                role,
+            },
         };
         let client = HttpPlatform::new(
             http_client(),

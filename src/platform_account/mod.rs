@@ -7,8 +7,12 @@
 //! use it only marks it for deletion; it goes once no product uses it (every product's own
 //! cleanup can still reach the platform meanwhile). The credentials Secret is the user's:
 //! the operator puts nothing on it (earlier versions put a finalizer there; it is removed).
+//!
+//! - [`plan`]: the account's pure decision.
+//! - [`source`]: where its credentials come from (shared with `plan` and `import`).
 
 pub mod plan;
+pub mod source;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,15 +16,16 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::tenancy::{self, DEFAULT_CREDENTIALS_NAMESPACE, Namespaces};
-use crate::crd::platform_account::{CredentialsSecretRef, PlatformAccount, RoleSession};
+use crate::crd::platform_account::{CredentialsSecretRef, PlatformAccount};
 use crate::metrics::Metrics;
+use crate::platform_account::source::{Source, SourceDefaults, credential_source};
 use iot_platform::credential_provider::{
     CredentialError, CredentialProvider, CredentialSource, RefreshObserver,
 };
 use iot_platform::endpoint_policy::{EndpointError, EndpointPolicy};
 use iot_platform::http::{Endpoints, HttpPlatform, http_client};
 use iot_platform::ratelimit::LimiterRegistry;
-use iot_platform::sts::{RoleRequest, StsClient, default_endpoint};
+use iot_platform::sts::StsClient;
 use iot_platform::{CallObserver, Credentials, ForTenant, IotPlatform};
 
 /// Everything needed to call the platform for one account.
@@ -137,21 +138,14 @@ pub enum AccountError {
         /// The operator's credentials namespace.
         expected: String,
     },
-    /// An OIDC account without a role or provider ARN (in its spec or the operator's
-    /// environment).
-    #[error(
-        "PlatformAccount {account:?} uses spec.credentials.oidc but no {what} is set: set \
-         spec.credentials.oidc.{field}, or the operator's {env} (ACK's pod-identity webhook sets it)"
-    )]
+    /// A credential source whose parts neither the spec nor the operator's environment give
+    /// (an OIDC account without a role or provider ARN).
+    #[error("PlatformAccount {account:?}: {missing} (ACK's pod-identity webhook sets the OIDC ones)")]
     CredentialSourceIncomplete {
         /// Account.
         account: String,
-        /// What is missing, in words.
-        what: &'static str,
-        /// The spec field that would give it.
-        field: &'static str,
-        /// The environment variable that would give it.
-        env: &'static str,
+        /// What is missing.
+        missing: crate::platform_account::source::Incomplete,
     },
     /// An endpoint is not on the operator's allow list.
     #[error("PlatformAccount {account:?}: {reason}")]
@@ -464,52 +458,22 @@ impl Accounts {
         {
             return Ok(existing.clone());
         }
-        let source = match (secret, &sources.oidc, &sources.assume_role) {
-            (Some((_, credentials)), _, Some(assume)) => CredentialSource::AssumeRole {
-                sts: self.sts_client(&name, &account.spec.region, &assume.session)?,
-                base: credentials,
-                role: role_request(&assume.role_arn, &assume.session, assume.external_id.clone()),
-            },
-            (Some((_, credentials)), _, None) => CredentialSource::Static(credentials),
-            (None, Some(oidc), _) => {
-                let incomplete = |what, field, env| AccountError::CredentialSourceIncomplete {
-                    account: name.clone(),
-                    what,
-                    field,
-                    env,
-                };
-                let role_arn =
-                    oidc.role_arn.clone().or_else(|| self.oidc.role_arn.clone()).ok_or_else(|| {
-                        incomplete("role ARN", "roleArn", "--oidc-role-arn / ALIBABA_CLOUD_ROLE_ARN")
-                    })?;
-                let provider_arn =
-                    oidc.oidc_provider_arn.clone().or_else(|| self.oidc.provider_arn.clone()).ok_or_else(
-                        || {
-                            incomplete(
-                                "OIDC provider ARN",
-                                "oidcProviderArn",
-                                "--oidc-provider-arn / ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-                            )
-                        },
-                    )?;
-                CredentialSource::Oidc {
-                    sts: self.sts_client(&name, &account.spec.region, &oidc.session)?,
-                    provider_arn,
-                    token_file: self
-                        .oidc
-                        .token_file
-                        .clone()
-                        .unwrap_or_else(|| PathBuf::from(RRSA_TOKEN_FILE)),
-                    role: role_request(&role_arn, &oidc.session, None),
-                }
+        let defaults = SourceDefaults {
+            token_file: Some(self.oidc.token_file.clone().unwrap_or_else(|| PathBuf::from(RRSA_TOKEN_FILE))),
+            role_arn: self.oidc.role_arn.clone(),
+            provider_arn: self.oidc.provider_arn.clone(),
+            sts_endpoint: self.oidc.sts_endpoint.clone(),
+        };
+        let source = credential_source(&account.spec, secret.map(|(_, credentials)| credentials), &defaults)
+            .map_err(|missing| AccountError::CredentialSourceIncomplete { account: name.clone(), missing })?;
+        let sts = |url: &str| self.sts_client(&name, &account.spec.region, url);
+        let source = match source {
+            Source::Static(credentials) => CredentialSource::Static(credentials),
+            Source::AssumeRole { base, sts_endpoint, role } => {
+                CredentialSource::AssumeRole { sts: sts(&sts_endpoint)?, base, role }
             }
-            (None, None, _) => {
-                return Err(AccountError::CredentialSourceIncomplete {
-                    account: name,
-                    what: "credential source",
-                    field: "secretRef",
-                    env: "(none)",
-                });
+            Source::Oidc { sts_endpoint, provider_arn, token_file, role } => {
+                CredentialSource::Oidc { sts: sts(&sts_endpoint)?, provider_arn, token_file, role }
             }
         };
         let reporter = RenewalReporter {
@@ -543,22 +507,12 @@ impl Accounts {
         Ok(handle)
     }
 
-    /// The STS client of a role session: its endpoint, else the operator's, else the
-    /// region's — allow-listed like every endpoint credentials go to.
-    fn sts_client(
-        &self,
-        account: &str,
-        region: &str,
-        session: &RoleSession,
-    ) -> Result<StsClient, AccountError> {
-        let url = session
-            .sts_endpoint
-            .clone()
-            .or_else(|| self.oidc.sts_endpoint.clone())
-            .unwrap_or_else(|| default_endpoint(region));
+    /// The STS client at `url` (a role session's endpoint, else the operator's, else the
+    /// region's) — allow-listed like every endpoint credentials go to.
+    fn sts_client(&self, account: &str, region: &str, url: &str) -> Result<StsClient, AccountError> {
         let allowed = self
             .endpoint_policy
-            .allow(&url)
+            .allow(url)
             .map_err(|reason| AccountError::EndpointNotAllowed { account: account.to_string(), reason })?;
         Ok(StsClient::new(self.http.clone(), &allowed, region))
     }
@@ -612,15 +566,4 @@ impl Accounts {
 /// credentials).
 fn spec_version(account: &PlatformAccount) -> String {
     account.metadata.generation.unwrap_or_default().to_string()
-}
-
-/// The STS request of a role session.
-fn role_request(role_arn: &str, session: &RoleSession, external_id: Option<String>) -> RoleRequest {
-    RoleRequest {
-        role_arn: role_arn.to_string(),
-        session_name: session.role_session_name.clone(),
-        duration_seconds: session.duration_seconds,
-        policy: session.policy.clone(),
-        external_id,
-    }
 }

@@ -105,13 +105,12 @@ fn start_control_plane() -> ControlPlane {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let plane = ControlPlane {
+    ControlPlane {
         kubeconfig: exports["KUBECONFIG"].clone().into(),
         operator_kubeconfig: exports["ENVTEST_OPERATOR_KUBECONFIG"].clone().into(),
         bin_dir: exports["ENVTEST_BIN"].clone().into(),
         run_dir,
-    };
-    plane
+    }
 }
 
 /// Removes the run directories of test processes that have exited.
