@@ -3,8 +3,9 @@
 //! the products it made, recorded from a real run by `scripts/capture-upgrade-fixtures.sh`
 //! (tests/fixtures/upgrade/0.1.0) — then today's CRDs and operator.
 //!
-//! - Before the administrator's step, every resource says what to do (the account patch the
-//!   changelog gives), and nothing is written on the platform.
+//! - Before the administrator's step, every product says what to do (the account patch the
+//!   changelog gives), a finished distribution (which needs nothing of the account) stays as
+//!   it was, and nothing is written on the platform.
 //! - After it, every resource is back in sync with the same ProductKeys and Secrets, and the
 //!   only platform writes are the ones the changelog announces.
 //!
@@ -55,7 +56,9 @@ fn to_create(object: &Value) -> Value {
 
 /// The products 0.1.0 made, restored under their keys and secrets: created, tagged, given
 /// their thing model and published as recorded; distributed copies by a distribution job.
-fn restore_platform(emulator: &TestEmulator) {
+/// `uids` maps the recorded resources' UIDs to the restored ones' (the ownership tags name
+/// the resource by UID).
+fn restore_platform(emulator: &TestEmulator, uids: &BTreeMap<String, String>) {
     let platform = fixture("platform.json");
     let products = platform["products"].as_array().unwrap();
     let mut copies = Vec::new();
@@ -81,10 +84,20 @@ fn restore_platform(emulator: &TestEmulator) {
                 params.push((param.into(), v.into()));
             }
         }
-        for (param, field) in [("DataFormat", "dataFormat"), ("NetType", "netType")] {
-            if let Some(v) = product[field].as_i64() {
-                params.push((param.into(), v.to_string()));
-            }
+        if let Some(v) = product["dataFormat"].as_i64() {
+            params.push(("DataFormat".into(), v.to_string()));
+        }
+        // Recorded as QueryProduct answers it; sent as CreateProduct takes it.
+        let net_type = match product["netType"].as_i64() {
+            Some(3) => Some("WIFI"),
+            Some(6) => Some("CELLULAR"),
+            Some(7) => Some("ETHERNET"),
+            Some(8) => Some("OTHER"),
+            Some(0) => Some("LORA"),
+            _ => None,
+        };
+        if let Some(v) = net_type {
+            params.push(("NetType".into(), v.into()));
         }
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         emulator
@@ -99,7 +112,12 @@ fn restore_platform(emulator: &TestEmulator) {
                 .console(ACCOUNT_UID, action, &pairs)
                 .unwrap_or_else(|e| panic!("{action}: {e:?}"));
         };
-        let tags: BTreeMap<String, String> = serde_json::from_value(product["tags"].clone()).unwrap();
+        let mut tags: BTreeMap<String, String> = serde_json::from_value(product["tags"].clone()).unwrap();
+        for value in tags.values_mut() {
+            if let Some(uid) = uids.get(value.as_str()) {
+                value.clone_from(uid);
+            }
+        }
         if !tags.is_empty() {
             let mut pairs = Vec::new();
             for (i, (k, v)) in tags.iter().enumerate() {
@@ -109,13 +127,19 @@ fn restore_platform(emulator: &TestEmulator) {
             let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             console("CreateProductTags", &pairs);
         }
-        for version in product["versions"].as_array().into_iter().flatten().rev() {
+        let empty = |tsl: &Value| {
+            ["properties", "events", "services"].iter().all(|k| tsl[k].as_array().is_none_or(Vec::is_empty))
+        };
+        // (A Pro product's empty version 1.0 is the platform's own, made with the product.)
+        for version in
+            product["versions"].as_array().into_iter().flatten().rev().filter(|v| !empty(&v["tsl"]))
+        {
             let tsl = serde_json::to_string(&version["tsl"]).unwrap();
             console("ImportThingModelTsl", &[("TslStr", &tsl)]);
             let description = version["description"].as_str().unwrap_or_default();
             console("PublishThingModel", &[("Description", description)]);
         }
-        if product["tslDraft"] != Value::Null && product["versions"].as_array().is_none_or(Vec::is_empty) {
+        if !empty(&product["tslDraft"]) && product["versions"].as_array().is_none_or(Vec::is_empty) {
             let tsl = serde_json::to_string(&product["tslDraft"]).unwrap();
             console("ImportThingModelTsl", &[("TslStr", &tsl)]);
         }
@@ -136,7 +160,6 @@ fn restore_platform(emulator: &TestEmulator) {
                     ("SourceInstanceId", source["instanceId"].as_str().unwrap()),
                     ("TargetInstanceId", copy["instanceId"].as_str().unwrap()),
                     ("TargetUid", ACCOUNT_UID),
-                    ("Captcha", "none"),
                 ],
             )
             .unwrap_or_else(|e| panic!("distribution of {key}: {e:?}"));
@@ -164,8 +187,12 @@ where
     api.get(&created.name_any()).await.unwrap()
 }
 
-/// The cluster as 0.1.0 left it, on this control plane.
-async fn restore_cluster(client: &Client, emulator: &TestEmulator) -> BTreeMap<String, String> {
+/// The cluster as 0.1.0 left it, on this control plane: the data of each product Secret, and
+/// the restored resources' UIDs by the recorded ones'.
+async fn restore_cluster(
+    client: &Client,
+    emulator: &TestEmulator,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let plane = bare_control_plane();
     plane.kubectl(&["create", "namespace", "iot-product-operator-system"]);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "iot-product-operator-system");
@@ -212,7 +239,7 @@ async fn restore_cluster(client: &Client, emulator: &TestEmulator) -> BTreeMap<S
             serde_json::to_string(&restored.data).unwrap(),
         );
     }
-    data
+    (data, uids)
 }
 
 fn resource<K: kube::Resource<DynamicType = ()>>() -> kube::api::ApiResource {
@@ -256,13 +283,19 @@ async fn upgrading_from_0_1_0_keeps_every_product_and_key_and_says_what_the_admi
     let _ = warnings;
     plane.kubectl(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
     let emulator = TestEmulator::start().await;
-    restore_platform(&emulator);
+    let (secrets_before, uids) = restore_cluster(&client, &emulator).await;
+    restore_platform(&emulator, &uids);
+    let recorded = fixture("platform.json")["products"].as_array().unwrap().len();
+    eventually("the distributed copies made", DEADLINE, || async {
+        let made = emulator.products().len();
+        if made == recorded { Ok(()) } else { Err(format!("{made} of {recorded}")) }
+    })
+    .await;
     let keys_before: BTreeMap<String, String> = emulator
         .products()
         .iter()
         .map(|p| (format!("{}/{}", p.instance_id, p.product_name), p.product_key.clone()))
         .collect();
-    let secrets_before = restore_cluster(&client, &emulator).await;
     let writes_before = emulator.emulator.stats().writes.len();
 
     // The upgrade as CHANGELOG.md orders it: the new CRDs first (no warning), then the new
@@ -302,6 +335,12 @@ async fn upgrading_from_0_1_0_keeps_every_product_and_key_and_says_what_the_admi
         .await;
         assert!(product.1.contains("allowedNamespaces"), "the message says what to patch: {}", product.1);
     }
+    // A finished distribution needs nothing of the account: it stays as 0.1.0 left it.
+    let distributions: Api<ProductDistribution> = Api::namespaced(client.clone(), "default");
+    for distribution in fixture("productdistributions.json")["items"].as_array().unwrap() {
+        let name = distribution["metadata"]["name"].as_str().unwrap();
+        common::wait_for(&distributions, name, "Ready", Some("True"), Some("Distributed")).await;
+    }
     assert_eq!(emulator.emulator.stats().writes.len(), writes_before, "nothing written on the platform");
     assert_eq!(secret_data(&client).await, secrets_before, "every Secret as it was");
 
@@ -334,9 +373,22 @@ async fn upgrading_from_0_1_0_keeps_every_product_and_key_and_says_what_the_admi
     assert_eq!(secret_data(&client).await, secrets_before, "every Secret as it was");
     let writes: Vec<String> =
         emulator.emulator.stats().writes[writes_before..].iter().map(|w| w.action.clone()).collect();
-    // CHANGELOG.md, 0.2.0: products are marked with the cluster's id (`iotop.cluster`).
-    assert!(
-        writes.iter().all(|w| w == "CreateProductTags"),
-        "only the writes the changelog announces: {writes:?}"
-    );
+    // CHANGELOG.md announces no platform write for the upgrade: 0.1.0 marked its products.
+    assert!(writes.is_empty(), "no platform write: {writes:?}");
+    for name in &names {
+        let product = products.get(name).await.unwrap();
+        assert_eq!(reason(&product, "Ready").map(|r| r.0), Some("True".into()), "{name} Ready");
+    }
+    let distributions: Api<ProductDistribution> = Api::namespaced(client.clone(), "default");
+    for distribution in fixture("productdistributions.json")["items"].as_array().unwrap() {
+        let name = distribution["metadata"]["name"].as_str().unwrap();
+        common::wait_for(&distributions, name, "Ready", Some("True"), None).await;
+    }
+    // The 0.1.0 finalizer on the credentials Secret is removed (CHANGELOG.md, step 8).
+    let credentials: Api<Secret> = Api::namespaced(client.clone(), "iot-product-operator-system");
+    eventually("the 0.1.0 finalizer off the credentials Secret", DEADLINE, || async {
+        let secret = credentials.get("iot-platform-credentials").await.map_err(|e| e.to_string())?;
+        if secret.finalizers().is_empty() { Ok(()) } else { Err(format!("{:?}", secret.finalizers())) }
+    })
+    .await;
 }
