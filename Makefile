@@ -45,7 +45,8 @@ bench-mix: ## The mix: BENCH_N products with user tags, one in five Pro with a t
 bench-parts: ## The whole-product mix: BENCH_N products with 3 topics and a subscription each, one in five with a script, against the topic floor (BENCH_QPS_SCALE scales every quota)
 	bash scripts/bench-parts.sh $(BENCH_N) 3 $(or $(BENCH_QPS_SCALE),1)
 
-bench-accounts: ## Five accounts side by side (5 x 1000 products), then the steady state after the first resync (60 s)
+bench-accounts: ## Five accounts side by side (5 x 1000 products) at the default resync, then again with a 60 s resync for the steady state and a restart
+	BENCH_READY_ONLY=1 BENCH_ACCOUNTS=5 bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)
 	BENCH_ACCOUNTS=5 BENCH_RESYNC=60s bash scripts/bench-scale.sh 5000 0 $(BENCH_LATENCY_MS)
 
 bench-api: ## The API server alone: the five writes of each of 5000 one-pass products, status by server-side apply and by merge patch (the floor bench-accounts is held to)
@@ -53,6 +54,7 @@ bench-api: ## The API server alone: the five writes of each of 5000 one-pass pro
 
 bench-large: ## 20 accounts x 1000 products (20 000) in one operator: Ready time against the API server's floor for the same writes, peak RSS, restart, steady state (not in CI)
 	BENCH_API_ONLY=1 BENCH_STATUS_ONLY=apply BENCH_ACCOUNTS=20 bash scripts/bench-scale.sh 20000 0 $(BENCH_LATENCY_MS)
+	BENCH_READY_ONLY=1 BENCH_ACCOUNTS=20 bash scripts/bench-scale.sh 20000 0 $(BENCH_LATENCY_MS)
 	BENCH_ACCOUNTS=20 BENCH_RESYNC=60s bash scripts/bench-scale.sh 20000 0 $(BENCH_LATENCY_MS)
 
 bench-micro: ## Small benchmarks: apply-to-Ready and distribution timing, emulator throughput
