@@ -55,14 +55,16 @@ impl<'a> StatusJournal<'a> {
     /// A journal for `product`.
     #[must_use]
     pub fn new(ctx: &'a Context, product: &'a IotProduct, instance_id: String) -> Self {
+        let unsettled = intent::unsettled(product, &ctx.intent_key);
+        let intent_id = unsettled.as_ref().map(|i| i.id.clone());
         Self {
             ctx,
             product,
             instance_id,
-            pending_before: intent::pending_create(product, &ctx.intent_key),
+            pending_before: intent::pending_given(product, unsettled),
             state: Mutex::new(JournalState::Untouched),
             recorded_key: Mutex::new(None),
-            intent_id: Mutex::new(intent::unsettled(product, &ctx.intent_key).map(|i| i.id)),
+            intent_id: Mutex::new(intent_id),
             holds_finalizer: Mutex::new(product.finalizers().iter().any(|f| f == super::FINALIZER)),
         }
     }
