@@ -9,7 +9,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Config as ControllerConfig, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -20,7 +20,7 @@ use super::triggers::{
 };
 use crate::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribution};
 use crate::product::secret::data_hash;
-use crate::reconcile::admission::Admission;
+use crate::reconcile::admission::{Admission, Entry, Gate};
 use crate::reconcile::context::Context;
 use crate::reconcile::failure::ReconcileError as _;
 use crate::{consumer_group, distribution, platform_account, product};
@@ -100,6 +100,7 @@ where
     let echoes = ctx.clone();
     let secret_changes =
         secrets.filter(move |event| futures::future::ready(!is_own_secret_write(&echoes, event)));
+    let (gate, slot_kept) = Gate::new(admission, product_store.clone());
     Controller::for_stream(own_changes, product_store)
         .owns_stream(secret_changes)
         .watches_stream(account_changes, move |account: PlatformAccount| {
@@ -130,20 +131,24 @@ where
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_on(slot_kept)
         // No kube-runtime limit: the admission bounds concurrency and serves in arrival order.
         .with_config(ControllerConfig::default())
         .graceful_shutdown_on(shutdown.signal())
         .run(
             move |object, ctx: Arc<Context>| {
-                let admission = admission.clone();
+                let gate = gate.clone();
                 async move {
                     // Fair between namespaces: one namespace's backlog does not hold up another's.
-                    let _slot = admission.admit(&object.namespace().unwrap_or_default()).await;
-                    // The wait may have been long: reconcile the latest cached copy.
-                    let object = ctx.products.get(&ObjectRef::from_obj(object.as_ref())).unwrap_or(object);
+                    let namespace = object.namespace().unwrap_or_default();
+                    let Entry::Admitted(_slot) =
+                        gate.enter(&ObjectRef::from_obj(object.as_ref()), &namespace)
+                    else {
+                        // It waits for its slot in the gate, which wakes it again.
+                        return Ok(Action::await_change());
+                    };
                     let start = Instant::now();
-                    // Boxed so that a reconcile waiting for its slot stays small (the
-                    // reconcile's own state is allocated only once it runs).
+                    // Boxed so that the controller's own future stays small.
                     let result = Box::pin(product::reconcile(object, ctx.clone())).await;
                     let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
                     ctx.metrics.reconciled("IotProduct", category, start.elapsed());
