@@ -152,7 +152,7 @@ where
                 tokio::time::sleep(CLAIM_WITHIN).await;
             }
             let mut state = self.state.lock().expect("admission gate lock");
-            if !state.granted.get(&object).is_some_and(|(kept, _)| *kept == grant) {
+            if state.granted.get(&object).is_none_or(|(kept, _)| *kept != grant) {
                 return; // its reconcile took the slot
             }
             if !woken || self.store.get(&object).is_none() {
