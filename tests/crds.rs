@@ -5,6 +5,7 @@
 mod common;
 
 use common::{control_plane, test_namespace};
+use iot_product_operator::crd::validate::{Validator, describe};
 use iot_product_operator::crd::{IotProduct, PlatformAccount, ProductDistribution};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -95,6 +96,7 @@ async fn every_sample_manifest_is_accepted() {
     let ns = test_namespace(&client, "samples").await;
     ensure_namespace(&client, "iot-product-operator-system").await;
     let dir = common::root().join("config/samples");
+    let validator = Validator::new();
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -112,6 +114,15 @@ async fn every_sample_manifest_is_accepted() {
         }
         let (out, warnings) = plane.kubectl_with_warnings(&args);
         assert!(out.contains("(server dry run)"), "{}: {out}", path.display());
+        // The local check (`plan` without a cluster) accepts it too.
+        let text = std::fs::read_to_string(&path).unwrap();
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let mut object = <Value as serde::Deserialize>::deserialize(document).unwrap();
+            if object["apiVersion"].as_str().is_some_and(|v| v.starts_with("iot.productoperator.dev/")) {
+                let refused = validator.validate(&mut object).err().map(|r| describe(&r));
+                assert_eq!(refused, None, "{}: the local check refuses it", path.display());
+            }
+        }
         assert!(!warnings.contains("Warning:"), "{}: the API server warns: {warnings}", path.display());
         checked += 1;
     }
@@ -595,12 +606,48 @@ fn bad_manifests() -> Vec<(&'static str, Value, &'static str)> {
 async fn bad_manifests_are_refused_with_a_message_that_says_what_is_wrong() {
     let client = control_plane().admin_client().await;
     let ns = test_namespace(&client, "bad").await;
+    let validator = Validator::new();
     let mut failures = Vec::new();
     for (case, manifest, expected) in bad_manifests() {
+        let local = local_refusal(&validator, &ns, &manifest);
         match create(&client, &ns, manifest).await {
             Ok(()) => failures.push(format!("{case}: was accepted")),
-            Err(message) if message.contains(expected) => {}
+            Err(message) if message.contains(expected) => {
+                // `plan`'s own check (without a cluster) says the same, in the same words.
+                match local {
+                    None => failures.push(format!("{case}: the local check accepts it")),
+                    Some(local) if message.contains(&local) => {}
+                    Some(local) => failures
+                        .push(format!("{case}: the API server says {message:?}, the local check {local:?}")),
+                }
+            }
             Err(message) => failures.push(format!("{case}: refused with {message:?}, expected {expected:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What the local check (`plan` without `--cluster`) refuses in `manifest`, as the API
+/// server words its refusals.
+fn local_refusal(validator: &Validator, namespace: &str, manifest: &Value) -> Option<String> {
+    let mut object = manifest.clone();
+    if object["kind"] != "PlatformAccount" {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    validator.validate(&mut object).err().map(|refusals| describe(&refusals))
+}
+
+/// Without a cluster, `plan` checks each manifest against the CRDs' schemas and CEL rules:
+/// every bad manifest of the table is refused with the same words as the API server's.
+#[test]
+fn the_local_check_refuses_every_bad_manifest_with_the_api_servers_words() {
+    let validator = Validator::new();
+    let mut failures = Vec::new();
+    for (case, manifest, expected) in bad_manifests() {
+        match local_refusal(&validator, "bad", &manifest) {
+            None => failures.push(format!("{case}: accepted")),
+            Some(local) if local.contains(expected) => {}
+            Some(local) => failures.push(format!("{case}: refused with {local:?}, expected {expected:?}")),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -673,9 +720,13 @@ async fn names_at_the_limits_are_accepted() {
         ("extension-b", "𠀀𠀀".to_string()),
         ("compatibility", "\u{F900}\u{F900}".to_string()),
     ] {
-        create(&client, &ns, product(name, json!({"productName": product_name})))
-            .await
-            .unwrap_or_else(|e| panic!("{product_name} refused: {e}"));
+        let manifest = product(name, json!({"productName": product_name}));
+        assert_eq!(
+            local_refusal(&Validator::new(), &ns, &manifest),
+            None,
+            "{product_name}: the local check refuses it"
+        );
+        create(&client, &ns, manifest).await.unwrap_or_else(|e| panic!("{product_name} refused: {e}"));
     }
 }
 
@@ -705,7 +756,13 @@ async fn thing_models_at_the_platforms_limits_are_accepted() {
         .map(|i| json!({"identifier": format!("E{i}"), "name": format!("Event {i}"), "type": "info"}))
         .collect();
     let model = json!({"properties": properties, "events": events});
-    create(&client, &ns, product("limits", json!({"productName": "Lamp", "thingModel": model})))
+    let at_limits = product("limits", json!({"productName": "Lamp", "thingModel": model}));
+    assert_eq!(
+        local_refusal(&Validator::new(), &ns, &at_limits),
+        None,
+        "the local check refuses the model at the limits"
+    );
+    create(&client, &ns, at_limits)
         .await
         .unwrap_or_else(|e| panic!("a model at the limits (300 features) was refused: {e}"));
     let mut over = model.clone();

@@ -297,6 +297,30 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("PlatformAccount \"default\" is not among the manifests"), "{text}");
 
+    // A manifest the API server would refuse is an error (exit 1) in its words, without a
+    // cluster to ask (the CRDs' own schemas and CEL rules); the valid one beside it is planned.
+    let mut short = lamp(json!({"productName": "ab"}));
+    short["metadata"]["name"] = json!("short-name");
+    let mut wrong_type = lamp(json!({"nodeType": "Router"}));
+    wrong_type["metadata"]["name"] = json!("router");
+    write(dir.path(), &[account.clone(), short, wrong_type, lamp(json!({}))]);
+    let (code, text) = plan(&emulator, dir.path(), &[]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "IotProduct.iot.productoperator.dev \"short-name\" is invalid: spec.productName: Invalid value: \"ab\": \
+             spec.productName must be 4 to 30 characters long"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "spec.nodeType: Unsupported value: \"Router\": supported values: \"Device\", \"Gateway\""
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("+ CreateProduct Lamp_Plan (ab)") && text.contains("smart-lamp"), "{text}");
+
     // Every write the emulator saw was the test's own.
     let after: Vec<(String, u64)> = writes(&emulator);
     let own: u64 = applied.iter().map(|(_, n)| n).sum::<u64>() + 2;

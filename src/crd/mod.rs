@@ -14,6 +14,7 @@ pub mod product;
 pub mod product_parts;
 pub mod render;
 pub mod thing_model;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 

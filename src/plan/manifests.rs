@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize as _;
 use serde_json::Value;
 
+use crate::crd::validate::{Validator, describe};
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
 
 /// The group of the operator's kinds.
@@ -52,6 +53,13 @@ pub struct Objects {
     pub consumer_groups: Vec<crate::crd::IotConsumerGroup>,
     /// Namespaces' labels (`kind: Namespace`), for the accounts' namespace selectors.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// What the API server would refuse in each manifest, as it would say it, checked here
+    /// against the CRDs' own schemas and CEL rules ([`crate::crd::validate`]); by (kind,
+    /// namespace, name).
+    pub refused: BTreeMap<(&'static str, String, String), String>,
+    /// The refused manifests that are not even objects of their kind (a wrong type): they are
+    /// in `refused` and in none of the lists above.
+    pub unreadable: Vec<(&'static str, String, String)>,
 }
 
 fn files_of(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
@@ -90,6 +98,7 @@ fn text_of(path: &Path) -> Result<String, ManifestError> {
 /// invalid.
 pub fn read(paths: &[PathBuf], namespace: &str) -> Result<Objects, ManifestError> {
     let mut objects = Objects::default();
+    let validator = Validator::new();
     for path in paths {
         for file in files_of(path)? {
             let shown = if file == Path::new("-") { "stdin".to_string() } else { file.display().to_string() };
@@ -106,7 +115,7 @@ pub fn read(paths: &[PathBuf], namespace: &str) -> Result<Objects, ManifestError
                     _ => vec![value],
                 };
                 for item in items {
-                    add(&mut objects, item, namespace).map_err(invalid)?;
+                    add(&mut objects, &validator, item, namespace).map_err(invalid)?;
                 }
             }
         }
@@ -114,7 +123,7 @@ pub fn read(paths: &[PathBuf], namespace: &str) -> Result<Objects, ManifestError
     Ok(objects)
 }
 
-fn add(objects: &mut Objects, mut item: Value, namespace: &str) -> Result<(), String> {
+fn add(objects: &mut Objects, validator: &Validator, mut item: Value, namespace: &str) -> Result<(), String> {
     let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     if api_version == "v1" && item.get("kind").and_then(Value::as_str) == Some("Namespace") {
         let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -126,18 +135,48 @@ fn add(objects: &mut Objects, mut item: Value, namespace: &str) -> Result<(), St
     if !api_version.starts_with(GROUP) {
         return Ok(());
     }
-    let kind = item.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let namespaced = kind == "IotProduct" || kind == "ProductDistribution" || kind == "IotConsumerGroup";
+    let kind: &'static str = match item.get("kind").and_then(Value::as_str).unwrap_or_default() {
+        "PlatformAccount" => "PlatformAccount",
+        "IotProduct" => "IotProduct",
+        "ProductDistribution" => "ProductDistribution",
+        "IotConsumerGroup" => "IotConsumerGroup",
+        _ => return Ok(()),
+    };
+    let namespaced = kind != "PlatformAccount";
     if namespaced && item.pointer("/metadata/namespace").is_none_or(Value::is_null) {
         item["metadata"]["namespace"] = Value::String(namespace.to_string());
     }
+    let key = (
+        kind,
+        if namespaced {
+            item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default()
+        } else {
+            ""
+        }
+        .to_string(),
+        item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+    );
+    let refusal = validator.validate(&mut item.clone()).err().map(|refusals| {
+        // As the API server begins its refusal.
+        format!("{kind}.{} {:?} is invalid: {}", GROUP.trim_end_matches('/'), key.2, describe(&refusals))
+    });
     let what = |e: serde_json::Error| format!("not a valid {kind}: {e}");
-    match kind.as_str() {
-        "PlatformAccount" => objects.accounts.push(serde_json::from_value(item).map_err(what)?),
-        "IotProduct" => objects.products.push(serde_json::from_value(item).map_err(what)?),
-        "ProductDistribution" => objects.distributions.push(serde_json::from_value(item).map_err(what)?),
-        "IotConsumerGroup" => objects.consumer_groups.push(serde_json::from_value(item).map_err(what)?),
-        _ => {}
+    let parsed = match kind {
+        "PlatformAccount" => serde_json::from_value(item).map(|a| objects.accounts.push(a)),
+        "IotProduct" => serde_json::from_value(item).map(|p| objects.products.push(p)),
+        "ProductDistribution" => serde_json::from_value(item).map(|d| objects.distributions.push(d)),
+        _ => serde_json::from_value(item).map(|g| objects.consumer_groups.push(g)),
+    };
+    match (parsed, refusal) {
+        (Ok(()), None) => {}
+        (Ok(()), Some(refusal)) => {
+            objects.refused.insert(key, refusal);
+        }
+        (Err(_), Some(refusal)) => {
+            objects.refused.insert(key.clone(), refusal);
+            objects.unreadable.push(key);
+        }
+        (Err(e), None) => return Err(what(e)),
     }
     Ok(())
 }

@@ -156,18 +156,31 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
         consumer_groups: objects.consumer_groups.clone(),
     };
     let mode = if args.delete { Mode::Delete } else { Mode::Apply };
-    // With the cluster, the API server says first what it would refuse (a dry run of each).
+    // What the API server would refuse is said first: with the cluster, the API server says
+    // it (a dry run of each manifest); without, the CRDs' own schemas and rules, checked here.
     let verdicts = match (&ctx.cluster, mode) {
         (Some(_), Mode::Apply) => match kube::Client::try_default().await {
             Ok(client) => validate::dry_run_all(&client, &objects).await,
-            Err(_) => validate::Verdicts::new(),
+            Err(_) => validate::local(&objects),
         },
-        _ => validate::Verdicts::new(),
+        (None, Mode::Apply) => validate::local(&objects),
+        // Deleting a manifest sends nothing to the API server but the delete.
+        (_, Mode::Delete) => validate::Verdicts::new(),
     };
     let verdict = |kind: &'static str, namespace: &str, name: &str| {
         verdicts.get(&(kind, namespace.to_string(), name.to_string())).cloned().unwrap_or(Ok(None))
     };
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = objects
+        .unreadable
+        .iter()
+        .map(|(kind, namespace, name)| Entry {
+            error: objects
+                .refused
+                .get(&(*kind, namespace.clone(), name.clone()))
+                .map(|r| validate::refused(r)),
+            ..entry(kind, namespace.clone(), name.clone())
+        })
+        .collect();
     for account in &objects.accounts {
         let name = account.metadata.name.clone().unwrap_or_default();
         if let Err(refusal) = verdict("PlatformAccount", "", &name) {

@@ -1,7 +1,9 @@
-//! With `--cluster`, the API server is the authority on what it would accept: each manifest
-//! is applied as a server-side dry run (schema, CEL rules, immutable fields against the live
-//! object), and a refusal is the resource's error in the plan, in the API server's words.
-//! Nothing is stored.
+//! What the API server would refuse, as the resource's error in the plan, in the API server's
+//! words. With `--cluster` the API server is the authority: each manifest is applied as a
+//! server-side dry run (schema, CEL rules, immutable fields against the live object; nothing is
+//! stored). Without, the same schemas and rules are checked here ([`crate::crd::validate`],
+//! run when the manifests are read); only the rules that compare with the stored object
+//! (immutable fields) wait for the cluster.
 
 use std::collections::BTreeMap;
 
@@ -44,10 +46,22 @@ where
         Err(kube::Error::Api(status)) if status.code == 404 => {
             Ok(Some("not validated by the API server: its namespace does not exist yet".into()))
         }
-        Err(kube::Error::Api(status)) => Err(format!("the API server refuses it: {}", status.message)),
+        Err(kube::Error::Api(status)) => Err(refused(&status.message)),
         Err(e) => Ok(Some(format!("not validated by the API server: {e}"))),
     };
     verdicts.insert((kind, namespace.unwrap_or_default(), name), verdict);
+}
+
+/// How `plan` words a refusal.
+#[must_use]
+pub fn refused(refusal: &str) -> String {
+    format!("the API server refuses it: {refusal}")
+}
+
+/// The verdicts of the local check of the manifests (made when they were read).
+#[must_use]
+pub fn local(objects: &Objects) -> Verdicts {
+    objects.refused.iter().map(|(key, refusal)| (key.clone(), Err(refused(refusal)))).collect()
 }
 
 /// Dry-runs every object of `objects` through `client`.
