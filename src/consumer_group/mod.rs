@@ -26,7 +26,7 @@ use tracing::{instrument, warn};
 use crate::crd::consumer_group::{ConsumerGroupHealth, IotConsumerGroup, IotConsumerGroupStatus};
 use crate::crd::product::DeletionPolicy;
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::{self, Desired, Reason};
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use crate::reconcile::platform_errors::{error_message, error_reason};
@@ -66,7 +66,7 @@ impl crate::reconcile::failure::ReconcileError for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
-            Self::Account(e) => e.reason(),
+            Self::Account(e) => e.reason().as_str(),
             Self::Kube(_) | Self::Finalizer(_) => "KubernetesApi",
             Self::InUse(_) => "InUse",
         }
@@ -228,7 +228,7 @@ async fn failed(
     e: PlatformError,
 ) -> Result<Requeue, Error> {
     let message = format!("{action} failed: {}", error_message(&e));
-    event(ctx, group, EventType::Warning, error_reason(&e), action, message.clone()).await;
+    event(ctx, group, EventType::Warning, error_reason(&e).as_str(), action, message.clone()).await;
     write(ctx, group, status, Desired::new("Ready", false, error_reason(&e), message), false).await?;
     Err(Error::Platform(e))
 }
@@ -238,7 +238,7 @@ fn ready(group: &IotConsumerGroup, group_id: &str) -> Desired {
     Desired::new(
         "Ready",
         true,
-        "Available",
+        Reason::Available,
         format!(
             "consumer group {} exists (id {group_id}); AMQP clients connect with that id",
             group.spec.group_name
@@ -250,13 +250,13 @@ async fn apply(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Error
     let mut status = group.status.clone().unwrap_or_default();
     if crate::crd::is_paused(&group.metadata) {
         let message = "the annotation iot.productoperator.dev/paused is set; remove it to resume";
-        write(ctx, group, status, Desired::new("Ready", false, "Paused", message), false).await?;
+        write(ctx, group, status, Desired::new("Ready", false, Reason::Paused, message), false).await?;
         return Ok(Requeue::await_change());
     }
     let account = match account(ctx, group, false).await {
         Ok(account) => account,
         Err(e) => {
-            event(ctx, group, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
+            event(ctx, group, EventType::Warning, e.reason().as_str(), "Reconcile", e.to_string()).await;
             write(ctx, group, status, Desired::new("Ready", false, e.reason(), e.to_string()), false).await?;
             return Err(Error::Account(e));
         }
@@ -342,7 +342,8 @@ async fn apply(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Error
             );
             event(ctx, group, EventType::Warning, "NameConflict", "CreateConsumerGroup", message.clone())
                 .await;
-            write(ctx, group, status, Desired::new("Ready", false, "NameConflict", message), false).await?;
+            write(ctx, group, status, Desired::new("Ready", false, Reason::NameConflict, message), false)
+                .await?;
             Ok(Requeue::requeue(resync))
         }
         Decision::Create => create(ctx, group, platform, iot_instance_id, status).await,
@@ -363,7 +364,7 @@ async fn create(
     let started = jiff::Timestamp::from_millisecond(platform_now_ms(platform))
         .unwrap_or_else(|_| jiff::Timestamp::now());
     status.create_started = Some(Time(started));
-    let creating = Desired::new("Ready", false, "Creating", "creating the consumer group");
+    let creating = Desired::new("Ready", false, Reason::Creating, "creating the consumer group");
     // From a stale copy the write fails (409): nothing is sent, and the latest copy decides.
     write(ctx, group, status.clone(), creating.clone(), true).await?;
     let request = CreateConsumerGroup { iot_instance_id, group_name: group.spec.group_name.clone() };
@@ -453,7 +454,8 @@ async fn cleanup(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Err
                 error_message(&e)
             );
             event(ctx, group, EventType::Warning, "InUse", "DeleteConsumerGroup", message.clone()).await;
-            write(ctx, group, status, Desired::new("Ready", false, "InUse", message.clone()), false).await?;
+            write(ctx, group, status, Desired::new("Ready", false, Reason::InUse, message.clone()), false)
+                .await?;
             return Err(Error::InUse(message));
         }
     }

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::crd::{DEFAULT_ACCOUNT, IotProduct, ProductDistribution};
-use crate::reconcile::conditions;
+use crate::reconcile::conditions::{self, Reason};
 use crate::reconcile::context::ProductStores;
 
 /// The product being distributed, resolved.
@@ -58,11 +58,11 @@ pub enum Waiting {
 impl Waiting {
     /// The condition reason.
     #[must_use]
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::ProductNotFound { .. } => "ProductNotFound",
-            Self::ProductNotReady { .. } => "ProductNotReady",
-            Self::AccountMismatch { .. } => "AccountMismatch",
+            Self::ProductNotFound { .. } => Reason::ProductNotFound,
+            Self::ProductNotReady { .. } => Reason::ProductNotReady,
+            Self::AccountMismatch { .. } => Reason::AccountMismatch,
         }
     }
 }

@@ -23,7 +23,7 @@ use tracing::instrument;
 
 use crate::crd::distribution::ProductDistribution;
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
-use crate::reconcile::conditions::Desired;
+use crate::reconcile::conditions::{Desired, Reason};
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use iot_platform::PlatformError;
@@ -63,7 +63,7 @@ impl crate::reconcile::failure::ReconcileError for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
-            Self::Account(e) => e.reason(),
+            Self::Account(e) => e.reason().as_str(),
             Self::Kube(_) | Self::Finalizer(_) => "KubernetesApi",
         }
     }
@@ -110,7 +110,7 @@ async fn account(ctx: &Context, pd: &ProductDistribution, name: &str) -> Result<
         Ok(account) => Ok(account),
         Err(e) => {
             let status = pd.status.clone().unwrap_or_default();
-            report::event(ctx, pd, EventType::Warning, e.reason(), e.to_string()).await;
+            report::event(ctx, pd, EventType::Warning, e.reason().as_str(), e.to_string()).await;
             report::ready(ctx, pd, status, Desired::new("Ready", false, e.reason(), e.to_string())).await?;
             Err(Error::Account(e))
         }
@@ -147,7 +147,8 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
         let message = desired::take_over_refused_message(&namespace, &source.account);
         status.state = Some(JobState::Pending.as_str().into());
         report::event(ctx, pd, EventType::Warning, "TakeOverNotAllowed", message.clone()).await;
-        report::ready(ctx, pd, status, Desired::new("Ready", false, "TakeOverNotAllowed", message)).await?;
+        report::ready(ctx, pd, status, Desired::new("Ready", false, Reason::TakeOverNotAllowed, message))
+            .await?;
         return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
     }
     let namespace_jobs = if starting { tasks_held(ctx, pd, &source.account).await? } else { 0 };

@@ -12,7 +12,7 @@ use tracing::warn;
 use super::plan::JobState;
 use super::{DISTRIBUTED_FIELD_MANAGER, Error};
 use crate::crd::{IotProduct, ProductDistribution, ProductDistributionStatus};
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::{self, Desired, Reason};
 use crate::reconcile::context::Context;
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use crate::reconcile::status;
@@ -64,7 +64,8 @@ pub async fn ready(
     status: ProductDistributionStatus,
     ready: Desired,
 ) -> Result<ProductDistributionStatus, kube::Error> {
-    let synced = Desired::new("Synced", true, "ReconcileSuccess", "the last reconcile did what it could");
+    let synced =
+        Desired::new("Synced", true, Reason::ReconcileSuccess, "the last reconcile did what it could");
     conditions_and_status(ctx, pd, status, vec![ready, synced]).await
 }
 
@@ -101,9 +102,9 @@ pub async fn paused(
         crate::crd::PAUSED_ANNOTATION
     );
     let keep_ready = conditions::find(&status.conditions, "Ready").is_some();
-    let mut wanted = vec![Desired::new("Synced", false, "Paused", message.clone())];
+    let mut wanted = vec![Desired::new("Synced", false, Reason::Paused, message.clone())];
     if !keep_ready {
-        wanted.push(Desired::new("Ready", false, "Paused", message));
+        wanted.push(Desired::new("Ready", false, Reason::Paused, message));
     }
     conditions_and_status(ctx, pd, status, wanted).await.map(drop)
 }
@@ -118,7 +119,7 @@ pub async fn platform_failed<T>(
     status: ProductDistributionStatus,
     error: PlatformError,
 ) -> Result<T, Error> {
-    event(ctx, pd, EventType::Warning, error_reason(&error), error_message(&error)).await;
+    event(ctx, pd, EventType::Warning, error_reason(&error).as_str(), error_message(&error)).await;
     let condition = Desired::new("Ready", false, error_reason(&error), error_message(&error));
     ready(ctx, pd, status, condition).await?;
     Err(Error::Platform(error))
@@ -150,16 +151,18 @@ pub fn job_condition(state: JobState, job: &str, key: &str, target: &str) -> Des
         JobState::Completed => Desired::new(
             "Ready",
             true,
-            "Distributed",
+            Reason::Distributed,
             format!(
                 "product {key} was distributed to instance {target}; its thing model can no longer be modified"
             ),
         ),
-        JobState::Failed => Desired::new("Ready", false, "JobInterrupted", interrupted_message(job, target)),
+        JobState::Failed => {
+            Desired::new("Ready", false, Reason::JobInterrupted, interrupted_message(job, target))
+        }
         _ => Desired::new(
             "Ready",
             false,
-            "Distributing",
+            Reason::Distributing,
             format!("distribution job {job} is {}", state.as_str().to_lowercase()),
         ),
     }
@@ -184,7 +187,7 @@ pub fn quota_full(jobs: usize) -> Desired {
          free theirs on their own; delete a finished ProductDistribution with jobRecordPolicy: Keep (or the \
          platform's job records made outside Kubernetes) to free one"
     );
-    Desired::new("Ready", false, "DistributionQuotaFull", message)
+    Desired::new("Ready", false, Reason::DistributionQuotaFull, message)
 }
 
 /// The Ready condition while this namespace holds its share of the account's tasks (pure).
@@ -195,7 +198,7 @@ pub fn namespace_quota_full(jobs: usize, namespace: &str, account: &str) -> Desi
          distribution tasks, as many as one namespace may (spec.distributionTasksPerNamespace); this distribution \
          waits until one of them frees its task (jobRecordPolicy: DeleteWhenDone, or deleting a finished one)"
     );
-    Desired::new("Ready", false, "NamespaceDistributionQuotaFull", message)
+    Desired::new("Ready", false, Reason::NamespaceDistributionQuotaFull, message)
 }
 
 /// The Ready condition of a product by key that another resource holds (pure; names no one).
@@ -204,7 +207,7 @@ pub fn managed_elsewhere() -> Desired {
     let message = "spec.productKey names a product that another resource manages (its iotop.owner tag names a \
          resource outside this namespace); it is not distributed from here. Distribute it from the namespace that \
          manages it (spec.productRef)";
-    Desired::new("Ready", false, "ManagedElsewhere", message)
+    Desired::new("Ready", false, Reason::ManagedElsewhere, message)
 }
 
 /// The Ready condition of a job deleted outside Kubernetes (pure).
@@ -213,7 +216,7 @@ pub fn job_missing(job: &str) -> Desired {
     let message = format!(
         "distribution job {job} no longer exists on the platform (deleted outside Kubernetes); create a new ProductDistribution to distribute again"
     );
-    Desired::new("Ready", false, "JobMissing", message)
+    Desired::new("Ready", false, Reason::JobMissing, message)
 }
 
 #[cfg(test)]

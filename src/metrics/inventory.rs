@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::crd::{Condition, IotProduct, PlatformAccount, ProductDistribution};
 use crate::distribution::plan::JobState;
-use crate::reconcile::conditions::{self, REASONS, RECONCILING, STALLED};
+use crate::reconcile::conditions::{self, RECONCILING, STALLED};
 
 /// The counts behind the resource gauges.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Inventory {
 
 /// `reason` when the reasons table has it, else `Other` (a bounded label value).
 fn bounded(reason: &str) -> &'static str {
-    REASONS.iter().find(|(r, _)| *r == reason).map_or("Other", |(r, _)| r)
+    conditions::Reason::parse(reason).map_or("Other", conditions::Reason::as_str)
 }
 
 /// A resource's health and reason as the gauges count it: `Stalled` or `Reconciling` when
@@ -128,7 +128,7 @@ pub fn count<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::conditions::{Desired, merge};
+    use crate::reconcile::conditions::{Desired, Reason, merge};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn conditions(wanted: Vec<Desired>) -> Vec<Condition> {
@@ -138,17 +138,23 @@ mod tests {
     #[test]
     fn health_reads_stalled_reconciling_and_ready_and_bounds_the_reason() {
         let ready = conditions(vec![
-            Desired::new("Ready", true, "Available", ""),
-            Desired::new("Synced", true, "ReconcileSuccess", ""),
+            Desired::new("Ready", true, Reason::Available, ""),
+            Desired::new("Synced", true, Reason::ReconcileSuccess, ""),
         ]);
         assert_eq!(health(&ready, Some(1), Some(1)), ("Ready", "Available"));
         assert_eq!(health(&ready, Some(2), Some(1)), ("Reconciling", "Pending"), "not yet observed");
         assert_eq!(health(&[], Some(1), None), ("Reconciling", "Pending"));
-        let locked = conditions(vec![Desired::new("Ready", false, "PublishedLocked", "")]);
+        let locked = conditions(vec![Desired::new("Ready", false, Reason::PublishedLocked, "")]);
         assert_eq!(health(&locked, Some(1), Some(1)), ("Stalled", "PublishedLocked"));
-        let creating = conditions(vec![Desired::new("Ready", false, "Creating", "")]);
+        let creating = conditions(vec![Desired::new("Ready", false, Reason::Creating, "")]);
         assert_eq!(health(&creating, Some(1), Some(1)), ("Reconciling", "Creating"));
-        let odd = conditions(vec![Desired::new("Ready", false, "SomethingNew", "")]);
+        // A reason the operator does not write (an older version's, or by hand).
+        let odd = conditions(vec![Desired {
+            type_: "Ready",
+            status: false,
+            reason: "SomethingNew".into(),
+            message: String::new(),
+        }]);
         assert_eq!(health(&odd, Some(1), Some(1)), ("Reconciling", "Other"));
     }
 

@@ -26,7 +26,7 @@ use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
 use crate::crd::platform_account::{PlatformAccount, PlatformAccountStatus};
-use crate::reconcile::conditions::Desired;
+use crate::reconcile::conditions::{Desired, Reason};
 use crate::reconcile::context::Context;
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use crate::reconcile::{finalizer, status};
@@ -103,7 +103,7 @@ async fn verify(ctx: &Context, account: &PlatformAccount) -> Desired {
         Ok(_) => Desired::new(
             "Ready",
             true,
-            "CredentialsValid",
+            Reason::CredentialsValid,
             format!(
                 "the platform accepted the credentials (region {}, endpoint {})",
                 handle.region, handle.endpoints.regional.base_url
@@ -112,7 +112,13 @@ async fn verify(ctx: &Context, account: &PlatformAccount) -> Desired {
         // No usable credentials (STS refused or unreachable, the token file unreadable):
         // the reason says which, the message what STS answered and what to do.
         Err(e @ iot_platform::PlatformError::Credentials { reason, .. }) => {
-            Desired::new("Ready", false, reason, e.to_string())
+            // The platform crate names the reason; every one it uses is in the list.
+            Desired::new(
+                "Ready",
+                false,
+                Reason::parse(reason).unwrap_or(Reason::CredentialsUnreadable),
+                e.to_string(),
+            )
         }
         Err(e) => Desired::new("Ready", false, error_reason(&e), error_message(&e)),
     }

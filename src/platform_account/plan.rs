@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::platform_account::PlatformAccountStatus;
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::{self, Desired, Reason};
 
 /// How often a working account's credentials are re-checked at most (status is written no
 /// more often than this when nothing changes).
@@ -41,7 +41,7 @@ pub fn plan(deleting: bool, users: &[String]) -> Plan {
                 shown.join(", "),
                 if users.len() > 5 { ", …" } else { "" }
             );
-            Plan::HoldForUsers { ready: Desired::new("Ready", false, "InUse", message) }
+            Plan::HoldForUsers { ready: Desired::new("Ready", false, Reason::InUse, message) }
         }
     }
 }
@@ -96,7 +96,7 @@ mod tests {
     }
 
     fn valid() -> Desired {
-        Desired::new("Ready", true, "CredentialsValid", "ok")
+        Desired::new("Ready", true, Reason::CredentialsValid, "ok")
     }
 
     #[test]
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(next_status(&first, valid(), 2, Some(1), &at(1060)), None, "nothing changed");
         assert!(next_status(&first, valid(), 3, Some(1), &at(1060)).is_some(), "count changed");
         assert!(next_status(&first, valid(), 2, Some(1), &at(1000 + 3600)).is_some(), "an hour old");
-        let broken = Desired::new("Ready", false, "InvalidAccessKeyId", "no");
+        let broken = Desired::new("Ready", false, Reason::AccountNotReady, "no");
         assert!(next_status(&first, broken, 2, Some(1), &at(1060)).is_some(), "condition changed");
     }
 }

@@ -438,7 +438,7 @@ impl DesiredProduct {
     #[must_use]
     pub fn with_consumer_groups(
         mut self,
-        resolved: Result<BTreeSet<String>, (&'static str, String)>,
+        resolved: Result<BTreeSet<String>, (crate::reconcile::conditions::Reason, String)>,
     ) -> Self {
         if let Some(subscription) = &mut self.subscription {
             match resolved {

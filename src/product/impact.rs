@@ -19,6 +19,7 @@
 //! Pure: the controller and `plan` call [`gate`] on the planner's result.
 
 use crate::crd::product::DeviceCounts;
+use crate::reconcile::conditions::Reason;
 
 use super::plan::{Action, Blocked, Observed, Plan};
 
@@ -74,10 +75,10 @@ pub struct Impact {
 impl Impact {
     /// The condition reason.
     #[must_use]
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self.kind {
-            ImpactKind::Delete => "DeleteNeedsApproval",
-            _ => "ImpactNeedsApproval",
+            ImpactKind::Delete => Reason::DeleteNeedsApproval,
+            _ => Reason::ImpactNeedsApproval,
         }
     }
 
@@ -301,7 +302,7 @@ mod tests {
     fn the_message_gives_the_numbers_and_the_way_out() {
         let (_, impact) =
             first_affecting(&[Action::CancelRelease], &devices(100_000, 1234, 56), &policy(0, None)).unwrap();
-        assert_eq!(impact.reason(), "ImpactNeedsApproval");
+        assert_eq!(impact.reason(), Reason::ImpactNeedsApproval);
         assert_eq!(
             impact.message(),
             "revoking publication would affect 1 234 activated devices (56 online); nothing that reaches devices was \
@@ -309,7 +310,7 @@ mod tests {
              this generation only: a later edit needs a new one); or undo the change in the spec"
         );
         let (_, delete) = first_affecting(&[Action::Delete], &devices(3, 1, 0), &policy(0, None)).unwrap();
-        assert_eq!(delete.reason(), "DeleteNeedsApproval");
+        assert_eq!(delete.reason(), Reason::DeleteNeedsApproval);
         assert!(delete.message().contains("spec.deletionPolicy: Orphan"), "{}", delete.message());
         assert_eq!(thousands(1_234_567), "1 234 567");
         assert_eq!(thousands(12), "12");

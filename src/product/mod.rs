@@ -45,6 +45,7 @@ use tracing::{info, instrument};
 use crate::crd::IotProduct;
 use crate::crd::product::{AdoptionPolicy, DeletionPolicy, ManagementPolicy};
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
+use crate::reconcile::conditions::Reason;
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use crate::reconcile::platform_errors::{error_message, error_reason};
@@ -88,7 +89,7 @@ impl crate::reconcile::failure::ReconcileError for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::Platform(e) => e.class().as_str(),
-            Self::Account(e) => e.reason(),
+            Self::Account(e) => e.reason().as_str(),
             Self::Kube(_) => "KubernetesApi",
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::DeletionBlocked(_) => "DeletionBlocked",
@@ -302,7 +303,7 @@ async fn desired_product(product: &IotProduct, ctx: &Context, mode: Mode) -> Res
             Ok(desired.owned_by(&ctx.settings.cluster_id, &uid))
         }
         (Err(e), _) => {
-            report::report_problem(ctx, product, "InvalidSpec", e.to_string()).await?;
+            report::report_problem(ctx, product, Reason::InvalidSpec, e.to_string()).await?;
             Err(Error::InvalidSpec(e))
         }
     }
@@ -372,7 +373,7 @@ async fn take_over_refused(
         return Ok(Requeue::await_change());
     }
     let message = take_over_refused_message(how, account, &namespace);
-    report::report_problem(ctx, product, "TakeOverNotAllowed", message.clone()).await?;
+    report::report_problem(ctx, product, Reason::TakeOverNotAllowed, message.clone()).await?;
     Err(Error::TakeOverNotAllowed(message))
 }
 

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::crd::IotProduct;
 use crate::crd::product::{IotProductStatus, ThingModelStatus};
 use crate::reconcile::account_clients::AccountHandle;
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::{self, Desired, Reason};
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use iot_platform::region::public_instance;
 
@@ -229,25 +229,23 @@ pub fn after(facts: &Facts<'_>) -> After {
 }
 
 /// Synced: whether the last reconcile made the platform match the spec, and if not why.
-fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, String, String) {
+fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, Reason, String) {
     let blocked = facts.plan.blocked.as_ref();
     match (&facts.executed.outcome, blocked) {
-        (Outcome::Failed { error, action }, _) => (
-            false,
-            error_reason(error).to_string(),
-            format!("{} failed: {}", action.operation(), error_message(error)),
-        ),
+        (Outcome::Failed { error, action }, _) => {
+            (false, error_reason(error), format!("{} failed: {}", action.operation(), error_message(error)))
+        }
         (Outcome::NameConflict, _) => {
-            (false, "NameConflict".into(), name_conflict_message(&facts.desired.name))
+            (false, Reason::NameConflict, name_conflict_message(&facts.desired.name))
         }
         (Outcome::Journal(e), _) => {
-            (false, "StatusWriteFailed".into(), format!("cannot record the create in status: {e}; retrying"))
+            (false, Reason::StatusWriteFailed, format!("cannot record the create in status: {e}; retrying"))
         }
         (Outcome::Paced { retry_after }, _) => {
             let (applied, wanted) = topic_progress(facts);
             (
                 false,
-                "ApplyingTopics".into(),
+                Reason::ApplyingTopics,
                 format!(
                     "{applied} of {wanted} topic categories applied; the platform allows one CreateProductTopic call \
                      per second per account, so the rest follow (next in about {} s)",
@@ -256,19 +254,19 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
             )
         }
         (Outcome::Adopted { product_key }, _) => {
-            (false, "Adopting".into(), format!("found product {product_key} by its name; adopting it"))
+            (false, Reason::Adopting, format!("found product {product_key} by its name; adopting it"))
         }
-        (Outcome::Completed, Some(b)) => (false, b.reason().to_string(), b.message()),
+        (Outcome::Completed, Some(b)) => (false, b.reason(), b.message()),
         (Outcome::Completed, None) if !facts.plan.withheld.is_empty() => {
             let operations: Vec<&str> =
                 facts.plan.withheld.iter().map(super::plan::Action::operation).collect();
             let (reason, policy) = match facts.desired.management {
-                crate::crd::product::ManagementPolicy::ObserveOnly => ("ObserveOnly", "ObserveOnly"),
-                _ => ("UpdatesDisabled", "NoUpdate"),
+                crate::crd::product::ManagementPolicy::ObserveOnly => (Reason::ObserveOnly, "ObserveOnly"),
+                _ => (Reason::UpdatesDisabled, "NoUpdate"),
             };
             (
                 false,
-                reason.to_string(),
+                reason,
                 format!(
                     "the product differs from the spec, but spec.managementPolicy is {policy}: the operator does not \
                  change it (it would call {}). Set spec.managementPolicy: Full to apply the spec",
@@ -277,8 +275,8 @@ fn synced_condition(facts: &Facts<'_>, secret_problem: Option<&str>) -> (bool, S
             )
         }
         (Outcome::Completed, None) => match secret_problem {
-            Some(problem) => (false, "SecretConflict".into(), problem.to_string()),
-            None => (true, "ReconcileSuccess".into(), "the platform matches the spec".to_string()),
+            Some(problem) => (false, Reason::SecretConflict, problem.to_string()),
+            None => (true, Reason::ReconcileSuccess, "the platform matches the spec".to_string()),
         },
     }
 }
@@ -290,13 +288,13 @@ fn available_condition(
     state: &After,
     secret_problem: Option<&str>,
     synced_message: &str,
-) -> (bool, String, String) {
+) -> (bool, Reason, String) {
     let key = state.key.clone().unwrap_or_default();
     let blocked = facts.plan.blocked.as_ref();
     if facts.mode == Mode::Delete {
         match blocked {
-            Some(b) => (false, b.reason().to_string(), b.message()),
-            None => (false, "Deleting".to_string(), "the resource is being deleted".to_string()),
+            Some(b) => (false, b.reason(), b.message()),
+            None => (false, Reason::Deleting, "the resource is being deleted".to_string()),
         }
     } else if let Some(
         b @ (Blocked::AttributesMismatch(_)
@@ -306,21 +304,19 @@ fn available_condition(
         | Blocked::NothingToObserve),
     ) = blocked
     {
-        (false, b.reason().to_string(), b.message())
+        (false, b.reason(), b.message())
     } else if !state.exists {
         match &facts.executed.outcome {
-            Outcome::NameConflict => (false, "NameConflict".to_string(), synced_message.to_string()),
-            Outcome::Failed { error, .. } => (
-                false,
-                error_reason(error).to_string(),
-                format!("the product cannot be created yet: {synced_message}"),
-            ),
-            _ => (false, "Creating".to_string(), format!("creating the product: {synced_message}")),
+            Outcome::NameConflict => (false, Reason::NameConflict, synced_message.to_string()),
+            Outcome::Failed { error, .. } => {
+                (false, error_reason(error), format!("the product cannot be created yet: {synced_message}"))
+            }
+            _ => (false, Reason::Creating, format!("creating the product: {synced_message}")),
         }
     } else if let Some(problem) = secret_problem {
-        (false, "SecretConflict".to_string(), problem.to_string())
+        (false, Reason::SecretConflict, problem.to_string())
     } else if state.secret.is_none() {
-        (false, "Creating".to_string(), "waiting to read the product's credentials".to_string())
+        (false, Reason::Creating, "waiting to read the product's credentials".to_string())
     } else {
         let published = match state.published {
             Some(true) => "published",
@@ -328,7 +324,7 @@ fn available_condition(
         };
         (
             true,
-            "Available".to_string(),
+            Reason::Available,
             format!(
                 "product {key} exists ({published}); its credentials are in Secret {}",
                 facts.desired.secret_name
@@ -349,12 +345,12 @@ pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&
     // Ready: the live product matches the current spec (kstatus', Argo CD's and `kubectl
     // wait`'s reading); Available alone is what a distribution needs.
     let ready = match (available, synced) {
-        (false, _) => Desired::new("Ready", false, available_reason.clone(), available_message.clone()),
-        (true, false) => Desired::new("Ready", false, synced_reason.clone(), synced_message.clone()),
+        (false, _) => Desired::new("Ready", false, available_reason, available_message.clone()),
+        (true, false) => Desired::new("Ready", false, synced_reason, synced_message.clone()),
         (true, true) => Desired::new(
             "Ready",
             true,
-            "Available",
+            Reason::Available,
             format!("{available_message}; the platform matches the spec"),
         ),
     };
@@ -365,7 +361,7 @@ pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&
         out.push(Desired::new(
             "ThingModelLocked",
             true,
-            "Distributed",
+            Reason::Distributed,
             format!(
                 "the product was distributed ({}); the platform no longer allows its thing model to change",
                 facts.observation_distributed.join(", ")
@@ -374,9 +370,9 @@ pub fn conditions_for(facts: &Facts<'_>, state: &After, secret_problem: Option<&
     }
     if let Some(published) = state.published.filter(|_| state.exists) {
         let (reason, message) = if published {
-            ("Published", format!("product {key} is published; the platform locks it"))
+            (Reason::Published, format!("product {key} is published; the platform locks it"))
         } else {
-            ("Developing", format!("product {key} is in development"))
+            (Reason::Developing, format!("product {key} is in development"))
         };
         out.push(Desired::new("Published", published, reason, message));
     }

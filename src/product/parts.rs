@@ -316,7 +316,7 @@ pub struct DesiredSubscription {
     /// Their ids, once resolved.
     pub group_ids: Option<BTreeSet<String>>,
     /// Why they cannot be resolved now (a condition reason and message), if so.
-    pub waiting: Option<(&'static str, String)>,
+    pub waiting: Option<(crate::reconcile::conditions::Reason, String)>,
     /// The messages to push.
     pub messages: BTreeSet<MessageType>,
 }

@@ -11,6 +11,7 @@
 //!
 //! No I/O happens here.
 
+use crate::reconcile::conditions::Reason;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::product::{DeletionPolicy, ManagementPolicy, OutOfBandDeletion, PublishedChangePolicy};
@@ -240,24 +241,24 @@ pub enum Blocked {
     /// generation.
     ImpactNeedsApproval(super::impact::Impact),
     /// The subscription's consumer groups cannot be used (yet): a reason and message.
-    SubscriptionWaiting(&'static str, String),
+    SubscriptionWaiting(Reason, String),
 }
 
 impl Blocked {
     /// A PascalCase reason for conditions and Events.
     #[must_use]
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::PublishedLocked { .. } => "PublishedLocked",
-            Self::DeleteWhilePublished => "DeleteBlockedByPublication",
-            Self::ThingModelLockedByDistribution { .. } => "ThingModelLockedByDistribution",
-            Self::AttributesMismatch(_) => "AttributesMismatch",
-            Self::AdoptTargetMissing { .. } => "AdoptTargetMissing",
-            Self::ProductMissing { .. } => "ProductMissing",
-            Self::ManagedElsewhere { .. } => "ManagedElsewhere",
-            Self::NothingToObserve => "NothingToObserve",
+            Self::PublishedLocked { .. } => Reason::PublishedLocked,
+            Self::DeleteWhilePublished => Reason::DeleteBlockedByPublication,
+            Self::ThingModelLockedByDistribution { .. } => Reason::ThingModelLockedByDistribution,
+            Self::AttributesMismatch(_) => Reason::AttributesMismatch,
+            Self::AdoptTargetMissing { .. } => Reason::AdoptTargetMissing,
+            Self::ProductMissing { .. } => Reason::ProductMissing,
+            Self::ManagedElsewhere { .. } => Reason::ManagedElsewhere,
+            Self::NothingToObserve => Reason::NothingToObserve,
             Self::ImpactNeedsApproval(impact) => impact.reason(),
-            Self::SubscriptionWaiting(reason, _) => reason,
+            Self::SubscriptionWaiting(reason, _) => *reason,
         }
     }
 

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::crd::IotProduct;
 use crate::crd::product::IotProductStatus;
-use crate::reconcile::conditions::{self, Desired};
+use crate::reconcile::conditions::{self, Desired, Reason};
 use crate::reconcile::context::Context;
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use crate::reconcile::status::FIELD_MANAGER;
@@ -171,7 +171,7 @@ async fn publish_events(
                 ctx,
                 product,
                 EventType::Warning,
-                error_reason(error),
+                error_reason(error).as_str(),
                 action.operation(),
                 error_message(error),
             )
@@ -194,7 +194,7 @@ async fn publish_events(
         Outcome::Completed | Outcome::Adopted { .. } | Outcome::Journal(_) | Outcome::Paced { .. } => {}
     }
     if let Some(blocked) = &facts.plan.blocked {
-        event(ctx, product, EventType::Warning, blocked.reason(), "Plan", blocked.message()).await;
+        event(ctx, product, EventType::Warning, blocked.reason().as_str(), "Plan", blocked.message()).await;
     }
 }
 
@@ -273,11 +273,11 @@ pub async fn report(
 pub async fn report_problem(
     ctx: &Context,
     product: &IotProduct,
-    reason: &str,
+    reason: Reason,
     message: String,
 ) -> Result<(), kube::Error> {
     let previous = product.status.clone().unwrap_or_default();
-    event(ctx, product, EventType::Warning, reason, "Reconcile", message.clone()).await;
+    event(ctx, product, EventType::Warning, reason.as_str(), "Reconcile", message.clone()).await;
     let now = Time(jiff::Timestamp::now());
     // Ready says the live product matches the current spec, which is not known now;
     // Available (the product exists, its credentials are in the Secret) stays as it was.
@@ -313,8 +313,8 @@ pub async fn report_paused(ctx: &Context, product: &IotProduct) -> Result<(), ku
         conditions: conditions::merge(
             &previous.conditions,
             vec![
-                Desired::new("Synced", false, "Paused", message.clone()),
-                Desired::new("Ready", false, "Paused", message),
+                Desired::new("Synced", false, Reason::Paused, message.clone()),
+                Desired::new("Ready", false, Reason::Paused, message),
             ],
             product.metadata.generation,
             &now,

@@ -6,6 +6,7 @@
 //!
 //! [`resolve`] is pure; [`lookup`] reads the groups from the operator's watch cache.
 
+use crate::reconcile::conditions::Reason;
 use std::collections::BTreeSet;
 
 use crate::crd::IotConsumerGroup;
@@ -23,12 +24,12 @@ pub fn resolve(
     named: &Named<'_>,
     account: &str,
     instance: &str,
-) -> Result<BTreeSet<String>, (&'static str, String)> {
+) -> Result<BTreeSet<String>, (Reason, String)> {
     let mut ids = BTreeSet::new();
     for (name, group) in named {
         let Some(group) = group else {
             return Err((
-                "ConsumerGroupNotReady",
+                Reason::ConsumerGroupNotReady,
                 format!(
                     "spec.subscription names IotConsumerGroup {name}, which does not exist in this namespace; create it \
                      (or remove the name); the subscription waits"
@@ -37,7 +38,7 @@ pub fn resolve(
         };
         if group.account_name() != account {
             return Err((
-                "ConsumerGroupMismatch",
+                Reason::ConsumerGroupMismatch,
                 format!(
                     "IotConsumerGroup {name} uses PlatformAccount {}, and this product {account}: a subscription can \
                      push only to groups of its own account; name a group of account {account}",
@@ -48,7 +49,7 @@ pub fn resolve(
         let status = group.status.clone().unwrap_or_default();
         let Some(id) = status.group_id.filter(|_| group.metadata.deletion_timestamp.is_none()) else {
             return Err((
-                "ConsumerGroupNotReady",
+                Reason::ConsumerGroupNotReady,
                 format!(
                     "IotConsumerGroup {name} has no consumer group on the platform yet; the subscription waits for it"
                 ),
@@ -56,7 +57,7 @@ pub fn resolve(
         };
         if status.instance_id.as_deref().is_some_and(|i| i != instance) {
             return Err((
-                "ConsumerGroupMismatch",
+                Reason::ConsumerGroupMismatch,
                 format!(
                     "IotConsumerGroup {name} is in instance {}, and this product in {instance}: name a group of the \
                      product's instance",
@@ -100,11 +101,11 @@ mod tests {
     fn only_ready_groups_of_the_products_account_and_instance_are_used() {
         let ok = vec![("billing", Some(group("acct", Some("G1"), "iot-1")))];
         assert_eq!(resolve(&ok, "acct", "iot-1").unwrap(), ["G1".to_string()].into());
-        let cases: Vec<(Named<'_>, &str)> = vec![
-            (vec![("billing", None)], "ConsumerGroupNotReady"),
-            (vec![("billing", Some(group("acct", None, "iot-1")))], "ConsumerGroupNotReady"),
-            (vec![("billing", Some(group("other", Some("G1"), "iot-1")))], "ConsumerGroupMismatch"),
-            (vec![("billing", Some(group("acct", Some("G1"), "iot-2")))], "ConsumerGroupMismatch"),
+        let cases: Vec<(Named<'_>, Reason)> = vec![
+            (vec![("billing", None)], Reason::ConsumerGroupNotReady),
+            (vec![("billing", Some(group("acct", None, "iot-1")))], Reason::ConsumerGroupNotReady),
+            (vec![("billing", Some(group("other", Some("G1"), "iot-1")))], Reason::ConsumerGroupMismatch),
+            (vec![("billing", Some(group("acct", Some("G1"), "iot-2")))], Reason::ConsumerGroupMismatch),
         ];
         for (named, reason) in cases {
             assert_eq!(resolve(&named, "acct", "iot-1").unwrap_err().0, reason, "{named:?}");

@@ -6,6 +6,7 @@
 //! Handles are cached per account and rebuilt when the account or its Secret changes (the
 //! account controller calls [`Accounts::reload`] on every change of either).
 
+use crate::reconcile::conditions::Reason;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -160,17 +161,17 @@ pub enum AccountError {
 impl AccountError {
     /// A PascalCase reason for conditions.
     #[must_use]
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::NotFound(_) => "AccountNotFound",
-            Self::ReadAccount { .. } => "AccountUnreadable",
-            Self::SecretNotFound { .. } => "CredentialsSecretNotFound",
-            Self::SecretKeyMissing { .. } => "CredentialsKeyMissing",
-            Self::ReadSecret { .. } => "CredentialsUnreadable",
-            Self::NotAllowed { .. } => "AccountNotAllowed",
-            Self::CredentialsNamespace { .. } => "CredentialsNamespaceNotAllowed",
-            Self::CredentialSourceIncomplete { .. } => "CredentialSourceIncomplete",
-            Self::EndpointNotAllowed { .. } => "EndpointNotAllowed",
+            Self::NotFound(_) => Reason::AccountNotFound,
+            Self::ReadAccount { .. } => Reason::AccountUnreadable,
+            Self::SecretNotFound { .. } => Reason::CredentialsSecretNotFound,
+            Self::SecretKeyMissing { .. } => Reason::CredentialsKeyMissing,
+            Self::ReadSecret { .. } => Reason::CredentialsUnreadable,
+            Self::NotAllowed { .. } => Reason::AccountNotAllowed,
+            Self::CredentialsNamespace { .. } => Reason::CredentialsNamespaceNotAllowed,
+            Self::CredentialSourceIncomplete { .. } => Reason::CredentialSourceIncomplete,
+            Self::EndpointNotAllowed { .. } => Reason::EndpointNotAllowed,
         }
     }
 }

@@ -5,8 +5,8 @@
 //! (what Flux, `kstatus` and the shipped Argo CD health checks read): `Reconciling=True`
 //! while the operator is still getting there on its own, `Stalled=True` when nothing
 //! changes until a person acts; neither once the resource is Ready and Synced. Which is
-//! which is decided by [`class_of`] from the reason, the one table `docs/conditions.md`
-//! prints (a test holds the two together).
+//! which is decided by [`Reason::class`], the one table `docs/conditions.md` prints (a test
+//! holds the two together); a condition is only ever built from a [`Reason`].
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -19,7 +19,8 @@ pub struct Desired {
     pub type_: &'static str,
     /// Whether it holds.
     pub status: bool,
-    /// PascalCase reason.
+    /// PascalCase reason: one of [`Reason`] (or, for `Stalled`/`Reconciling`, copied from the
+    /// condition they are derived from).
     pub reason: String,
     /// What it means and what to do.
     pub message: String,
@@ -28,13 +29,13 @@ pub struct Desired {
 impl Desired {
     /// A condition.
     #[must_use]
-    pub fn new(
-        type_: &'static str,
-        status: bool,
-        reason: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self { type_, status, reason: reason.into(), message: message.into() }
+    pub fn new(type_: &'static str, status: bool, reason: Reason, message: impl Into<String>) -> Self {
+        Self { type_, status, reason: reason.as_str().to_string(), message: message.into() }
+    }
+
+    /// `Stalled` or `Reconciling` with the reason and message of the condition it stands for.
+    fn derived(type_: &'static str, from: &Condition) -> Self {
+        Self { type_, status: true, reason: from.reason.clone(), message: from.message.clone() }
     }
 }
 
@@ -51,74 +52,294 @@ pub enum Class {
     NeedsHuman,
 }
 
-/// Every reason the operator writes, and its class: the table `docs/conditions.md` prints.
-pub const REASONS: &[(&str, Class)] = &[
-    ("Available", Class::Healthy),
-    ("ReconcileSuccess", Class::Healthy),
-    ("Distributed", Class::Healthy),
-    ("CredentialsValid", Class::Healthy),
-    ("Published", Class::Healthy),
-    ("Developing", Class::Healthy),
-    ("Pending", Class::Transient),
-    ("Creating", Class::Transient),
-    ("Adopting", Class::Transient),
-    ("ApplyingTopics", Class::Transient),
-    ("ConsumerGroupNotReady", Class::Transient),
-    ("Deleting", Class::Transient),
-    ("Distributing", Class::Transient),
-    ("InUse", Class::Transient),
-    ("ProductNotFound", Class::Transient),
-    ("ProductNotReady", Class::Transient),
-    ("DistributionQuotaFull", Class::Transient),
-    ("NamespaceDistributionQuotaFull", Class::Transient),
-    ("Throttled", Class::Transient),
-    ("PlatformUnavailable", Class::Transient),
-    ("Conflict", Class::Transient),
-    ("NotFound", Class::Transient),
-    ("StatusWriteFailed", Class::Transient),
-    ("AccountUnreadable", Class::Transient),
-    ("CredentialsUnreadable", Class::Transient),
-    ("Paused", Class::NeedsHuman),
-    ("InvalidSpec", Class::NeedsHuman),
-    ("PlatformRefused", Class::NeedsHuman),
-    ("PublishedLocked", Class::NeedsHuman),
-    ("DeleteBlockedByPublication", Class::NeedsHuman),
-    ("ImpactNeedsApproval", Class::NeedsHuman),
-    ("DeleteNeedsApproval", Class::NeedsHuman),
-    ("ThingModelLockedByDistribution", Class::NeedsHuman),
-    ("AttributesMismatch", Class::NeedsHuman),
-    ("NameConflict", Class::NeedsHuman),
-    ("ConsumerGroupMismatch", Class::NeedsHuman),
-    ("ManagedElsewhere", Class::NeedsHuman),
-    ("AdoptTargetMissing", Class::NeedsHuman),
-    ("ProductMissing", Class::NeedsHuman),
-    ("NothingToObserve", Class::NeedsHuman),
-    ("ObserveOnly", Class::NeedsHuman),
-    ("UpdatesDisabled", Class::NeedsHuman),
-    ("SecretConflict", Class::NeedsHuman),
-    ("TakeOverNotAllowed", Class::NeedsHuman),
-    ("AccountNotFound", Class::NeedsHuman),
-    ("AccountNotAllowed", Class::NeedsHuman),
-    ("AccountMismatch", Class::NeedsHuman),
-    ("CredentialsSecretNotFound", Class::NeedsHuman),
-    ("CredentialsKeyMissing", Class::NeedsHuman),
-    ("CredentialsNamespaceNotAllowed", Class::NeedsHuman),
-    ("EndpointNotAllowed", Class::NeedsHuman),
-    ("CredentialSourceIncomplete", Class::NeedsHuman),
-    ("AssumeRoleRefused", Class::NeedsHuman),
-    ("OidcTokenUnreadable", Class::NeedsHuman),
-    ("StsUnavailable", Class::Transient),
-    ("AccountNotReady", Class::NeedsHuman),
-    ("QuotaExceeded", Class::NeedsHuman),
-    ("JobInterrupted", Class::NeedsHuman),
-    ("JobMissing", Class::NeedsHuman),
-];
+/// Every reason the operator writes in a condition, each with its [`Class`]: the table
+/// `docs/conditions.md` prints (a test holds the two together). A condition can only be
+/// built from one of these ([`Desired::new`]), and [`Reason::class`] is an exhaustive match:
+/// a new reason does not compile until it is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(
+    missing_docs,
+    reason = "each reason is documented in docs/conditions.md, whose table a test holds to this enum"
+)]
+pub enum Reason {
+    // All is well.
+    Available,
+    ReconcileSuccess,
+    Distributed,
+    CredentialsValid,
+    Published,
+    Developing,
+    // Work in progress or a transient failure.
+    Pending,
+    Creating,
+    Adopting,
+    ApplyingTopics,
+    ConsumerGroupNotReady,
+    Deleting,
+    Distributing,
+    InUse,
+    ProductNotFound,
+    ProductNotReady,
+    DistributionQuotaFull,
+    NamespaceDistributionQuotaFull,
+    Throttled,
+    PlatformUnavailable,
+    Conflict,
+    NotFound,
+    StatusWriteFailed,
+    AccountUnreadable,
+    CredentialsUnreadable,
+    StsUnavailable,
+    // Nothing changes until a person acts.
+    Paused,
+    InvalidSpec,
+    PlatformRefused,
+    PublishedLocked,
+    DeleteBlockedByPublication,
+    ImpactNeedsApproval,
+    DeleteNeedsApproval,
+    ThingModelLockedByDistribution,
+    AttributesMismatch,
+    NameConflict,
+    ConsumerGroupMismatch,
+    ManagedElsewhere,
+    AdoptTargetMissing,
+    ProductMissing,
+    NothingToObserve,
+    ObserveOnly,
+    UpdatesDisabled,
+    SecretConflict,
+    TakeOverNotAllowed,
+    AccountNotFound,
+    AccountNotAllowed,
+    AccountMismatch,
+    CredentialsSecretNotFound,
+    CredentialsKeyMissing,
+    CredentialsNamespaceNotAllowed,
+    EndpointNotAllowed,
+    CredentialSourceIncomplete,
+    AssumeRoleRefused,
+    OidcTokenUnreadable,
+    AccountNotReady,
+    QuotaExceeded,
+    JobInterrupted,
+    JobMissing,
+}
 
-/// The class of `reason`; a reason missing from [`REASONS`] counts as transient (it is
-/// retried), which a unit test keeps from happening to the reasons the code writes.
+impl Reason {
+    /// Every reason, in the order of `docs/conditions.md`'s table.
+    pub const ALL: &[Self] = &[
+        Self::Available,
+        Self::ReconcileSuccess,
+        Self::Distributed,
+        Self::CredentialsValid,
+        Self::Published,
+        Self::Developing,
+        Self::Pending,
+        Self::Creating,
+        Self::Adopting,
+        Self::ApplyingTopics,
+        Self::ConsumerGroupNotReady,
+        Self::Deleting,
+        Self::Distributing,
+        Self::InUse,
+        Self::ProductNotFound,
+        Self::ProductNotReady,
+        Self::DistributionQuotaFull,
+        Self::NamespaceDistributionQuotaFull,
+        Self::Throttled,
+        Self::PlatformUnavailable,
+        Self::Conflict,
+        Self::NotFound,
+        Self::StatusWriteFailed,
+        Self::AccountUnreadable,
+        Self::CredentialsUnreadable,
+        Self::StsUnavailable,
+        Self::Paused,
+        Self::InvalidSpec,
+        Self::PlatformRefused,
+        Self::PublishedLocked,
+        Self::DeleteBlockedByPublication,
+        Self::ImpactNeedsApproval,
+        Self::DeleteNeedsApproval,
+        Self::ThingModelLockedByDistribution,
+        Self::AttributesMismatch,
+        Self::NameConflict,
+        Self::ConsumerGroupMismatch,
+        Self::ManagedElsewhere,
+        Self::AdoptTargetMissing,
+        Self::ProductMissing,
+        Self::NothingToObserve,
+        Self::ObserveOnly,
+        Self::UpdatesDisabled,
+        Self::SecretConflict,
+        Self::TakeOverNotAllowed,
+        Self::AccountNotFound,
+        Self::AccountNotAllowed,
+        Self::AccountMismatch,
+        Self::CredentialsSecretNotFound,
+        Self::CredentialsKeyMissing,
+        Self::CredentialsNamespaceNotAllowed,
+        Self::EndpointNotAllowed,
+        Self::CredentialSourceIncomplete,
+        Self::AssumeRoleRefused,
+        Self::OidcTokenUnreadable,
+        Self::AccountNotReady,
+        Self::QuotaExceeded,
+        Self::JobInterrupted,
+        Self::JobMissing,
+    ];
+
+    /// The reason as it is written in a condition (PascalCase).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "Available",
+            Self::ReconcileSuccess => "ReconcileSuccess",
+            Self::Distributed => "Distributed",
+            Self::CredentialsValid => "CredentialsValid",
+            Self::Published => "Published",
+            Self::Developing => "Developing",
+            Self::Pending => "Pending",
+            Self::Creating => "Creating",
+            Self::Adopting => "Adopting",
+            Self::ApplyingTopics => "ApplyingTopics",
+            Self::ConsumerGroupNotReady => "ConsumerGroupNotReady",
+            Self::Deleting => "Deleting",
+            Self::Distributing => "Distributing",
+            Self::InUse => "InUse",
+            Self::ProductNotFound => "ProductNotFound",
+            Self::ProductNotReady => "ProductNotReady",
+            Self::DistributionQuotaFull => "DistributionQuotaFull",
+            Self::NamespaceDistributionQuotaFull => "NamespaceDistributionQuotaFull",
+            Self::Throttled => "Throttled",
+            Self::PlatformUnavailable => "PlatformUnavailable",
+            Self::Conflict => "Conflict",
+            Self::NotFound => "NotFound",
+            Self::StatusWriteFailed => "StatusWriteFailed",
+            Self::AccountUnreadable => "AccountUnreadable",
+            Self::CredentialsUnreadable => "CredentialsUnreadable",
+            Self::StsUnavailable => "StsUnavailable",
+            Self::Paused => "Paused",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::PlatformRefused => "PlatformRefused",
+            Self::PublishedLocked => "PublishedLocked",
+            Self::DeleteBlockedByPublication => "DeleteBlockedByPublication",
+            Self::ImpactNeedsApproval => "ImpactNeedsApproval",
+            Self::DeleteNeedsApproval => "DeleteNeedsApproval",
+            Self::ThingModelLockedByDistribution => "ThingModelLockedByDistribution",
+            Self::AttributesMismatch => "AttributesMismatch",
+            Self::NameConflict => "NameConflict",
+            Self::ConsumerGroupMismatch => "ConsumerGroupMismatch",
+            Self::ManagedElsewhere => "ManagedElsewhere",
+            Self::AdoptTargetMissing => "AdoptTargetMissing",
+            Self::ProductMissing => "ProductMissing",
+            Self::NothingToObserve => "NothingToObserve",
+            Self::ObserveOnly => "ObserveOnly",
+            Self::UpdatesDisabled => "UpdatesDisabled",
+            Self::SecretConflict => "SecretConflict",
+            Self::TakeOverNotAllowed => "TakeOverNotAllowed",
+            Self::AccountNotFound => "AccountNotFound",
+            Self::AccountNotAllowed => "AccountNotAllowed",
+            Self::AccountMismatch => "AccountMismatch",
+            Self::CredentialsSecretNotFound => "CredentialsSecretNotFound",
+            Self::CredentialsKeyMissing => "CredentialsKeyMissing",
+            Self::CredentialsNamespaceNotAllowed => "CredentialsNamespaceNotAllowed",
+            Self::EndpointNotAllowed => "EndpointNotAllowed",
+            Self::CredentialSourceIncomplete => "CredentialSourceIncomplete",
+            Self::AssumeRoleRefused => "AssumeRoleRefused",
+            Self::OidcTokenUnreadable => "OidcTokenUnreadable",
+            Self::AccountNotReady => "AccountNotReady",
+            Self::QuotaExceeded => "QuotaExceeded",
+            Self::JobInterrupted => "JobInterrupted",
+            Self::JobMissing => "JobMissing",
+        }
+    }
+
+    /// What this reason tells a health check.
+    #[must_use]
+    pub const fn class(self) -> Class {
+        match self {
+            Self::Available
+            | Self::ReconcileSuccess
+            | Self::Distributed
+            | Self::CredentialsValid
+            | Self::Published
+            | Self::Developing => Class::Healthy,
+            Self::Pending
+            | Self::Creating
+            | Self::Adopting
+            | Self::ApplyingTopics
+            | Self::ConsumerGroupNotReady
+            | Self::Deleting
+            | Self::Distributing
+            | Self::InUse
+            | Self::ProductNotFound
+            | Self::ProductNotReady
+            | Self::DistributionQuotaFull
+            | Self::NamespaceDistributionQuotaFull
+            | Self::Throttled
+            | Self::PlatformUnavailable
+            | Self::Conflict
+            | Self::NotFound
+            | Self::StatusWriteFailed
+            | Self::AccountUnreadable
+            | Self::CredentialsUnreadable
+            | Self::StsUnavailable => Class::Transient,
+            Self::Paused
+            | Self::InvalidSpec
+            | Self::PlatformRefused
+            | Self::PublishedLocked
+            | Self::DeleteBlockedByPublication
+            | Self::ImpactNeedsApproval
+            | Self::DeleteNeedsApproval
+            | Self::ThingModelLockedByDistribution
+            | Self::AttributesMismatch
+            | Self::NameConflict
+            | Self::ConsumerGroupMismatch
+            | Self::ManagedElsewhere
+            | Self::AdoptTargetMissing
+            | Self::ProductMissing
+            | Self::NothingToObserve
+            | Self::ObserveOnly
+            | Self::UpdatesDisabled
+            | Self::SecretConflict
+            | Self::TakeOverNotAllowed
+            | Self::AccountNotFound
+            | Self::AccountNotAllowed
+            | Self::AccountMismatch
+            | Self::CredentialsSecretNotFound
+            | Self::CredentialsKeyMissing
+            | Self::CredentialsNamespaceNotAllowed
+            | Self::EndpointNotAllowed
+            | Self::CredentialSourceIncomplete
+            | Self::AssumeRoleRefused
+            | Self::OidcTokenUnreadable
+            | Self::AccountNotReady
+            | Self::QuotaExceeded
+            | Self::JobInterrupted
+            | Self::JobMissing => Class::NeedsHuman,
+        }
+    }
+
+    /// The reason written as `text`, if it is one of the operator's.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The class of a reason read from a stored condition; one that is not the operator's (an
+/// older version's, or written by hand) counts as transient: it is looked at again.
 #[must_use]
 pub fn class_of(reason: &str) -> Class {
-    REASONS.iter().find(|(r, _)| *r == reason).map_or(Class::Transient, |(_, class)| *class)
+    Reason::parse(reason).map_or(Class::Transient, Reason::class)
 }
 
 /// kstatus' work-in-progress condition.
@@ -174,9 +395,9 @@ fn health(conditions: &[Condition]) -> Option<Desired> {
         .filter(|c| c.status != "True")
         .collect();
     if let Some(stuck) = troubled.iter().find(|c| class_of(&c.reason) == Class::NeedsHuman) {
-        return Some(Desired::new(STALLED, true, stuck.reason.clone(), stuck.message.clone()));
+        return Some(Desired::derived(STALLED, stuck));
     }
-    troubled.first().map(|c| Desired::new(RECONCILING, true, c.reason.clone(), c.message.clone()))
+    troubled.first().map(|c| Desired::derived(RECONCILING, c))
 }
 
 fn order(type_: &str) -> u8 {
@@ -228,11 +449,12 @@ mod tests {
     fn the_transition_time_moves_only_when_the_status_changes() {
         let t0 = time("2026-01-01T00:00:00Z");
         let t1 = time("2026-01-01T01:00:00Z");
-        let first = merge(&[], vec![Desired::new("Ready", false, "Creating", "creating")], Some(1), &t0);
-        let same = merge(&first, vec![Desired::new("Ready", false, "Creating", "still")], Some(2), &t1);
+        let first =
+            merge(&[], vec![Desired::new("Ready", false, Reason::Creating, "creating")], Some(1), &t0);
+        let same = merge(&first, vec![Desired::new("Ready", false, Reason::Creating, "still")], Some(2), &t1);
         assert_eq!(same[0].last_transition_time, t0);
         assert_eq!(same[0].observed_generation, Some(2));
-        let flipped = merge(&same, vec![Desired::new("Ready", true, "Available", "ok")], Some(2), &t1);
+        let flipped = merge(&same, vec![Desired::new("Ready", true, Reason::Available, "ok")], Some(2), &t1);
         assert_eq!(flipped[0].last_transition_time, t1);
     }
 
@@ -242,8 +464,8 @@ mod tests {
         let c = merge(
             &[],
             vec![
-                Desired::new("Ready", true, "Available", ""),
-                Desired::new("Synced", false, "PublishedLocked", ""),
+                Desired::new("Ready", true, Reason::Available, ""),
+                Desired::new("Synced", false, Reason::PublishedLocked, ""),
             ],
             None,
             &t0,
@@ -252,8 +474,8 @@ mod tests {
         let ok = merge(
             &[],
             vec![
-                Desired::new("Ready", true, "Available", ""),
-                Desired::new("Synced", true, "ReconcileSuccess", ""),
+                Desired::new("Ready", true, Reason::Available, ""),
+                Desired::new("Synced", true, Reason::ReconcileSuccess, ""),
             ],
             None,
             &t0,
@@ -264,23 +486,24 @@ mod tests {
     #[test]
     fn other_conditions_are_kept_and_ready_comes_first() {
         let t0 = time("2026-01-01T00:00:00Z");
-        let a = merge(&[], vec![Desired::new("Published", true, "Published", "")], None, &t0);
-        let b = merge(&a, vec![Desired::new("Ready", true, "Available", "")], None, &t0);
+        let a = merge(&[], vec![Desired::new("Published", true, Reason::Published, "")], None, &t0);
+        let b = merge(&a, vec![Desired::new("Ready", true, Reason::Available, "")], None, &t0);
         assert_eq!(b.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(), ["Ready", "Published"]);
     }
 
     #[test]
     fn work_in_progress_is_reconciling_and_what_needs_a_person_is_stalled() {
         let t0 = time("2026-01-01T00:00:00Z");
-        let creating = merge(&[], vec![Desired::new("Ready", false, "Creating", "creating")], Some(1), &t0);
+        let creating =
+            merge(&[], vec![Desired::new("Ready", false, Reason::Creating, "creating")], Some(1), &t0);
         assert_eq!(find(&creating, RECONCILING).map(|c| c.reason.as_str()), Some("Creating"));
         assert!(find(&creating, STALLED).is_none());
 
         let locked = merge(
             &creating,
             vec![
-                Desired::new("Ready", false, "PublishedLocked", "locked"),
-                Desired::new("Synced", false, "PublishedLocked", "locked"),
+                Desired::new("Ready", false, Reason::PublishedLocked, "locked"),
+                Desired::new("Synced", false, Reason::PublishedLocked, "locked"),
             ],
             Some(2),
             &t0,
@@ -294,8 +517,8 @@ mod tests {
         let done = merge(
             &locked,
             vec![
-                Desired::new("Ready", true, "Available", ""),
-                Desired::new("Synced", true, "ReconcileSuccess", ""),
+                Desired::new("Ready", true, Reason::Available, ""),
+                Desired::new("Synced", true, Reason::ReconcileSuccess, ""),
             ],
             Some(2),
             &t0,
@@ -309,8 +532,8 @@ mod tests {
         let c = merge(
             &[],
             vec![
-                Desired::new("Ready", false, "Throttled", "slow"),
-                Desired::new("Synced", false, "NameConflict", "taken"),
+                Desired::new("Ready", false, Reason::Throttled, "slow"),
+                Desired::new("Synced", false, Reason::NameConflict, "taken"),
             ],
             None,
             &t0,
@@ -321,78 +544,12 @@ mod tests {
     #[test]
     fn every_kept_condition_is_stamped_with_the_current_generation() {
         let t0 = time("2026-01-01T00:00:00Z");
-        let first = merge(&[], vec![Desired::new("Published", true, "Published", "")], Some(1), &t0);
-        let second = merge(&first, vec![Desired::new("Ready", true, "Available", "")], Some(3), &t0);
+        let first = merge(&[], vec![Desired::new("Published", true, Reason::Published, "")], Some(1), &t0);
+        let second = merge(&first, vec![Desired::new("Ready", true, Reason::Available, "")], Some(3), &t0);
         assert!(second.iter().all(|c| c.observed_generation == Some(3)), "{second:?}");
     }
 
-    /// Every reason the code writes is classified: a string literal passed as a reason in
-    /// `src/` (`Desired::new(.., "Reason", ..)`, `fn reason` arms) must be in [`REASONS`].
-    #[test]
-    fn every_reason_the_code_writes_is_classified() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut missing = Vec::new();
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-                for reason in written_reasons(code) {
-                    if !REASONS.iter().any(|(r, _)| *r == reason) && !missing.contains(&reason) {
-                        missing.push(reason);
-                    }
-                }
-            }
-        }
-        assert!(missing.is_empty(), "reasons missing from REASONS (and docs/conditions.md): {missing:?}");
-    }
-
-    /// The reasons a source file writes: the third argument-ish literal of
-    /// `Desired::new("Type", bool, "Reason"` and `=> "Reason"` arms of `reason` functions.
-    fn written_reasons(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for piece in text.split("Desired::new(").skip(1) {
-            let literals: Vec<&str> = piece.split('"').collect();
-            // "Type", <status>, "Reason"
-            let between = literals.get(2).map_or("", |b| b.trim());
-            if literals.len() > 3
-                && literals[0].is_empty()
-                && between.starts_with(',')
-                && between.ends_with(',')
-                && !between.contains(['(', ')', ';'])
-            {
-                let reason = literals[3];
-                if reason.chars().all(char::is_alphanumeric) && reason.starts_with(char::is_uppercase) {
-                    out.push(reason.to_string());
-                }
-            }
-        }
-        // The body of a `fn reason(` / `fn error_reason(`: up to the `}` at its indentation.
-        let mut end_of_fn: Option<String> = None;
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if ["pub fn reason(", "fn reason(", "pub fn error_reason("].iter().any(|f| trimmed.starts_with(f))
-            {
-                end_of_fn = Some(format!("{}}}", &line[..line.len() - line.trim_start().len()]));
-            } else if end_of_fn.as_deref() == Some(line) {
-                end_of_fn = None;
-            }
-            if end_of_fn.is_some()
-                && let Some((_, rhs)) = trimmed.split_once("=> \"")
-                && let Some((reason, _)) = rhs.split_once('"')
-            {
-                out.push(reason.to_string());
-            }
-        }
-        out
-    }
-
-    /// `docs/conditions.md` prints the same classes as [`REASONS`].
+    /// `docs/conditions.md` prints the same classes as [`Reason::class`].
     #[test]
     fn the_reasons_table_in_the_docs_agrees_with_the_code() {
         let doc = std::fs::read_to_string(
@@ -400,7 +557,8 @@ mod tests {
         )
         .unwrap();
         let mut problems = Vec::new();
-        for (reason, class) in REASONS {
+        for reason in Reason::ALL {
+            let class = reason.class();
             let rows: Vec<&str> =
                 doc.lines().filter(|l| l.starts_with('|') && l.contains(&format!("`{reason}`"))).collect();
             if rows.is_empty() {

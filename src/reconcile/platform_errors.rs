@@ -1,19 +1,20 @@
 //! How a platform error reads in conditions and Events: a PascalCase reason and a message
 //! that says what the user can do. Shared by the reconcilers.
 
+use crate::reconcile::conditions::Reason;
 use iot_platform::{ErrorClass, PlatformError};
 
 /// A PascalCase reason for a platform error.
 #[must_use]
-pub fn error_reason(error: &PlatformError) -> &'static str {
+pub fn error_reason(error: &PlatformError) -> Reason {
     match error.class() {
-        ErrorClass::Throttled => "Throttled",
-        ErrorClass::Transient => "PlatformUnavailable",
-        ErrorClass::Conflict => "Conflict",
-        ErrorClass::NotFound => "NotFound",
-        ErrorClass::Invalid | ErrorClass::Undocumented => "PlatformRefused",
-        ErrorClass::Auth => "AccountNotReady",
-        ErrorClass::Quota => "QuotaExceeded",
+        ErrorClass::Throttled => Reason::Throttled,
+        ErrorClass::Transient => Reason::PlatformUnavailable,
+        ErrorClass::Conflict => Reason::Conflict,
+        ErrorClass::NotFound => Reason::NotFound,
+        ErrorClass::Invalid | ErrorClass::Undocumented => Reason::PlatformRefused,
+        ErrorClass::Auth => Reason::AccountNotReady,
+        ErrorClass::Quota => Reason::QuotaExceeded,
     }
 }
 

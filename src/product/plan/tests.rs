@@ -550,7 +550,7 @@ fn revoke_apply_republish_of_a_product_with_activated_devices_waits_for_approval
     assert_eq!(p.actions, vec![Action::CreateTags(vec![tag("team", "a")])]);
     let Some(Blocked::ImpactNeedsApproval(impact)) = &p.blocked else { panic!("{:?}", p.blocked) };
     assert_eq!(impact.operation, "CancelReleaseProduct");
-    assert_eq!(p.blocked.as_ref().unwrap().reason(), "ImpactNeedsApproval");
+    assert_eq!(p.blocked.as_ref().unwrap().reason(), Reason::ImpactNeedsApproval);
     assert!(p.blocked.as_ref().unwrap().message().contains("1 234 activated devices (56 online)"));
     // Approved for this generation (0 in these tests): everything runs.
     let p = apply(&approved(d.clone(), 0), &observed(o.clone()), &recorded());
@@ -579,7 +579,7 @@ fn deleting_a_product_with_devices_waits_for_approval_and_orphan_stays_the_way_o
     let o = observed(with_devices(exists(false), 4, 0, 0));
     let p = plan(&desired(serde_json::json!({})), &o, &recorded(), Mode::Delete);
     assert_eq!(p.actions, vec![]);
-    assert_eq!(p.blocked.as_ref().map(Blocked::reason), Some("DeleteNeedsApproval"));
+    assert_eq!(p.blocked.as_ref().map(Blocked::reason), Some(Reason::DeleteNeedsApproval));
     let orphan = desired(serde_json::json!({"deletionPolicy": "Orphan"}));
     assert_eq!(plan(&orphan, &o, &recorded(), Mode::Delete), Plan::default());
     let p = plan(&approved(desired(serde_json::json!({})), 0), &o, &recorded(), Mode::Delete);
@@ -754,8 +754,11 @@ fn a_subscription_whose_groups_are_not_ready_waits_and_says_why() {
     let d = desired(serde_json::json!({
         "subscription": {"consumerGroups": ["billing"], "messages": ["DeviceData"]},
     }))
-    .with_consumer_groups(Err(("ConsumerGroupNotReady", "IotConsumerGroup billing has no group yet".into())));
+    .with_consumer_groups(Err((
+        Reason::ConsumerGroupNotReady,
+        "IotConsumerGroup billing has no group yet".into(),
+    )));
     let p = apply(&d, &Observed::Nothing, &Recorded::default());
     assert_eq!(operations(&p), ["CreateProduct"], "the product does not wait for its subscription");
-    assert_eq!(p.blocked.map(|b| b.reason()), Some("ConsumerGroupNotReady"));
+    assert_eq!(p.blocked.map(|b| b.reason()), Some(Reason::ConsumerGroupNotReady));
 }
