@@ -21,18 +21,8 @@ use crate::reconcile::status::{self, FIELD_MANAGER};
 use super::claim;
 use super::execute::CreateJournal;
 use super::intent;
+use super::outcome::{JournalFacts, JournalState};
 use super::status::{api, apply_body};
-
-/// What the journal holds after a reconcile.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JournalState {
-    /// No create was attempted: the status keeps what it had.
-    Untouched,
-    /// A create is pending (its attempts' outcome is unknown).
-    Pending(PendingCreate),
-    /// Every attempt was refused definitively: nothing is pending.
-    Cleared,
-}
 
 /// Records a create on the resource before it is made (see [`CreateJournal`]), and holds
 /// the finalizer before the first platform write.
@@ -88,6 +78,16 @@ impl<'a> StatusJournal<'a> {
             finalizers.push(super::FINALIZER.to_string());
         }
         finalizers
+    }
+
+    /// What the journal came to, as plain data for [`super::outcome`].
+    #[must_use]
+    pub fn facts(&self) -> JournalFacts {
+        JournalFacts {
+            state: self.state(),
+            pending_before: self.pending_before.clone(),
+            settles_intent: self.settles_intent(),
+        }
     }
 
     /// The pending create after this reconcile's attempts (none once a key was recorded).

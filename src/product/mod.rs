@@ -204,7 +204,8 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     {
         return take_over_refused(ctx, product, mode, &account.name, how).await;
     }
-    let (named_instance, shown_instance) = outcome::resolved_instance(&desired, &account);
+    let (named_instance, shown_instance) =
+        outcome::resolved_instance(&desired, account.instance_id.as_deref(), &account.region);
     let desired = match &desired.subscription {
         Some(wanted) if mode == Mode::Apply => {
             let named = subscription::lookup(&ctx.consumer_groups, &namespace, &wanted.group_names);
@@ -227,7 +228,7 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     };
     let plan = plan::plan(&desired, &observation.observed, &recorded, mode);
     let key = key_to_act_on(&observation.observed, &plan, &recorded, &desired);
-    let journal = journal::StatusJournal::new(ctx, product, shown_instance);
+    let journal = journal::StatusJournal::new(ctx, product, shown_instance.clone());
     let executed = execute::execute(
         platform,
         named_instance.as_deref(),
@@ -258,11 +259,12 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
         mode,
         in_sync_before,
         desired: &desired,
-        account: &account,
+        instance: &shown_instance,
+        region: &account.region,
         observation: &observation,
         plan: &plan,
         executed: &executed,
-        journal: &journal,
+        journal: journal.facts(),
         observation_distributed: &recorded.distributed_to,
     };
     let secret = report::report(ctx, product, &facts).await?;

@@ -6,24 +6,50 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::IotProduct;
-use crate::crd::product::{IotProductStatus, ThingModelStatus};
-use crate::reconcile::account_clients::AccountHandle;
+use crate::crd::product::{IotProductStatus, PendingCreate, ThingModelStatus};
 use crate::reconcile::conditions::{self, Desired, Reason};
 use crate::reconcile::platform_errors::{error_message, error_reason};
 use iot_platform::region::public_instance;
 
 use super::desired::DesiredProduct;
 use super::execute::{Executed, Outcome};
-use super::journal::{JournalState, StatusJournal};
 use super::observe::Observation;
 use super::plan::{Action, Blocked, Mode, Observed, Plan};
 
-/// The instance id a product lives in: named, the account's, or the region's public one.
+/// The instance id a product lives in: named by the spec, the account's, or the region's
+/// public one; (the one to name in requests, the one to show).
 #[must_use]
-pub fn resolved_instance(desired: &DesiredProduct, account: &AccountHandle) -> (Option<String>, String) {
-    let named = desired.instance_id.clone().or_else(|| account.instance_id.clone());
-    let shown = named.clone().unwrap_or_else(|| public_instance(&account.region));
+pub fn resolved_instance(
+    desired: &DesiredProduct,
+    account_instance: Option<&str>,
+    region: &str,
+) -> (Option<String>, String) {
+    let named = desired.instance_id.clone().or_else(|| account_instance.map(str::to_string));
+    let shown = named.clone().unwrap_or_else(|| public_instance(region));
     (named, shown)
+}
+
+/// What the journal holds after a reconcile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum JournalState {
+    /// No create was attempted: the status keeps what it had.
+    #[default]
+    Untouched,
+    /// A create is pending (its attempts' outcome is unknown).
+    Pending(PendingCreate),
+    /// Every attempt was refused definitively: nothing is pending.
+    Cleared,
+}
+
+/// What the create journal came to in a reconcile, as plain data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalFacts {
+    /// The pending create after this reconcile's attempts.
+    pub state: JournalState,
+    /// The create that was pending before this reconcile (from the unsettled intent).
+    pub pending_before: Option<PendingCreate>,
+    /// The intent this reconcile's status accounts for.
+    pub settles_intent: Option<String>,
 }
 
 /// The reason and note of the Event of an executed action.
@@ -170,16 +196,18 @@ pub struct Facts<'a> {
     pub in_sync_before: bool,
     /// The spec, validated.
     pub desired: &'a DesiredProduct,
-    /// The account.
-    pub account: &'a AccountHandle,
+    /// The instance the product lives in (as shown: the public instance by its id).
+    pub instance: &'a str,
+    /// The account's region.
+    pub region: &'a str,
     /// What observing found.
     pub observation: &'a Observation,
     /// The plan.
     pub plan: &'a Plan,
     /// What was done.
     pub executed: &'a Executed,
-    /// The create journal of this reconcile.
-    pub journal: &'a StatusJournal<'a>,
+    /// What the create journal of this reconcile came to.
+    pub journal: JournalFacts,
     /// Where the product was distributed (recorded by ProductDistributions).
     pub observation_distributed: &'a [String],
 }
@@ -430,7 +458,6 @@ pub fn next_status(
     now: &Time,
 ) -> IotProductStatus {
     let previous = product.status.clone().unwrap_or_default();
-    let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
     let tag_actions_done = facts
         .plan
         .actions
@@ -461,8 +488,8 @@ pub fn next_status(
             .is_none_or(|c| c.status != "True" || c.observed_generation != product.metadata.generation);
     IotProductStatus {
         product_key: state.key.clone(),
-        instance_id: Some(instance_shown),
-        region: Some(facts.account.region.clone()),
+        instance_id: Some(facts.instance.to_string()),
+        region: Some(facts.region.to_string()),
         published: state.published.filter(|_| state.exists),
         platform_status: state
             .published
@@ -496,13 +523,13 @@ pub fn next_status(
         // A refused create (the name is taken) made nothing: no intent is left pending.
         pending_create: match (&state.key, &facts.executed.outcome) {
             (Some(_), _) | (None, Outcome::NameConflict) => None,
-            (None, _) => match facts.journal.state() {
-                JournalState::Untouched => facts.journal.pending_before().cloned(),
-                JournalState::Pending(pending) => Some(pending),
+            (None, _) => match &facts.journal.state {
+                JournalState::Untouched => facts.journal.pending_before.clone(),
+                JournalState::Pending(pending) => Some(pending.clone()),
                 JournalState::Cleared => None,
             },
         },
-        settled_intent: facts.journal.settles_intent().or(previous.settled_intent.clone()),
+        settled_intent: facts.journal.settles_intent.clone().or(previous.settled_intent.clone()),
         distributed_to: previous.distributed_to.clone(),
         observed_generation: product.metadata.generation,
         last_handled_reconcile_at: crate::crd::reconcile_request(&product.metadata),
@@ -663,5 +690,345 @@ mod tests {
         let steps = vec![("ThingModelImported", "灯".repeat(600))];
         let (_, note) = summary_event(&steps).unwrap();
         assert!(note.len() <= 1024 && note.ends_with('…'), "{}", note.len());
+    }
+}
+
+/// The status each situation of a reconcile comes to: the Ready, Synced and Available
+/// conditions (their reasons), kstatus' derived condition, and the create intent kept or
+/// settled. One row per situation; the facts are plain data, as the controller builds them.
+#[cfg(test)]
+mod situations {
+    use super::*;
+    use crate::crd::product::{CreateAttempt, IotProductSpec};
+    use crate::product::plan::ObservedProduct;
+    use crate::reconcile::conditions::{Class, class_of};
+    use iot_platform::model::{DEVELOPMENT_STATUS, ProductDetails, RELEASE_STATUS};
+
+    fn desired(spec: serde_json::Value) -> DesiredProduct {
+        let mut base = serde_json::json!({"productName": "Lamp"});
+        base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+        let spec: IotProductSpec = serde_json::from_value(base).unwrap();
+        DesiredProduct::from_resource(&IotProduct::new("lamp", spec)).unwrap()
+    }
+
+    fn exists(published: bool) -> Observed {
+        Observed::Exists(Box::new(ObservedProduct {
+            details: ProductDetails {
+                product_key: "a1Key".into(),
+                product_name: "Lamp".into(),
+                product_secret: "s".into(),
+                product_status: if published { RELEASE_STATUS } else { DEVELOPMENT_STATUS }.into(),
+                ..ProductDetails::default()
+            },
+            tags: std::collections::BTreeMap::new(),
+            thing_model_digest: None,
+            thing_model_draft: None,
+            published_thing_model_digest: None,
+            devices: crate::crd::product::DeviceCounts::default(),
+            topics: None,
+            script: None,
+            subscription: None,
+        }))
+    }
+
+    fn plan(actions: Vec<Action>, blocked: Option<Blocked>, withheld: Vec<Action>) -> Plan {
+        Plan { actions, blocked, recreate: false, withheld }
+    }
+
+    fn executed(done: Vec<Action>, key: Option<&str>, outcome: Outcome) -> Executed {
+        Executed {
+            done,
+            product_key: key.map(str::to_string),
+            created_secret: key.map(|_| iot_platform::secret::Secret::new("s")),
+            outcome,
+        }
+    }
+
+    fn throttled() -> iot_platform::PlatformError {
+        iot_platform::PlatformError::Api {
+            action: "CreateProduct",
+            code: "Throttling.User".into(),
+            message: "Request was denied due to user flow control.".into(),
+            request_id: "r".into(),
+            http_status: 400,
+            class: iot_platform::ErrorClass::Throttled,
+        }
+    }
+
+    fn pending() -> PendingCreate {
+        PendingCreate {
+            product_name: "Lamp".into(),
+            instance_id: Some("iotx-oxssharez200".into()),
+            since: Time(jiff::Timestamp::from_second(900).unwrap()),
+            attempts: vec![CreateAttempt { sent: super::super::claim::micro_time(900_000), answered: None }],
+        }
+    }
+
+    /// One situation: what the reconcile saw and did.
+    struct Case {
+        name: &'static str,
+        mode: Mode,
+        desired: DesiredProduct,
+        observed: Observed,
+        plan: Plan,
+        executed: Executed,
+        journal: JournalFacts,
+        secret_problem: Option<&'static str>,
+    }
+
+    /// What the status says: (Ready, Synced, Available) as (status, reason), and the derived
+    /// kstatus condition (`Reconciling`/`Stalled`, none when all is well).
+    type Said = [(bool, &'static str); 3];
+
+    fn run(case: &Case) -> (Said, Option<(&'static str, Class)>, IotProductStatus) {
+        let facts = Facts {
+            mode: case.mode,
+            in_sync_before: false,
+            desired: &case.desired,
+            instance: "iotx-oxssharez200",
+            region: "cn-shanghai",
+            observation: &Observation { observed: case.observed.clone(), found_by: None },
+            plan: &case.plan,
+            executed: &case.executed,
+            journal: case.journal.clone(),
+            observation_distributed: &[],
+        };
+        let state = after(&facts);
+        let spec: IotProductSpec =
+            serde_json::from_value(serde_json::json!({"productName": "Lamp"})).unwrap();
+        let mut product = IotProduct::new("lamp", spec);
+        product.metadata.generation = Some(2);
+        let now = Time(jiff::Timestamp::from_second(1_000).unwrap());
+        let status = next_status(&product, &facts, &state, case.secret_problem, &now);
+        let condition = |type_: &str| {
+            let c = conditions::find(&status.conditions, type_)
+                .unwrap_or_else(|| panic!("{}: no {type_}", case.name));
+            assert_eq!(c.observed_generation, Some(2), "{}: {type_}", case.name);
+            let reason = Reason::parse(&c.reason)
+                .unwrap_or_else(|| panic!("{}: unknown reason {}", case.name, c.reason));
+            (c.status == "True", reason.as_str())
+        };
+        let said = [condition("Ready"), condition("Synced"), condition("Available")];
+        let derived = [conditions::RECONCILING, conditions::STALLED]
+            .into_iter()
+            .find(|t| conditions::find(&status.conditions, t).is_some())
+            .map(|t| (t, class_of(&conditions::find(&status.conditions, t).unwrap().reason)));
+        (said, derived, status)
+    }
+
+    #[test]
+    fn each_situation_comes_to_its_conditions() {
+        let created = || executed(vec![Action::Create], Some("a1Key"), Outcome::Completed);
+        let cases = vec![
+            (
+                Case {
+                    name: "created in one pass",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({})),
+                    observed: Observed::Nothing,
+                    plan: plan(vec![Action::Create], None, vec![]),
+                    executed: created(),
+                    journal: JournalFacts { settles_intent: Some("i1".into()), ..JournalFacts::default() },
+                    secret_problem: None,
+                },
+                [(true, "Available"), (true, "ReconcileSuccess"), (true, "Available")],
+                None,
+            ),
+            (
+                Case {
+                    name: "the create was throttled",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({})),
+                    observed: Observed::Nothing,
+                    plan: plan(vec![Action::Create], None, vec![]),
+                    executed: executed(
+                        vec![],
+                        None,
+                        Outcome::Failed { action: Action::Create, error: throttled() },
+                    ),
+                    journal: JournalFacts {
+                        state: JournalState::Pending(pending()),
+                        ..JournalFacts::default()
+                    },
+                    secret_problem: None,
+                },
+                [(false, "Throttled"), (false, "Throttled"), (false, "Throttled")],
+                Some((conditions::RECONCILING, Class::Transient)),
+            ),
+            (
+                Case {
+                    name: "the name is another product's",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({})),
+                    observed: Observed::Nothing,
+                    plan: plan(vec![Action::Create], None, vec![]),
+                    executed: executed(vec![], None, Outcome::NameConflict),
+                    journal: JournalFacts {
+                        state: JournalState::Pending(pending()),
+                        ..JournalFacts::default()
+                    },
+                    secret_problem: None,
+                },
+                [(false, "NameConflict"), (false, "NameConflict"), (false, "NameConflict")],
+                Some((conditions::STALLED, Class::NeedsHuman)),
+            ),
+            (
+                Case {
+                    name: "a change the publication locks",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({"published": true, "productName": "Lamp2"})),
+                    observed: exists(true),
+                    plan: plan(
+                        vec![],
+                        Some(Blocked::PublishedLocked {
+                            fields: vec!["productName"],
+                            thing_model_changes: vec![],
+                        }),
+                        vec![],
+                    ),
+                    executed: executed(vec![], Some("a1Key"), Outcome::Completed),
+                    journal: JournalFacts::default(),
+                    secret_problem: None,
+                },
+                [(false, "PublishedLocked"), (false, "PublishedLocked"), (true, "Available")],
+                Some((conditions::STALLED, Class::NeedsHuman)),
+            ),
+            (
+                Case {
+                    name: "ObserveOnly finds a difference",
+                    mode: Mode::Apply,
+                    desired: desired(
+                        serde_json::json!({"managementPolicy": "ObserveOnly", "productKey": "a1Key"}),
+                    ),
+                    observed: exists(false),
+                    plan: plan(vec![], None, vec![Action::Release]),
+                    executed: executed(vec![], Some("a1Key"), Outcome::Completed),
+                    journal: JournalFacts::default(),
+                    secret_problem: None,
+                },
+                [(false, "ObserveOnly"), (false, "ObserveOnly"), (true, "Available")],
+                Some((conditions::STALLED, Class::NeedsHuman)),
+            ),
+            (
+                Case {
+                    name: "topics paced by the platform's quota",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({})),
+                    observed: exists(false),
+                    plan: plan(vec![], None, vec![]),
+                    executed: executed(
+                        vec![],
+                        Some("a1Key"),
+                        Outcome::Paced { retry_after: std::time::Duration::from_secs(1) },
+                    ),
+                    journal: JournalFacts::default(),
+                    secret_problem: None,
+                },
+                [(false, "ApplyingTopics"), (false, "ApplyingTopics"), (true, "Available")],
+                Some((conditions::RECONCILING, Class::Transient)),
+            ),
+            (
+                Case {
+                    name: "the Secret's name is taken",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({})),
+                    observed: exists(false),
+                    plan: plan(vec![], None, vec![]),
+                    executed: executed(vec![], Some("a1Key"), Outcome::Completed),
+                    journal: JournalFacts::default(),
+                    secret_problem: Some("Secret lamp-credentials is not the operator's"),
+                },
+                [(false, "SecretConflict"), (false, "SecretConflict"), (false, "SecretConflict")],
+                Some((conditions::STALLED, Class::NeedsHuman)),
+            ),
+            (
+                Case {
+                    name: "adopted by its name",
+                    mode: Mode::Apply,
+                    desired: desired(serde_json::json!({"adoptionPolicy": "ByName"})),
+                    observed: Observed::Nothing,
+                    plan: plan(vec![Action::Create], None, vec![]),
+                    executed: executed(
+                        vec![],
+                        Some("a1Key"),
+                        Outcome::Adopted { product_key: "a1Key".into() },
+                    ),
+                    journal: JournalFacts::default(),
+                    secret_problem: None,
+                },
+                // Found, its credentials not read yet: Ready and Available wait for them.
+                [(false, "Creating"), (false, "Adopting"), (false, "Creating")],
+                Some((conditions::RECONCILING, Class::Transient)),
+            ),
+            (
+                Case {
+                    name: "deleting a published product is blocked",
+                    mode: Mode::Delete,
+                    desired: desired(serde_json::json!({"published": true})),
+                    observed: exists(true),
+                    plan: plan(vec![], Some(Blocked::DeleteWhilePublished), vec![]),
+                    executed: executed(vec![], Some("a1Key"), Outcome::Completed),
+                    journal: JournalFacts::default(),
+                    secret_problem: None,
+                },
+                [
+                    (false, "DeleteBlockedByPublication"),
+                    (false, "DeleteBlockedByPublication"),
+                    (false, "DeleteBlockedByPublication"),
+                ],
+                Some((conditions::STALLED, Class::NeedsHuman)),
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (case, said, derived) in &cases {
+            let (got, got_derived, _) = run(case);
+            if got != *said || got_derived != *derived {
+                wrong.push(format!("{}: {got:?} {got_derived:?}, expected {said:?} {derived:?}", case.name));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn the_create_intent_is_settled_or_kept_as_the_journal_says() {
+        let case = |executed: Executed, journal: JournalFacts| Case {
+            name: "intent",
+            mode: Mode::Apply,
+            desired: desired(serde_json::json!({})),
+            observed: Observed::Nothing,
+            plan: plan(vec![Action::Create], None, vec![]),
+            executed,
+            journal,
+            secret_problem: None,
+        };
+        // Created: the key is in the status, nothing pending, the intent settled.
+        let (_, _, status) = run(&case(
+            executed(vec![Action::Create], Some("a1Key"), Outcome::Completed),
+            JournalFacts { settles_intent: Some("i1".into()), ..JournalFacts::default() },
+        ));
+        assert_eq!((status.product_key.as_deref(), status.pending_create), (Some("a1Key"), None));
+        assert_eq!(status.settled_intent.as_deref(), Some("i1"));
+        // The answer was lost: the create stays pending (the next pass looks for it).
+        let (_, _, status) = run(&case(
+            executed(vec![], None, Outcome::Failed { action: Action::Create, error: throttled() }),
+            JournalFacts {
+                state: JournalState::Pending(pending()),
+                settles_intent: Some("i2".into()),
+                ..JournalFacts::default()
+            },
+        ));
+        assert_eq!(status.pending_create, Some(pending()));
+        // Untouched this pass: the create pending before stays pending.
+        let (_, _, status) = run(&case(
+            executed(vec![], None, Outcome::Failed { action: Action::Create, error: throttled() }),
+            JournalFacts { pending_before: Some(pending()), ..JournalFacts::default() },
+        ));
+        assert_eq!(status.pending_create, Some(pending()));
+        // The name is another product's: nothing is left pending.
+        let (_, _, status) = run(&case(
+            executed(vec![], None, Outcome::NameConflict),
+            JournalFacts { state: JournalState::Pending(pending()), ..JournalFacts::default() },
+        ));
+        assert_eq!(status.pending_create, None);
     }
 }

@@ -19,7 +19,7 @@ use crate::reconcile::status::FIELD_MANAGER;
 
 use super::execute::Outcome;
 use super::observe::FoundBy;
-use super::outcome::{After, Facts, action_event, after, next_status, resolved_instance, summary_event};
+use super::outcome::{After, Facts, action_event, after, next_status, summary_event};
 use super::plan::{Action, Blocked, Mode, Observed};
 use super::secret::{self, ProductCredentials};
 use super::status::write_status;
@@ -106,7 +106,7 @@ async fn publish_events(
     state: &After,
     secret_written: Option<&str>,
 ) {
-    let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
+    let instance_shown = facts.instance;
     let key = state.key.clone().unwrap_or_default();
     let mut steps: Vec<(&'static str, String)> = Vec::new();
     if let Some(FoundBy::PendingCreate | FoundBy::Name | FoundBy::SpecKey) = facts.observation.found_by {
@@ -118,7 +118,7 @@ async fn publish_events(
             _ => None,
         };
         let (reason, note) =
-            action_event(action, &key, facts.desired, &instance_shown, facts.plan.recreate, draft);
+            action_event(action, &key, facts.desired, instance_shown, facts.plan.recreate, draft);
         let note = if *action == Action::CancelRelease && facts.mode == Mode::Apply && facts.desired.published
         {
             format!(
@@ -217,7 +217,7 @@ async fn report_secret(
     state: &After,
 ) -> Result<SecretReport, kube::Error> {
     let previous = product.status.clone().unwrap_or_default();
-    let (_, instance_shown) = resolved_instance(facts.desired, facts.account);
+    let instance_shown = facts.instance;
     let mut report = SecretReport::default();
     let managed_elsewhere = matches!(facts.plan.blocked, Some(Blocked::ManagedElsewhere));
     if facts.mode == Mode::Apply
@@ -227,8 +227,8 @@ async fn report_secret(
         let credentials = ProductCredentials {
             product_key: key.clone(),
             product_secret: product_secret.expose().to_string(),
-            region: facts.account.region.clone(),
-            instance_id: instance_shown.clone(),
+            region: facts.region.to_string(),
+            instance_id: instance_shown.to_string(),
         };
         match write_secret(ctx, product, &facts.desired.secret_name, &credentials).await? {
             SecretWrite::NotOurs(problem) => report.problem = Some(problem),
