@@ -86,6 +86,26 @@ fn the_charts_crds_are_the_generated_crds() {
     }
 }
 
+/// The chart's `version` and `appVersion` and the crates' version are the newest version the
+/// changelog names (below `[Unreleased]`).
+#[test]
+fn the_charts_version_follows_the_changelog() {
+    let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap();
+    let newest = changelog
+        .lines()
+        .filter_map(|l| l.strip_prefix("## ["))
+        .filter_map(|l| l.split(']').next())
+        .find(|v| *v != "Unreleased")
+        .expect("a released version in CHANGELOG.md");
+    let chart: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("charts/iot-product-operator/Chart.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(chart["version"].as_str(), Some(newest), "Chart.yaml version");
+    assert_eq!(chart["appVersion"].as_str(), Some(newest), "Chart.yaml appVersion");
+    assert_eq!(env!("CARGO_PKG_VERSION"), newest, "the workspace version");
+}
+
 /// The crates a package's production build links (normal dependencies, transitively).
 fn production_dependencies(package: &str) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
