@@ -34,7 +34,7 @@ use crate::product::execute::{claims_by_name, ownership_marks};
 use crate::product::observe::{self, Pending};
 use crate::product::outcome::name_conflict_message;
 use crate::product::plan::{self as decide, Action, Mode, Observed, Recorded};
-use crate::product::{take_over_refused_message, takes_over};
+use crate::product::preflight::{Verdict, preflight};
 use crate::reconcile::account_clients::AccountError;
 use crate::reconcile::tenancy::selects;
 use report::{Call, Entry, Summary};
@@ -313,33 +313,21 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
         }
         _ => desired,
     };
-    let labels = ctx.labels(&namespace);
-    if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
-        let by_label = account.spec.allowed_namespaces.as_ref().is_some_and(|s| s.selector.is_some());
-        if labels.is_none() && by_label {
-            out.notes.push(format!(
-                "PlatformAccount {account_name:?} admits namespaces by label and the labels of {namespace} are \
-                 unknown (pass its Namespace manifest, or use --cluster)"
-            ));
-        } else {
-            let refused =
-                AccountError::NotAllowed { account: account_name.clone(), namespace: namespace.clone() };
-            out.blocked = Some((refused.reason().to_string(), refused.to_string()));
+    // The controller's own verdict on the account's tenancy rules.
+    match preflight(&desired, &recorded, mode, account, &namespace, ctx.labels(&namespace)) {
+        Verdict::Proceed => {}
+        Verdict::AdmissionUnknown => out.notes.push(format!(
+            "PlatformAccount {account_name:?} admits namespaces by label and the labels of {namespace} are \
+             unknown (pass its Namespace manifest, or use --cluster)"
+        )),
+        Verdict::LeaveAlone => {
+            out.notes.push("taking over is not allowed for this namespace: the product is left alone".into());
             return out;
         }
-    }
-    if let Some(how) = takes_over(&desired, &recorded) {
-        let selection = account.spec.take_over.as_ref().map(|t| &t.allowed_namespaces);
-        if !selects(selection, &namespace, labels) {
-            if mode == Mode::Delete {
-                out.notes
-                    .push("taking over is not allowed for this namespace: the product is left alone".into());
-            } else {
-                out.blocked = Some((
-                    "TakeOverNotAllowed".into(),
-                    take_over_refused_message(how, &account_name, &namespace),
-                ));
-            }
+        refused => {
+            out.blocked = refused
+                .refusal(&account_name, &namespace)
+                .map(|(reason, message)| (reason.to_string(), message));
             return out;
         }
     }

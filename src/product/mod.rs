@@ -28,6 +28,7 @@ pub mod observe;
 pub mod outcome;
 pub mod parts;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod secret;
 pub mod status;
@@ -43,7 +44,7 @@ use rand::Rng as _;
 use tracing::{info, instrument};
 
 use crate::crd::IotProduct;
-use crate::crd::product::{AdoptionPolicy, DeletionPolicy, ManagementPolicy};
+use crate::crd::product::DeletionPolicy;
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
 use crate::reconcile::conditions::Reason;
 use crate::reconcile::context::Context;
@@ -55,6 +56,8 @@ use desired::{DesiredProduct, InvalidSpec};
 use execute::Outcome;
 use observe::Pending;
 use plan::{Mode, Observed, Recorded};
+use preflight::Verdict;
+pub use preflight::{take_over_refused_message, takes_over};
 
 /// The finalizer that guarantees cleanup on the platform before the resource goes.
 pub const FINALIZER: &str = "iot.productoperator.dev/product-cleanup";
@@ -199,10 +202,23 @@ async fn reconcile_product(product: &IotProduct, ctx: &Context, mode: Mode) -> R
     };
     let desired = desired.with_impact_threshold(account.impact_threshold);
     let namespace = product.namespace().unwrap_or_default();
-    if let Some(how) = takes_over(&desired, &recorded)
-        && !ctx.accounts.may_take_over(&account.name, &namespace).await
-    {
-        return take_over_refused(ctx, product, mode, &account.name, how).await;
+    let (account_spec, labels) = match ctx.accounts.tenancy_of(&account.name, &namespace).await {
+        Ok(read) => read,
+        Err(e) => {
+            report::report_problem(ctx, product, e.reason(), e.to_string()).await?;
+            return Err(Error::Account(e));
+        }
+    };
+    match preflight::preflight(&desired, &recorded, mode, &account_spec, &namespace, labels.as_ref()) {
+        Verdict::Proceed => {}
+        Verdict::LeaveAlone => {
+            info!(
+                account = account.name,
+                "taking over is not allowed for this namespace; the product is left on the platform"
+            );
+            return Ok(Requeue::await_change());
+        }
+        refused => return refuse(ctx, product, &refused, &account.name).await,
     }
     let (named_instance, shown_instance) =
         outcome::resolved_instance(&desired, account.instance_id.as_deref(), &account.region);
@@ -344,49 +360,27 @@ async fn account(
     }
 }
 
-/// How the spec takes over a product this resource did not create, if it does: by key (a
-/// key it has not recorded as its own), by name (before it has a product), or by observing.
-#[must_use]
-pub fn takes_over(desired: &DesiredProduct, recorded: &Recorded) -> Option<&'static str> {
-    if desired.management == ManagementPolicy::ObserveOnly {
-        return Some("spec.managementPolicy: ObserveOnly");
-    }
-    if desired.adopt_key.is_some() && desired.adopt_key != recorded.product_key {
-        return Some("spec.productKey");
-    }
-    if desired.adoption == AdoptionPolicy::ByName && recorded.product_key.is_none() {
-        return Some("spec.adoptionPolicy: ByName");
-    }
-    None
-}
-
-/// The account does not let this namespace take over products: nothing is done on the
-/// platform. Deleting leaves the product alone (it may be another's).
-async fn take_over_refused(
+/// Reports what the tenancy rules refuse (the namespace is not admitted, a take-over is not
+/// allowed): nothing is done on the platform until the spec or the account changes.
+async fn refuse(
     ctx: &Context,
     product: &IotProduct,
-    mode: Mode,
+    verdict: &Verdict,
     account: &str,
-    how: &str,
 ) -> Result<Requeue, Error> {
     let namespace = product.namespace().unwrap_or_default();
-    if mode == Mode::Delete {
-        info!(account, "taking over is not allowed for this namespace; the product is left on the platform");
-        return Ok(Requeue::await_change());
-    }
-    let message = take_over_refused_message(how, account, &namespace);
-    report::report_problem(ctx, product, Reason::TakeOverNotAllowed, message.clone()).await?;
-    Err(Error::TakeOverNotAllowed(message))
-}
-
-/// Why taking over (by `how`) is refused for `namespace` by `account`, and the ways out.
-#[must_use]
-pub fn take_over_refused_message(how: &str, account: &str, namespace: &str) -> String {
-    format!(
-        "{how} takes over an existing product, and PlatformAccount {account:?} does not let namespace {namespace} \
-         take over products; nothing was done on the platform. The account's administrator can allow it in \
-         spec.takeOver.allowedNamespaces; otherwise remove {how} to create a product of this resource's own"
-    )
+    let refused = match verdict {
+        // The namespace cache does not know it: not admitted until it does.
+        Verdict::AdmissionUnknown => Verdict::NotAdmitted,
+        other => other.clone(),
+    };
+    let (reason, message) =
+        refused.refusal(account, &namespace).unwrap_or((Reason::AccountNotAllowed, String::new()));
+    report::report_problem(ctx, product, reason, message.clone()).await?;
+    Err(match refused {
+        Verdict::TakeOverRefused { .. } => Error::TakeOverNotAllowed(message),
+        _ => Error::Account(AccountError::NotAllowed { account: account.to_string(), namespace }),
+    })
 }
 
 /// What the controller does next, from what the execution came to.

@@ -354,6 +354,20 @@ impl Accounts {
         tenancy::admits(account, namespace, &self.namespaces)
     }
 
+    /// Account `name` and the labels of `namespace` (when the cache knows it): what the
+    /// tenancy rules read.
+    ///
+    /// # Errors
+    /// [`AccountError`] when the account cannot be read.
+    pub async fn tenancy_of(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<(Arc<PlatformAccount>, Option<std::collections::BTreeMap<String, String>>), AccountError>
+    {
+        Ok((self.account(name).await?, self.namespaces.labels(namespace)))
+    }
+
     /// Whether account `name` lets `namespace` take over products the operator did not
     /// create (false when the account is not known).
     pub async fn may_take_over(&self, name: &str, namespace: &str) -> bool {
