@@ -283,6 +283,18 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
         assert!(!text.contains("+ CreateProductDistributeJob"), "{text}");
     }
 
+    // Two distributions from one namespace, the account letting a namespace hold one task: the
+    // controller makes the first job and the second waits for it (its decision, counted in).
+    let mut one_per_namespace = account.clone();
+    one_per_namespace["spec"]["distributionTasksPerNamespace"] = json!(1);
+    let mut second = distribution.clone();
+    second["metadata"]["name"] = json!("smart-lamp-again");
+    write(dir.path(), &[one_per_namespace, lamp(json!({})), distribution.clone(), second]);
+    let (code, text) = plan(&emulator, dir.path(), &[]).await;
+    assert_eq!(code, 1, "blocked: {text}");
+    assert_eq!(text.matches("+ CreateProductDistributeJob").count(), 1, "{text}");
+    assert!(text.contains("! blocked (NamespaceDistributionQuotaFull): the ProductDistributions of namespace default already hold 1"), "{text}");
+
     // A distribution of the lamp.
     write(dir.path(), &[account.clone(), lamp(json!({})), distribution]);
     let (code, text) = plan(&emulator, dir.path(), &["--output", "json"]).await;

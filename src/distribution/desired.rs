@@ -1,14 +1,17 @@
 //! What a distribution asks for, resolved from its spec and the cached IotProducts (no
 //! platform call): the product's key, the source instance, the account — or why it waits.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::crd::{DEFAULT_ACCOUNT, IotProduct, ProductDistribution};
+use crate::crd::{DEFAULT_ACCOUNT, IotProduct, PlatformAccount, ProductDistribution};
+use crate::reconcile::account_clients::AccountError;
 use crate::reconcile::conditions::{self, Reason};
 use crate::reconcile::context::ProductStores;
+use crate::reconcile::tenancy;
 
 /// The product being distributed, resolved.
 #[derive(Debug, Clone)]
@@ -97,6 +100,39 @@ pub fn take_over_refused_message(namespace: &str, account: &str) -> String {
     )
 }
 
+/// What the account's tenancy rules refuse for a distribution of `namespace` from `source`
+/// (`account` its PlatformAccount, `labels` the namespace's when known): the namespace not
+/// admitted, or a product by key that no IotProduct of the namespace manages (a take-over)
+/// when the namespace may not take over. The controller and `plan` both act on it.
+#[must_use]
+pub fn tenancy_refusal(
+    source: &Source,
+    account: &PlatformAccount,
+    namespace: &str,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Option<(Reason, String)> {
+    if !tenancy::selects(account.spec.allowed_namespaces.as_ref(), namespace, labels) {
+        let refused =
+            AccountError::NotAllowed { account: source.account.clone(), namespace: namespace.to_string() };
+        return Some((refused.reason(), refused.to_string()));
+    }
+    let take_over = account.spec.take_over.as_ref().map(|t| &t.allowed_namespaces);
+    if source.product.is_none() && !tenancy::selects(take_over, namespace, labels) {
+        return Some((Reason::TakeOverNotAllowed, take_over_refused_message(namespace, &source.account)));
+    }
+    None
+}
+
+/// Whether a distribution holds one of its account's distribution tasks (a job was made, or
+/// its create started, and the job's record was not deleted).
+#[must_use]
+pub fn holds_task(pd: &ProductDistribution) -> bool {
+    pd.status.as_ref().is_some_and(|status| {
+        (status.job_id.is_some() || status.create_started_time.is_some())
+            && status.job_record_deleted != Some(true)
+    })
+}
+
 /// Resolves the product of `pd` from the IotProducts `products` knows, or says why it must
 /// wait.
 ///
@@ -157,7 +193,7 @@ pub fn resolve(products: &dyn ProductLookup, pd: &ProductDistribution) -> Result
 
 /// The account of `pd`: its product's (when it resolves) or the one its spec names.
 #[must_use]
-pub fn account_name(products: &ProductStores, pd: &ProductDistribution) -> String {
+pub fn account_name(products: &dyn ProductLookup, pd: &ProductDistribution) -> String {
     resolve(products, pd).map_or_else(
         |_| pd.spec.account_ref.as_ref().map_or_else(|| DEFAULT_ACCOUNT.to_string(), |a| a.name.clone()),
         |source| source.account,

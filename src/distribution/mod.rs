@@ -23,7 +23,7 @@ use tracing::instrument;
 
 use crate::crd::distribution::ProductDistribution;
 use crate::reconcile::account_clients::{AccountError, AccountHandle};
-use crate::reconcile::conditions::{Desired, Reason};
+use crate::reconcile::conditions::Desired;
 use crate::reconcile::context::Context;
 use crate::reconcile::finalizer::{self, FinalizerError};
 use iot_platform::PlatformError;
@@ -141,15 +141,19 @@ async fn apply(pd: &ProductDistribution, ctx: &Context) -> Result<Requeue, Error
     let account = account(ctx, pd, &source.account).await?;
     let namespace = pd.namespace().unwrap_or_default();
     let starting = status.job_id.is_none();
-    // A product by key that no IotProduct of this namespace holds is a take-over.
-    if starting && source.product.is_none() && !ctx.accounts.may_take_over(&source.account, &namespace).await
-    {
-        let message = desired::take_over_refused_message(&namespace, &source.account);
-        status.state = Some(JobState::Pending.as_str().into());
-        report::event(ctx, pd, EventType::Warning, "TakeOverNotAllowed", message.clone()).await;
-        report::ready(ctx, pd, status, Desired::new("Ready", false, Reason::TakeOverNotAllowed, message))
-            .await?;
-        return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
+    // The account's tenancy rules, before a job is made (a product by key that no IotProduct
+    // of this namespace holds is a take-over).
+    if starting {
+        let (account_spec, labels) =
+            ctx.accounts.tenancy_of(&source.account, &namespace).await.map_err(Error::Account)?;
+        if let Some((reason, message)) =
+            desired::tenancy_refusal(&source, &account_spec, &namespace, labels.as_ref())
+        {
+            status.state = Some(JobState::Pending.as_str().into());
+            report::event(ctx, pd, EventType::Warning, reason.as_str(), message.clone()).await;
+            report::ready(ctx, pd, status, Desired::new("Ready", false, reason, message)).await?;
+            return Ok(Requeue::requeue(ctx.settings.resync_for(&pd.metadata, WAIT)));
+        }
     }
     let namespace_jobs = if starting { tasks_held(ctx, pd, &source.account).await? } else { 0 };
     let source_instance = if source.instance.is_empty() {
@@ -199,11 +203,7 @@ async fn tasks_held(ctx: &Context, pd: &ProductDistribution, account: &str) -> R
         .items
         .iter()
         .filter(|other| other.uid() != pd.uid())
-        .filter(|other| {
-            let status = other.status.clone().unwrap_or_default();
-            (status.job_id.is_some() || status.create_started_time.is_some())
-                && status.job_record_deleted != Some(true)
-        })
+        .filter(|other| desired::holds_task(other))
         .filter(|other| desired::account_name(&ctx.products, other) == account)
         .count())
 }

@@ -43,6 +43,9 @@ pub struct ClusterView {
     pub consumer_groups: BTreeMap<(String, String), crate::crd::IotConsumerGroup>,
     /// The live ProductDistributions, by (namespace, name).
     pub distributions: BTreeMap<(String, String), ProductDistribution>,
+    /// The ProductDistributions of the manifests' namespaces that hold one of their account's
+    /// distribution tasks, by namespace (absent: not readable).
+    pub task_holders: BTreeMap<String, Vec<ProductDistribution>>,
     /// The PlatformAccounts, by name.
     pub accounts: BTreeMap<String, PlatformAccount>,
     /// The namespaces' labels, by name; absent: the namespace does not exist yet.
@@ -125,6 +128,14 @@ impl ClusterView {
         for distribution in distributions {
             let (namespace, name) = (distribution.namespace().unwrap_or_default(), distribution.name_any());
             let api: Api<ProductDistribution> = Api::namespaced(client.clone(), &namespace);
+            if !view.task_holders.contains_key(&namespace)
+                && let Some(all) = unless_forbidden(api.list(&kube::api::ListParams::default()).await)
+                    .map_err(read_error(format!("the ProductDistributions of {namespace}")))?
+            {
+                let holders =
+                    all.items.into_iter().filter(crate::distribution::desired::holds_task).collect();
+                view.task_holders.insert(namespace.clone(), holders);
+            }
             let live = unless_forbidden(api.get_opt(&name).await)
                 .map_err(read_error(format!("ProductDistribution {namespace}/{name}")))?;
             if let Some(Some(live)) = live {

@@ -28,15 +28,15 @@ use iot_platform::region::public_instance;
 
 use crate::crd::product::DeletionPolicy;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
-use crate::distribution::desired::{ProductLookup, Waiting, resolve};
+use crate::distribution::desired::{ProductLookup, Waiting, account_name, resolve, tenancy_refusal};
+use crate::distribution::plan::{Decision, Known, decide};
+use crate::distribution::report as distribution_report;
 use crate::product::desired::{DesiredProduct, OWNER_TAG};
 use crate::product::execute::{claims_by_name, ownership_marks};
 use crate::product::observe::{self, Pending};
 use crate::product::outcome::name_conflict_message;
 use crate::product::plan::{self as decide, Action, Mode, Observed, Recorded};
 use crate::product::preflight::{Verdict, preflight};
-use crate::reconcile::account_clients::AccountError;
-use crate::reconcile::tenancy::selects;
 use report::{Call, Entry, Summary};
 
 /// Arguments of `plan`.
@@ -209,6 +209,7 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
     if mode == Mode::Apply {
         check_product_quota(&mut entries, &objects.products, &ctx).await;
         // A distribution is one-shot: deleting its resource changes nothing on the platform.
+        let mut tasks = Tasks::default();
         for distribution in &objects.distributions {
             let (namespace, name) = (
                 distribution.metadata.namespace.clone().unwrap_or_default(),
@@ -219,7 +220,8 @@ pub async fn run(args: &PlanArgs) -> Result<u8, PlanError> {
                     Entry { error: Some(refusal), ..entry("ProductDistribution", namespace, name) }
                 }
                 Ok(note) => {
-                    let mut entry = plan_distribution(distribution, &objects.products, &keys, &ctx).await;
+                    let mut entry =
+                        plan_distribution(distribution, &objects.products, &keys, &ctx, &mut tasks).await;
                     entry.notes.extend(note);
                     entry
                 }
@@ -507,6 +509,7 @@ pub async fn plan_distribution(
     products: &[IotProduct],
     keys: &BTreeMap<(String, String), String>,
     ctx: &Context,
+    tasks: &mut Tasks,
 ) -> Entry {
     let clients = &ctx.clients;
     let namespace = pd.metadata.namespace.clone().unwrap_or_default();
@@ -548,47 +551,81 @@ pub async fn plan_distribution(
     };
     // The controller's tenancy rules: the account admits the namespace; a product by key that
     // no IotProduct of the namespace manages is a take-over.
-    let labels = ctx.labels(&namespace);
-    if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
-        let refused =
-            AccountError::NotAllowed { account: source.account.clone(), namespace: namespace.clone() };
-        out.blocked = Some((refused.reason().to_string(), refused.to_string()));
-        return out;
-    }
-    if source.product.is_none()
-        && !selects(account.spec.take_over.as_ref().map(|t| &t.allowed_namespaces), &namespace, labels)
-    {
-        out.blocked = Some((
-            "TakeOverNotAllowed".into(),
-            crate::distribution::desired::take_over_refused_message(&namespace, &source.account),
-        ));
+    if let Some((reason, message)) = tenancy_refusal(&source, account, &namespace, ctx.labels(&namespace)) {
+        out.blocked = Some((reason.to_string(), message));
         return out;
     }
     let product = source.key.clone();
     if !product.starts_with(ONCE_CREATED) {
         out.product_key = Some(product.clone());
     }
-    let target = &pd.spec.target;
-    let to = target.uid.as_deref().or(target.logon_id.as_deref()).unwrap_or_default();
-    out.calls.push(Call {
-        operation: "CreateProductDistributeJob",
-        detail: format!("distribute {product} to instance {} of account {to}", target.instance_id),
-    });
-    match crate::distribution::observe::count_jobs(platform.as_ref()).await {
-        Ok(jobs) if jobs >= iot_platform::quota::MAX_DISTRIBUTION_JOBS => {
-            out.blocked = Some((
-                "DistributionQuotaFull".into(),
-                format!(
-                    "the account holds {jobs} of its {} distribution tasks; the distribution waits until one is \
-                     freed (a finished job's record deleted)",
-                    iot_platform::quota::MAX_DISTRIBUTION_JOBS
-                ),
-            ));
+    // The controller's decision, from the account's tasks and the namespace's share of them
+    // (with the creates planned before this one counted in).
+    let account_jobs = match crate::distribution::observe::count_jobs(platform.as_ref()).await {
+        Ok(jobs) => jobs + tasks.planned(&source.account, None),
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
         }
-        Ok(_) => {}
-        Err(e) => out.error = Some(e.to_string()),
-    }
+    };
+    let held_in_cluster =
+        ctx.cluster.as_ref().and_then(|view| view.task_holders.get(&namespace)).map_or(0, |held| {
+            held.iter()
+                .filter(|other| other.metadata.name != pd.metadata.name)
+                .filter(|other| account_name(&lookup, other) == source.account)
+                .count()
+        });
+    let known = Known {
+        job_id: None,
+        recorded_state: None,
+        create_started: false,
+        found_job: None,
+        account_jobs: Some(account_jobs),
+        max_jobs: iot_platform::quota::MAX_DISTRIBUTION_JOBS,
+        namespace_jobs: held_in_cluster + tasks.planned(&source.account, Some(&namespace)),
+        max_namespace_jobs: usize::from(account.spec.distribution_tasks_per_namespace.max(1)),
+    };
+    let waiting = match decide(&known) {
+        Decision::Create => {
+            let target = &pd.spec.target;
+            let to = target.uid.as_deref().or(target.logon_id.as_deref()).unwrap_or_default();
+            out.calls.push(Call {
+                operation: "CreateProductDistributeJob",
+                detail: format!("distribute {product} to instance {} of account {to}", target.instance_id),
+            });
+            tasks.add(&source.account, &namespace);
+            None
+        }
+        Decision::WaitForQuota { jobs } => Some(distribution_report::quota_full(jobs)),
+        Decision::WaitForNamespaceQuota { jobs } => {
+            Some(distribution_report::namespace_quota_full(jobs, &namespace, &source.account))
+        }
+        // A distribution without a job: nothing else is decided for it.
+        other => {
+            out.error = Some(format!("unexpected decision for a new distribution: {other:?}"));
+            None
+        }
+    };
+    out.blocked = waiting.map(|condition| (condition.reason, condition.message));
     out
+}
+
+/// The distribution tasks the creates planned so far take, by account and by (account,
+/// namespace): the controller makes one job at a time per task, so the next distribution
+/// meets them.
+#[derive(Debug, Default)]
+pub struct Tasks(BTreeMap<(String, Option<String>), usize>);
+
+impl Tasks {
+    /// Tasks planned for `account` (in `namespace`, when given).
+    fn planned(&self, account: &str, namespace: Option<&str>) -> usize {
+        self.0.get(&(account.to_string(), namespace.map(str::to_string))).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, account: &str, namespace: &str) {
+        *self.0.entry((account.to_string(), None)).or_default() += 1;
+        *self.0.entry((account.to_string(), Some(namespace.to_string()))).or_default() += 1;
+    }
 }
 
 /// How a product not created yet shows where its key will be.
