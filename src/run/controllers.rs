@@ -22,7 +22,7 @@ use crate::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribut
 use crate::product::secret::data_hash;
 use crate::reconcile::admission::{Admission, Entry, Gate};
 use crate::reconcile::context::Context;
-use crate::reconcile::failure::ReconcileError as _;
+use crate::reconcile::failure::ReconcileError;
 use crate::{consumer_group, distribution, platform_account, product};
 
 /// A trigger stream as kube-runtime's controllers take it.
@@ -45,6 +45,19 @@ pub struct ProductTriggers<P, S, A, D, N, G> {
     pub namespaces: N,
     /// The scope's IotConsumerGroups (their ids go into the products' subscriptions).
     pub consumer_groups: G,
+}
+
+/// Runs one reconcile of a `kind` and counts it in the metrics (its category and duration).
+async fn measured<E: ReconcileError>(
+    kind: &'static str,
+    ctx: &Context,
+    reconcile: impl std::future::Future<Output = Result<Action, E>>,
+) -> Result<Action, E> {
+    let start = Instant::now();
+    let result = reconcile.await;
+    let category = result.as_ref().map_or_else(ReconcileError::category, |_| "Success");
+    ctx.metrics.reconciled(kind, category, start.elapsed());
+    result
 }
 
 /// The objects of `store` in `namespace`.
@@ -147,12 +160,8 @@ where
                         // It waits for its slot in the gate, which wakes it again.
                         return Ok(Action::await_change());
                     };
-                    let start = Instant::now();
                     // Boxed so that the controller's own future stays small.
-                    let result = Box::pin(product::reconcile(object, ctx.clone())).await;
-                    let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
-                    ctx.metrics.reconciled("IotProduct", category, start.elapsed());
-                    result
+                    measured("IotProduct", &ctx, Box::pin(product::reconcile(object, ctx.clone()))).await
                 }
             },
             product::error_policy,
@@ -271,11 +280,7 @@ where
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {
-                let start = Instant::now();
-                let result = distribution::reconcile(object, ctx.clone()).await;
-                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
-                ctx.metrics.reconciled("ProductDistribution", category, start.elapsed());
-                result
+                measured("ProductDistribution", &ctx, distribution::reconcile(object, ctx.clone())).await
             },
             distribution::error_policy,
             ctx,
@@ -334,11 +339,7 @@ where
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {
-                let start = Instant::now();
-                let result = consumer_group::reconcile(object, ctx.clone()).await;
-                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
-                ctx.metrics.reconciled("IotConsumerGroup", category, start.elapsed());
-                result
+                measured("IotConsumerGroup", &ctx, consumer_group::reconcile(object, ctx.clone())).await
             },
             consumer_group::error_policy,
             ctx,
@@ -383,11 +384,7 @@ pub fn accounts(
         .graceful_shutdown_on(shutdown.signal())
         .run(
             |object, ctx: Arc<Context>| async move {
-                let start = Instant::now();
-                let result = platform_account::reconcile(object, ctx.clone()).await;
-                let category = result.as_ref().map_or_else(|e| e.category(), |_| "Success");
-                ctx.metrics.reconciled("PlatformAccount", category, start.elapsed());
-                result
+                measured("PlatformAccount", &ctx, platform_account::reconcile(object, ctx.clone())).await
             },
             platform_account::error_policy,
             ctx,
