@@ -334,12 +334,7 @@ async fn apply(group: &IotConsumerGroup, ctx: &Context) -> Result<Requeue, Error
             Ok(Requeue::requeue(Duration::from_millis(100)))
         }
         Decision::NameConflict => {
-            let message = format!(
-                "a consumer group named {name} already exists in the instance and this resource did not create it; \
-                 choose another spec.groupName (or have the account's administrator allow this namespace to take \
-                 over: spec.takeOver of PlatformAccount {})",
-                account.name
-            );
+            let message = plan::name_conflict_message(name, &account.name);
             event(ctx, group, EventType::Warning, "NameConflict", "CreateConsumerGroup", message.clone())
                 .await;
             write(ctx, group, status, Desired::new("Ready", false, Reason::NameConflict, message), false)

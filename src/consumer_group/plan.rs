@@ -116,6 +116,17 @@ pub fn delete(orphan: bool, observed: &Observed, known: Known) -> Decision {
     }
 }
 
+/// Why a group's name cannot be used: another group of that name exists in the instance and
+/// this resource did not create it (the controller's condition and `plan` say this).
+#[must_use]
+pub fn name_conflict_message(group_name: &str, account: &str) -> String {
+    format!(
+        "a consumer group named {group_name} already exists in the instance and this resource did not create it; \
+         choose another spec.groupName (or have the account's administrator allow this namespace to take over: \
+         spec.takeOver of PlatformAccount {account})"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

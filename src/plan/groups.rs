@@ -9,6 +9,8 @@ use crate::crd::IotConsumerGroup;
 use crate::crd::product::DeletionPolicy;
 use crate::product::plan::Mode;
 use crate::product::subscription::Named;
+use crate::reconcile::account_clients::AccountError;
+use crate::reconcile::conditions::Reason;
 use crate::reconcile::tenancy::selects;
 use iot_platform::region::public_instance;
 
@@ -74,10 +76,8 @@ pub async fn plan_group(group: &IotConsumerGroup, ctx: &Context, mode: Mode) -> 
     };
     let labels = ctx.labels(&namespace);
     if !selects(account.spec.allowed_namespaces.as_ref(), &namespace, labels) {
-        out.blocked = Some((
-            "AccountNotAllowed".into(),
-            format!("PlatformAccount {account_name:?} does not admit namespace {namespace}"),
-        ));
+        let refused = AccountError::NotAllowed { account: account_name, namespace };
+        out.blocked = Some((refused.reason().to_string(), refused.to_string()));
         return out;
     }
     let instance = group.spec.instance_id.clone().or_else(|| account.spec.instance_id.clone());
@@ -130,11 +130,8 @@ pub async fn plan_group(group: &IotConsumerGroup, ctx: &Context, mode: Mode) -> 
         }
         Decision::NameConflict => {
             out.blocked = Some((
-                "NameConflict".into(),
-                format!(
-                    "a consumer group named {} already exists in the instance and this resource did not create it",
-                    group.spec.group_name
-                ),
+                Reason::NameConflict.to_string(),
+                decide::name_conflict_message(&group.spec.group_name, &account_name),
             ));
         }
         Decision::InSync { group_id } => out.product_key = Some(group_id),
