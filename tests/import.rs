@@ -65,13 +65,12 @@ async fn make(
 
 /// Calls that change the platform, by action.
 fn writes(env: &Env) -> Vec<(String, u64)> {
-    let is_read = |a: &str| ["Query", "List", "Get"].iter().any(|p| a.starts_with(p));
     env.emulator
         .emulator
         .stats()
         .calls
         .iter()
-        .filter(|(action, _)| !is_read(action))
+        .filter(|(action, _)| !iot_platform::read_only::is_read(action))
         .map(|(action, c)| (action.clone(), c.values().sum()))
         .collect()
 }

@@ -11,9 +11,9 @@ use iot_platform::IotPlatform;
 use iot_platform::model::{
     CreateProduct, CreateProductTags, ImportThingModelTsl, PublishThingModel, ReleaseProduct,
 };
+use iot_platform::read_only::is_read;
 use iot_platform::wire::Tag;
 use iot_product_operator::crd::IotProduct;
-use iot_product_operator::plan::read_only::is_read;
 use iot_product_operator::product::desired::DesiredProduct;
 use serde_json::{Value, json};
 

@@ -137,6 +137,7 @@ impl Clients {
             // Half the documented quota: the operator may be using the account meanwhile.
             Arc::new(AccountLimiter::new(0.5)),
         );
-        Ok(super::read_only(Arc::new(client)))
+        // Nothing `plan` (or `import`) uses may write: the read-only client refuses.
+        Ok(Arc::new(iot_platform::read_only::ReadOnly::new(Arc::new(client))))
     }
 }

@@ -12,7 +12,6 @@ pub mod accounts;
 pub mod cluster;
 pub mod groups;
 pub mod manifests;
-pub mod read_only;
 pub mod report;
 pub mod validate;
 
@@ -684,12 +683,6 @@ impl ProductLookup for PlanProducts {
             })
             .cloned()
     }
-}
-
-/// Whether `platform` writes: nothing `plan` uses may (the read-only client refuses).
-#[must_use]
-pub fn read_only(platform: Arc<dyn IotPlatform>) -> Arc<dyn IotPlatform> {
-    Arc::new(read_only::ReadOnly::new(platform))
 }
 
 /// The account manifests by name (for tests and embedding).

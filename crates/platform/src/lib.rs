@@ -41,6 +41,7 @@ pub mod model;
 pub mod names;
 pub mod quota;
 pub mod ratelimit;
+pub mod read_only;
 pub mod region;
 pub mod retry;
 pub mod secret;

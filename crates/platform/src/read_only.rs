@@ -1,12 +1,12 @@
 //! A client that only reads: every call that is not a `Query…`, `List…` or `Get…` is
-//! refused before it is sent, so `plan` cannot change the platform whatever the planner
-//! decides.
+//! refused before it is sent, so a caller that must not change the platform (the operator's
+//! `plan` and `import`) cannot, whatever it decides.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use iot_platform::{ErrorClass, IotPlatform, PlatformError, RawCall};
+use crate::{ErrorClass, IotPlatform, PlatformError, RawCall};
 
 /// Whether `action` only reads.
 #[must_use]
@@ -34,7 +34,7 @@ impl IotPlatform for ReadOnly {
             return Err(PlatformError::Api {
                 action: call.action,
                 code: "ReadOnly".into(),
-                message: "plan never writes to the platform".into(),
+                message: "this client only reads the platform".into(),
                 request_id: String::new(),
                 http_status: 0,
                 class: ErrorClass::Invalid,
