@@ -23,7 +23,6 @@ use iot_platform::IotPlatform;
 use iot_platform::endpoint_policy::{DEFAULT_PATTERNS, EndpointPolicy};
 use iot_platform::model::QueryProductList;
 use iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE;
-use iot_platform::region::public_instance;
 
 use crate::crd::product::DeletionPolicy;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
@@ -34,6 +33,7 @@ use crate::product::desired::{DesiredProduct, OWNER_TAG};
 use crate::product::execute::{claims_by_name, ownership_marks};
 use crate::product::observe::{self, Pending};
 use crate::product::outcome::name_conflict_message;
+use crate::product::outcome::resolved_instance;
 use crate::product::plan::{self as decide, Action, Mode, Observed, Recorded};
 use crate::product::preflight::{Verdict, preflight};
 use report::{Call, Entry, Summary};
@@ -303,8 +303,8 @@ pub async fn plan_product(product: &IotProduct, ctx: &Context, mode: Mode) -> En
         }
     };
     let desired = desired.with_impact_threshold(account.spec.impact_threshold());
-    let instance = desired.instance_id.clone().or_else(|| account.spec.instance_id.clone());
-    let shown_instance = instance.clone().unwrap_or_else(|| public_instance(&account.spec.region));
+    let (instance, shown_instance) =
+        resolved_instance(&desired, account.spec.instance_id.as_deref(), &account.spec.region);
     out.instance = Some(shown_instance.clone());
     let desired = match &desired.subscription {
         Some(wanted) if mode == Mode::Apply => {
