@@ -627,14 +627,25 @@ async fn bad_manifests_are_refused_with_a_message_that_says_what_is_wrong() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// What the local check (`plan` without `--cluster`) refuses in `manifest`, as the API
-/// server words its refusals.
+/// What `plan` without `--cluster` refuses in `manifest` (read as `plan` reads manifests,
+/// into `namespace`), as the API server words its refusals; the validator's own words must
+/// be the same.
 fn local_refusal(validator: &Validator, namespace: &str, manifest: &Value) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("manifest.yaml");
+    std::fs::write(&file, serde_norway::to_string(manifest).unwrap()).unwrap();
+    let objects = iot_product_operator::plan::manifests::read(&[file], namespace).expect("plan reads it");
+    let said = objects.refused.values().next().cloned();
     let mut object = manifest.clone();
     if object["kind"] != "PlatformAccount" {
         object["metadata"]["namespace"] = json!(namespace);
     }
-    validator.validate(&mut object).err().map(|refusals| describe(&refusals))
+    let validated = validator.validate(&mut object).err().map(|refusals| describe(&refusals));
+    assert_eq!(said.is_some(), validated.is_some(), "plan and the validator disagree on {manifest}");
+    if let (Some(said), Some(validated)) = (&said, &validated) {
+        assert!(said.ends_with(validated.as_str()), "plan says {said:?}, the validator {validated:?}");
+    }
+    said
 }
 
 /// Without a cluster, `plan` checks each manifest against the CRDs' schemas and CEL rules:

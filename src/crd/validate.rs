@@ -27,6 +27,12 @@ pub struct Refusal {
     pub detail: String,
 }
 
+impl Refusal {
+    fn at(path: &FieldPath, detail: String) -> Self {
+        Self { field: path.shown(), detail }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.detail)
@@ -41,6 +47,10 @@ pub fn describe(refusals: &[Refusal]) -> String {
         many => format!("[{}]", many.iter().map(Refusal::to_string).collect::<Vec<_>>().join(", ")),
     }
 }
+
+/// What the API server adds to a refusal by the schema of an object whose CRD has CEL rules.
+const RULES_NOT_CHECKED: &str = "Invalid value: null: some validation rules were not checked because the object \
+                                 was invalid; correct the existing errors to complete validation";
 
 /// The operator's CRD schemas, by kind, and the CEL programs compiled from them.
 pub struct Validator {
@@ -82,7 +92,8 @@ impl Validator {
                 detail: format!("Unsupported value: {kind:?}"),
             }]);
         };
-        let mut walk = Walk { validator: self, refusals: Vec::new() };
+        let mut walk =
+            Walk { validator: self, refusals: Vec::new(), broken_rules: Vec::new(), rules_skipped: false };
         walk.name(object);
         if let Some(map) = object.as_object_mut() {
             // The status is the operator's: the API server ignores it on a create.
@@ -90,7 +101,15 @@ impl Validator {
         }
         prune_and_default(schema, object);
         walk.node(schema, object, &FieldPath::root());
-        if walk.refusals.is_empty() { Ok(()) } else { Err(walk.refusals) }
+        // As the API server: after some refusals by the schema the CEL rules are not
+        // evaluated, and the refusal says that they were not all checked.
+        let mut refusals = walk.refusals;
+        if !walk.rules_skipped {
+            refusals.extend(walk.broken_rules);
+        } else if has_rules(schema) {
+            refusals.push(Refusal { field: "<nil>".into(), detail: RULES_NOT_CHECKED.into() });
+        }
+        if refusals.is_empty() { Ok(()) } else { Err(refusals) }
     }
 
     fn program(&self, rule: &str) -> Arc<Result<cel::Program, String>> {
@@ -154,7 +173,12 @@ impl FieldPath {
 
 struct Walk<'a> {
     validator: &'a Validator,
+    /// What the schema refuses (types, enums, bounds, …).
     refusals: Vec<Refusal>,
+    /// What the CEL rules refuse.
+    broken_rules: Vec<Refusal>,
+    /// Whether a refusal stops the CEL rules from being evaluated.
+    rules_skipped: bool,
 }
 
 /// The JSON type of a value, as the API server names it.
@@ -186,6 +210,14 @@ const DNS1123_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 impl Walk<'_> {
     fn refuse(&mut self, path: &FieldPath, detail: String) {
         self.refusals.push(Refusal { field: path.shown(), detail });
+    }
+
+    /// A refusal after which the API server does not evaluate the CEL rules (a wrong type, a
+    /// value outside its enum, a length, item count or required field the rules' cost
+    /// estimates rely on), and says so.
+    fn refuse_blocking(&mut self, path: &FieldPath, detail: String) {
+        self.rules_skipped = true;
+        self.refuse(path, detail);
     }
 
     /// `metadata.name`: a DNS subdomain, as for every custom resource.
@@ -222,7 +254,7 @@ impl Walk<'_> {
             && !allowed.iter().any(|a| a.0 == *value)
         {
             let listed = allowed.iter().map(|a| a.0.to_string()).collect::<Vec<_>>().join(", ");
-            self.refuse(path, format!("Unsupported value: {}: supported values: {listed}", value));
+            self.refuse_blocking(path, format!("Unsupported value: {}: supported values: {listed}", value));
         }
         if !typed {
             return false;
@@ -253,7 +285,7 @@ impl Walk<'_> {
             if matches!(actual, "integer" | "string") {
                 return true;
             }
-            self.refuse(
+            self.refuse_blocking(
                 path,
                 format!(
                     "Invalid value: {:?}: {} in body must be of type integer,string: {actual:?}",
@@ -266,7 +298,7 @@ impl Walk<'_> {
         let Some(expected) = schema.type_.as_deref() else { return true };
         let fits = actual == expected || (expected == "number" && actual == "integer");
         if !fits {
-            self.refuse(
+            self.refuse_blocking(
                 path,
                 format!(
                     "Invalid value: {actual:?}: {} in body must be of type {expected}: {actual:?}",
@@ -282,7 +314,7 @@ impl Walk<'_> {
         if let Some(max) = schema.max_length
             && length > max
         {
-            self.refuse(path, format!("Too long: may not be more than {max} bytes"));
+            self.refuse_blocking(path, format!("Too long: may not be more than {max} bytes"));
         }
         if let Some(min) = schema.min_length
             && length < min
@@ -341,7 +373,7 @@ impl Walk<'_> {
         if let Some(max) = schema.max_items
             && count > max
         {
-            self.refuse(path, format!("Too many: {count}: must have at most {max} items"));
+            self.refuse_blocking(path, format!("Too many: {count}: must have at most {max} items"));
         }
         if let Some(min) = schema.min_items
             && count < min
@@ -420,7 +452,7 @@ impl Walk<'_> {
         if let Some(max) = schema.max_properties
             && count > max
         {
-            self.refuse(path, format!("Too many: {count}: must have at most {max} items"));
+            self.refuse_blocking(path, format!("Too many: {count}: must have at most {max} items"));
         }
         if let Some(min) = schema.min_properties
             && count < min
@@ -435,7 +467,7 @@ impl Walk<'_> {
         }
         for required in schema.required.iter().flatten() {
             if !map.contains_key(required) {
-                self.refuse(&path.child(required), "Required value".into());
+                self.refuse_blocking(&path.child(required), "Required value".into());
             }
         }
         for (name, value) in map.iter_mut() {
@@ -495,15 +527,26 @@ impl Walk<'_> {
                             scalar => format!("Invalid value: {scalar}: {message}"),
                         },
                     };
-                    self.refuse(&field, detail);
+                    self.broken_rules.push(Refusal::at(&field, detail));
                 }
-                Ok(other) => {
-                    self.refuse(&field, format!("Invalid value: rule did not evaluate to a bool: {other:?}"))
-                }
-                Err(e) => self.refuse(&field, format!("Invalid value: rule evaluation error: {e}")),
+                Ok(other) => self.broken_rules.push(Refusal::at(
+                    &field,
+                    format!("Invalid value: rule did not evaluate to a bool: {other:?}"),
+                )),
+                Err(e) => self
+                    .broken_rules
+                    .push(Refusal::at(&field, format!("Invalid value: rule evaluation error: {e}"))),
             }
         }
     }
+}
+
+/// Whether `schema` holds CEL rules anywhere.
+fn has_rules(schema: &JSONSchemaProps) -> bool {
+    schema.x_kubernetes_validations.as_ref().is_some_and(|r| !r.is_empty())
+        || schema.properties.iter().flat_map(BTreeMap::values).any(has_rules)
+        || matches!(&schema.items, Some(JSONSchemaPropsOrArray::Schema(s)) if has_rules(s))
+        || matches!(&schema.additional_properties, Some(JSONSchemaPropsOrBool::Schema(s)) if has_rules(s))
 }
 
 /// Drops the nulls the schema does not allow and fills in its defaults, as the API server
@@ -590,14 +633,19 @@ mod tests {
         })
     }
 
+    /// The refusals of `object`, without the note that the CEL rules were not all checked.
     fn refusals(mut object: Value) -> Vec<String> {
-        Validator::new()
-            .validate(&mut object)
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        let refused = Validator::new().validate(&mut object).err().unwrap_or_default();
+        refused.iter().filter(|r| r.detail != RULES_NOT_CHECKED).map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_refusal_that_stops_the_rules_says_they_were_not_all_checked() {
+        // The name is also too short for its CEL rule, which is not evaluated.
+        let mut object = product(json!({"productName": "ab", "nodeType": "Router"}));
+        let said = Validator::new().validate(&mut object).unwrap_err();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(said[1].to_string(), format!("<nil>: {RULES_NOT_CHECKED}"));
     }
 
     #[test]
