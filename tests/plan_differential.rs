@@ -5,14 +5,14 @@
 //! the one `plan` said would block it. Scenarios: a create with topics, script and
 //! subscription; a tag and a topic change; a change the publication lock blocks; the same with
 //! revoke-apply-republish; a name conflict; a subscription waiting for its group; adopting by
-//! key; deleting.
+//! key; a take-over the account refuses; a namespace the account does not admit; deleting.
 
 mod common;
 
 use std::path::Path;
 
 use common::{ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_UID, DEADLINE, Env, eventually};
-use iot_product_operator::crd::{IotConsumerGroup, IotProduct};
+use iot_product_operator::crd::{IotConsumerGroup, IotProduct, PlatformAccount};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -144,7 +144,12 @@ fn mark(env: &Env) -> usize {
 
 /// Plans `documents`, applies them, waits for each product to settle, and checks that the
 /// writes and final reasons are what `plan` said.
-async fn step(env: &Env, dir: &Path, what: &str, documents: &[Value]) {
+async fn step(
+    env: &Env,
+    dir: &Path,
+    what: &str,
+    documents: &[Value],
+) -> std::collections::BTreeMap<String, Said> {
     write(dir, documents);
     let said = plan(env, dir, &[]).await;
     let start = mark(env);
@@ -160,6 +165,7 @@ async fn step(env: &Env, dir: &Path, what: &str, documents: &[Value]) {
             None => assert_eq!(reason, "Ready", "{what}: {name}"),
         }
     }
+    said
 }
 
 #[tokio::test]
@@ -268,6 +274,52 @@ async fn the_operator_writes_exactly_what_plan_said() {
         )],
     )
     .await;
+
+    // The account's tenancy rules, as both read them: a product by key while the account no
+    // longer lets this namespace take over; a product while it no longer admits the namespace.
+    // Nothing is written, and both end in the reason plan gave.
+    let accounts: Api<PlatformAccount> = Api::all(env.client.clone());
+    let account = common::account_name(&env.ns);
+    let patch_account = |spec: Value| {
+        let accounts = accounts.clone();
+        let account = account.clone();
+        async move {
+            accounts
+                .patch(&account, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
+                .await
+                .unwrap();
+        }
+    };
+    let another = env
+        .emulator
+        .emulator
+        .console(ACCOUNT_UID, "CreateProduct", &[("ProductName", "Another_Diff"), ("NodeType", "0")])
+        .unwrap();
+    let another_key = another["Data"]["ProductKey"].as_str().unwrap().to_string();
+    patch_account(json!({"takeOver": null})).await;
+    let said = step(
+        &env,
+        dir.path(),
+        "take-over refused",
+        &[product(
+            &env,
+            "another",
+            json!({"productName": "Another_Diff", "edition": "Basic", "productKey": another_key}),
+        )],
+    )
+    .await;
+    assert_eq!(said["IotProduct/another"].blocked.as_deref(), Some("TakeOverNotAllowed"));
+    patch_account(json!({"allowedNamespaces": {"names": ["elsewhere"]}})).await;
+    let said = step(
+        &env,
+        dir.path(),
+        "namespace not admitted",
+        &[product(&env, "stranger", json!({"productName": "Stranger_Diff"}))],
+    )
+    .await;
+    assert_eq!(said["IotProduct/stranger"].blocked.as_deref(), Some("AccountNotAllowed"));
+    patch_account(json!({"allowedNamespaces": {"names": [env.ns]}, "takeOver": {"allowedNamespaces": {"names": [env.ns]}}}))
+        .await;
 
     // Delete: the published product is revoked and deleted, as plan --delete says.
     let documents = [meter(json!({"tags": {"team": "water", "site": "north"}, "thingModel": model(true),
