@@ -5,14 +5,17 @@
 //! the one `plan` said would block it. Scenarios: a create with topics, script and
 //! subscription; a tag and a topic change; a change the publication lock blocks; the same with
 //! revoke-apply-republish; a name conflict; a subscription waiting for its group; adopting by
-//! key; a take-over the account refuses; a namespace the account does not admit; deleting.
+//! key; a take-over the account refuses; a namespace the account does not admit;
+//! distributions made (by reference, and by the key of an IotProduct not among the manifests),
+//! and one by the key of a product no IotProduct manages, which the take-over rule refuses;
+//! deleting.
 
 mod common;
 
 use std::path::Path;
 
 use common::{ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_UID, DEADLINE, Env, eventually};
-use iot_product_operator::crd::{IotConsumerGroup, IotProduct, PlatformAccount};
+use iot_product_operator::crd::{IotConsumerGroup, IotProduct, PlatformAccount, ProductDistribution};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -168,6 +171,45 @@ async fn step(
     said
 }
 
+fn distribution(env: &Env, name: &str, spec: Value) -> Value {
+    let mut full = json!({"accountRef": {"name": common::account_name(&env.ns)},
+                          "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}});
+    full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+    json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
+           "metadata": {"name": name, "namespace": env.ns}, "spec": full})
+}
+
+/// Plans `documents` (a distribution `name` and the manifests it needs), applies the
+/// distribution, waits until it is distributed or stopped for a reason, and checks that the
+/// writes about `key` and that reason are what `plan` said; returns what it said.
+async fn distribute_step(env: &Env, dir: &Path, documents: &[Value], name: &str, key: &str) -> Said {
+    write(dir, documents);
+    let said = plan(env, dir, &[]).await[&format!("ProductDistribution/{name}")].clone();
+    let start = mark(env);
+    let document = documents.iter().find(|d| d["metadata"]["name"] == name).unwrap();
+    let api: Api<ProductDistribution> = Api::namespaced(env.client.clone(), &env.ns);
+    api.patch(name, &PatchParams::apply("plan-differential").force(), &Patch::Apply(document)).await.unwrap();
+    let reason = eventually(&format!("{name} settled"), DEADLINE, || async {
+        let pd = api.get(name).await.map_err(|e| e.to_string())?;
+        let status = pd.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+        match ready {
+            Some(c) if c.status == "True" => Ok("Ready".to_string()),
+            Some(c) if said.blocked.as_deref() == Some(c.reason.as_str()) => Ok(c.reason),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let done: Vec<String> = env.emulator.emulator.stats().writes[start..]
+        .iter()
+        .filter(|w| w.subject == key)
+        .map(|w| w.action.clone())
+        .collect();
+    assert_eq!(done, said.calls, "{name}: the operator wrote {done:?}, plan said {said:?}");
+    assert_eq!(Some(reason.as_str()), said.blocked.as_deref().or(Some("Ready")), "{name}");
+    said
+}
+
 #[tokio::test]
 async fn the_operator_writes_exactly_what_plan_said() {
     let env = common::env("plan-diff").await;
@@ -320,6 +362,57 @@ async fn the_operator_writes_exactly_what_plan_said() {
     assert_eq!(said["IotProduct/stranger"].blocked.as_deref(), Some("AccountNotAllowed"));
     patch_account(json!({"allowedNamespaces": {"names": [env.ns]}, "takeOver": {"allowedNamespaces": {"names": [env.ns]}}}))
         .await;
+
+    // Distributions, planned with their product's manifest: one of IotProduct lamp, which the
+    // operator distributes; one by the key of a product no IotProduct manages while the
+    // account does not let this namespace take over, which both refuse.
+    let lamp_manifest = product(
+        &env,
+        "lamp",
+        json!({"productName": "Lamp_Diff", "subscription": {"consumerGroups": ["nobody"], "messages": ["DeviceData"]}}),
+    );
+    let lamp_key = env.products.get("lamp").await.unwrap().status.unwrap().product_key.unwrap();
+    let to_production = distribution(&env, "lamp-to-production", json!({"productRef": {"name": "lamp"}}));
+    let said = distribute_step(
+        &env,
+        dir.path(),
+        &[lamp_manifest.clone(), to_production],
+        "lamp-to-production",
+        &lamp_key,
+    )
+    .await;
+    assert_eq!(said.calls, ["CreateProductDistributeJob"], "{said:?}");
+    // (IotProduct another took its product over when the account allowed it again: a
+    // distribution by that key is its product's, not a take-over — plan knows this from the
+    // namespace's IotProducts. A product no IotProduct manages is one.)
+    let unmanaged = env
+        .emulator
+        .emulator
+        .console(ACCOUNT_UID, "CreateProduct", &[("ProductName", "Unmanaged_Diff"), ("NodeType", "0")])
+        .unwrap();
+    let unmanaged_key = unmanaged["Data"]["ProductKey"].as_str().unwrap().to_string();
+    patch_account(json!({"takeOver": null})).await;
+    let managed = distribution(&env, "another-to-production", json!({"productKey": another_key}));
+    let said = distribute_step(
+        &env,
+        dir.path(),
+        &[lamp_manifest.clone(), managed],
+        "another-to-production",
+        &another_key,
+    )
+    .await;
+    assert_eq!(said.calls, ["CreateProductDistributeJob"], "{said:?}");
+    let by_key = distribution(&env, "unmanaged-to-production", json!({"productKey": unmanaged_key}));
+    let said = distribute_step(
+        &env,
+        dir.path(),
+        &[lamp_manifest, by_key],
+        "unmanaged-to-production",
+        &unmanaged_key,
+    )
+    .await;
+    assert_eq!(said.blocked.as_deref(), Some("TakeOverNotAllowed"), "{said:?}");
+    patch_account(json!({"takeOver": {"allowedNamespaces": {"names": [env.ns]}}})).await;
 
     // Delete: the published product is revoked and deleted, as plan --delete says.
     let documents = [meter(json!({"tags": {"team": "water", "site": "north"}, "thingModel": model(true),

@@ -46,6 +46,9 @@ pub struct ClusterView {
     /// The ProductDistributions of the manifests' namespaces that hold one of their account's
     /// distribution tasks, by namespace (absent: not readable).
     pub task_holders: BTreeMap<String, Vec<ProductDistribution>>,
+    /// Every live IotProduct of the namespaces of the manifests' distributions (a distribution
+    /// by key is of the IotProduct holding that key, manifest or not), by namespace.
+    pub namespace_products: BTreeMap<String, Vec<IotProduct>>,
     /// The PlatformAccounts, by name.
     pub accounts: BTreeMap<String, PlatformAccount>,
     /// The namespaces' labels, by name; absent: the namespace does not exist yet.
@@ -135,6 +138,14 @@ impl ClusterView {
                 let holders =
                     all.items.into_iter().filter(crate::distribution::desired::holds_task).collect();
                 view.task_holders.insert(namespace.clone(), holders);
+            }
+            if !view.namespace_products.contains_key(&namespace) {
+                let products: Api<IotProduct> = Api::namespaced(client.clone(), &namespace);
+                if let Some(all) = unless_forbidden(products.list(&kube::api::ListParams::default()).await)
+                    .map_err(read_error(format!("the IotProducts of {namespace}")))?
+                {
+                    view.namespace_products.insert(namespace.clone(), all.items);
+                }
             }
             let live = unless_forbidden(api.get_opt(&name).await)
                 .map_err(read_error(format!("ProductDistribution {namespace}/{name}")))?;

@@ -632,7 +632,8 @@ const ONCE_CREATED: &str = "the product of IotProduct";
 
 /// The IotProducts `plan` knows, for the controller's distribution resolution: the
 /// manifests', each Available with its key — the cluster's, the one planning found on the
-/// platform, or a placeholder for one not created yet (once applied, it will be).
+/// platform, or a placeholder for one not created yet (once applied, it will be) — and, with
+/// `--cluster`, the other live IotProducts of the distributions' namespaces as they are.
 struct PlanProducts(Vec<Arc<IotProduct>>);
 
 impl PlanProducts {
@@ -666,7 +667,18 @@ impl PlanProducts {
             copy.status = Some(status);
             Arc::new(copy)
         });
-        Self(known.collect())
+        let mut known: Vec<Arc<IotProduct>> = known.collect();
+        // The cluster's other IotProducts of those namespaces, as they are.
+        let others = cluster.iter().flat_map(|view| view.namespace_products.values().flatten());
+        for live in others {
+            let listed = known.iter().any(|p| {
+                p.metadata.namespace == live.metadata.namespace && p.metadata.name == live.metadata.name
+            });
+            if !listed {
+                known.push(Arc::new(live.clone()));
+            }
+        }
+        Self(known)
     }
 }
 
