@@ -549,6 +549,14 @@ mod tests {
         assert!(second.iter().all(|c| c.observed_generation == Some(3)), "{second:?}");
     }
 
+    /// The reasons the platform crate gives a failed credential source are the operator's.
+    #[test]
+    fn the_platform_crates_credential_reasons_are_reasons() {
+        for reason in iot_platform::credential_provider::CREDENTIAL_REASONS {
+            assert!(Reason::parse(reason).is_some(), "{reason}");
+        }
+    }
+
     /// `docs/conditions.md` prints the same classes as [`Reason::class`].
     #[test]
     fn the_reasons_table_in_the_docs_agrees_with_the_code() {

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use crate::credentials::Credentials;
 use crate::sts::{Issued, RoleRequest, StsClient, StsError};
 
+/// Every reason a failed credential source gives (the operator's condition reasons name them).
+pub const CREDENTIAL_REASONS: [&str; 3] = ["OidcTokenUnreadable", "StsUnavailable", "AssumeRoleRefused"];
+
 /// Credentials with less life than this left are not used.
 pub const USABLE_MARGIN: Duration = Duration::from_secs(5);
 /// Renewal starts at most this long before expiry (as the official SDKs do).
@@ -98,13 +101,13 @@ impl CredentialError {
         }
     }
 
-    /// A PascalCase reason for conditions.
+    /// A PascalCase reason for conditions (one of [`CREDENTIAL_REASONS`]).
     #[must_use]
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::TokenFile { .. } => "OidcTokenUnreadable",
-            Self::Sts { source, .. } if source.is_transient() => "StsUnavailable",
-            Self::Sts { .. } => "AssumeRoleRefused",
+            Self::TokenFile { .. } => CREDENTIAL_REASONS[0],
+            Self::Sts { source, .. } if source.is_transient() => CREDENTIAL_REASONS[1],
+            Self::Sts { .. } => CREDENTIAL_REASONS[2],
         }
     }
 
