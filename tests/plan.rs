@@ -273,6 +273,12 @@ async fn plan_says_what_the_operator_would_do_and_never_writes() {
             json!({"productKey": lamp_key, "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}}),
             "! blocked (TakeOverNotAllowed): spec.productKey names a product no IotProduct of namespace default manages",
         ),
+        (
+            // team-a may take over, but the lamp carries another resource's ownership mark.
+            "team-a",
+            json!({"productKey": lamp_key, "target": {"instanceId": "iot-cn-prod0001", "uid": ACCOUNT_UID}}),
+            "! blocked (ManagedElsewhere): spec.productKey names a product that another resource manages",
+        ),
     ] {
         let refused = json!({"apiVersion": "iot.productoperator.dev/v1alpha1", "kind": "ProductDistribution",
             "metadata": {"name": "by-key", "namespace": namespace}, "spec": spec});

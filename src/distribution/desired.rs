@@ -123,6 +123,16 @@ pub fn tenancy_refusal(
     None
 }
 
+/// Whether the ownership mark `holder` (read from a product's tags) names an IotProduct of
+/// `namespace` among `products`: a product by key held by another resource is not distributed.
+#[must_use]
+pub fn held_here(holder: &str, namespace: &str, products: &dyn ProductLookup) -> bool {
+    products.all().iter().any(|p| {
+        p.namespace().as_deref() == Some(namespace)
+            && p.uid().is_some_and(|uid| crate::reconcile::ownership::tag_value(&uid) == holder)
+    })
+}
+
 /// Whether a distribution holds one of its account's distribution tasks (a job was made, or
 /// its create started, and the job's record was not deleted).
 #[must_use]

@@ -57,11 +57,7 @@ impl Run<'_> {
     /// Whether an IotProduct of this distribution's namespace has the UID `holder` (in the
     /// form of the ownership tag).
     fn held_here(&self, holder: &str) -> bool {
-        let namespace = self.pd.namespace();
-        self.ctx.products.state().iter().any(|p| {
-            p.namespace() == namespace
-                && p.uid().is_some_and(|uid| crate::reconcile::ownership::tag_value(&uid) == holder)
-        })
+        super::desired::held_here(holder, &self.pd.namespace().unwrap_or_default(), &self.ctx.products)
     }
 
     fn requeue_wait(&self) -> Requeue {

@@ -26,7 +26,9 @@ use iot_platform::quota::MAX_PRODUCTS_PER_INSTANCE;
 
 use crate::crd::product::DeletionPolicy;
 use crate::crd::{IotProduct, PlatformAccount, ProductDistribution};
-use crate::distribution::desired::{ProductLookup, Waiting, account_name, resolve, tenancy_refusal};
+use crate::distribution::desired::{
+    ProductLookup, Waiting, account_name, held_here, resolve, tenancy_refusal,
+};
 use crate::distribution::plan::{Decision, Known, decide};
 use crate::distribution::report as distribution_report;
 use crate::product::desired::{DesiredProduct, OWNER_TAG};
@@ -586,6 +588,34 @@ pub async fn plan_distribution(
     };
     let waiting = match decide(&known) {
         Decision::Create => {
+            // A product by key is checked not to be another resource's, as the controller does
+            // before the create.
+            if source.product.is_none() {
+                let instance = if source.instance.is_empty() {
+                    resolved_instance_of_account(account)
+                } else {
+                    source.instance.clone()
+                };
+                match crate::distribution::observe::holder(platform.as_ref(), &source.key, &instance).await {
+                    Ok(Some(holder)) if !held_here(&holder, &namespace, &lookup) => {
+                        if ctx.cluster.is_none() {
+                            out.notes.push(
+                                "without --cluster plan cannot see every IotProduct of the namespace, and takes the \
+                                 product's owner for another resource"
+                                    .into(),
+                            );
+                        }
+                        let condition = distribution_report::managed_elsewhere();
+                        out.blocked = Some((condition.reason, condition.message));
+                        return out;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.error = Some(e.to_string());
+                        return out;
+                    }
+                }
+            }
             let target = &pd.spec.target;
             let to = target.uid.as_deref().or(target.logon_id.as_deref()).unwrap_or_default();
             out.calls.push(Call {
@@ -625,6 +655,16 @@ impl Tasks {
         *self.0.entry((account.to_string(), None)).or_default() += 1;
         *self.0.entry((account.to_string(), Some(namespace.to_string()))).or_default() += 1;
     }
+}
+
+/// The instance a distribution by key without a source instance is made from: the account's,
+/// or its region's public one (as the controller resolves it).
+fn resolved_instance_of_account(account: &PlatformAccount) -> String {
+    account
+        .spec
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| iot_platform::region::public_instance(&account.spec.region))
 }
 
 /// How a product not created yet shows where its key will be.
