@@ -141,6 +141,10 @@ where
         let grant = {
             let mut state = self.state.lock().expect("admission gate lock");
             state.queued.remove(&object);
+            if self.store.get(&object).is_none() {
+                // Deleted while it waited: kube-runtime would not reconcile it; the slot goes on.
+                return;
+            }
             state.grants += 1;
             let grant = state.grants;
             state.granted.insert(object.clone(), (grant, permit));
@@ -306,15 +310,31 @@ mod tests {
         assert_eq!(order.iter().position(|n| n == "quiet"), Some(1), "{order:?}");
     }
 
+    #[tokio::test]
+    async fn an_object_deleted_while_it_waits_passes_the_slot_on_at_once() {
+        let (gate, mut woken, waiting, mut writer) = gate(1, &[("ns", "gone"), ("ns", "next")]);
+        let held = admitted(gate.enter(&reference("ns", "held"), "ns"));
+        assert!(matches!(gate.enter(&reference("ns", "gone"), "ns"), Entry::Deferred));
+        assert!(matches!(gate.enter(&reference("ns", "next"), "ns"), Entry::Deferred));
+        while waiting.get() < 2 {
+            tokio::task::yield_now().await;
+        }
+        writer.apply_watcher_event(&Event::Delete(product("ns", "gone")));
+        drop(held);
+        // The deleted object is not woken; the next one gets the slot.
+        assert_eq!(next(&mut woken).await, reference("ns", "next"));
+        let _slot = admitted(gate.enter(&reference("ns", "next"), "ns"));
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_slot_kept_for_a_deleted_object_goes_back() {
+    async fn a_slot_kept_for_an_object_deleted_after_its_wake_goes_back() {
         let (gate, mut woken, _waiting, mut writer) = gate(1, &[("ns", "gone")]);
         let held = admitted(gate.enter(&reference("ns", "held"), "ns"));
         assert!(matches!(gate.enter(&reference("ns", "gone"), "ns"), Entry::Deferred));
         tokio::task::yield_now().await;
-        writer.apply_watcher_event(&Event::Delete(product("ns", "gone")));
         drop(held);
         assert_eq!(next(&mut woken).await, reference("ns", "gone"));
+        writer.apply_watcher_event(&Event::Delete(product("ns", "gone")));
         // Its reconcile never comes (kube-runtime skips a deleted object): after the claim
         // time the slot is free again.
         tokio::time::sleep(CLAIM_WITHIN * 2).await;
