@@ -202,16 +202,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::crd::product::{IotProduct, IotProductSpec};
+    use crate::product::fixtures::desired;
     use iot_platform::model::ProductDetails;
     use iot_platform::wire::Tag;
-
-    fn desired(spec: serde_json::Value) -> DesiredProduct {
-        let mut base = serde_json::json!({"productName": "Lamp"});
-        base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-        let spec: IotProductSpec = serde_json::from_value(base).unwrap();
-        DesiredProduct::from_resource(&IotProduct::new("lamp", spec)).unwrap()
-    }
 
     fn observed(description: Option<&str>, tags: &[(&str, &str)]) -> Observed {
         Observed::Exists(Box::new(ObservedProduct {

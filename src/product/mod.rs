@@ -21,6 +21,8 @@ pub mod desired;
 pub mod drift;
 pub mod execute;
 pub mod fast_path;
+#[cfg(test)]
+mod fixtures;
 pub mod impact;
 pub mod intent;
 pub mod journal;

@@ -700,35 +700,11 @@ mod tests {
 mod situations {
     use super::*;
     use crate::crd::product::{CreateAttempt, IotProductSpec};
-    use crate::product::plan::ObservedProduct;
+    use crate::product::fixtures::{self, desired};
     use crate::reconcile::conditions::{Class, class_of};
-    use iot_platform::model::{DEVELOPMENT_STATUS, ProductDetails, RELEASE_STATUS};
-
-    fn desired(spec: serde_json::Value) -> DesiredProduct {
-        let mut base = serde_json::json!({"productName": "Lamp"});
-        base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-        let spec: IotProductSpec = serde_json::from_value(base).unwrap();
-        DesiredProduct::from_resource(&IotProduct::new("lamp", spec)).unwrap()
-    }
 
     fn exists(published: bool) -> Observed {
-        Observed::Exists(Box::new(ObservedProduct {
-            details: ProductDetails {
-                product_key: "a1Key".into(),
-                product_name: "Lamp".into(),
-                product_secret: "s".into(),
-                product_status: if published { RELEASE_STATUS } else { DEVELOPMENT_STATUS }.into(),
-                ..ProductDetails::default()
-            },
-            tags: std::collections::BTreeMap::new(),
-            thing_model_digest: None,
-            thing_model_draft: None,
-            published_thing_model_digest: None,
-            devices: crate::crd::product::DeviceCounts::default(),
-            topics: None,
-            script: None,
-            subscription: None,
-        }))
+        Observed::Exists(Box::new(fixtures::exists(published)))
     }
 
     fn plan(actions: Vec<Action>, blocked: Option<Blocked>, withheld: Vec<Action>) -> Plan {

@@ -1,45 +1,14 @@
 //! The planner's decision table.
 
 use super::*;
-use crate::crd::product::{IotProduct, IotProductSpec};
-use iot_platform::model::DEVELOPMENT_STATUS;
+use crate::product::fixtures::{desired, exists};
 use iot_platform::tsl::ThingModel;
 
 const TSL: &str =
     r#"{"properties":[{"identifier":"Power","name":"Power","accessMode":"rw","dataType":{"type":"bool"}}]}"#;
 
-fn desired(spec: serde_json::Value) -> DesiredProduct {
-    let mut base = serde_json::json!({"productName": "Lamp"});
-    base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-    let spec: IotProductSpec = serde_json::from_value(base).unwrap();
-    DesiredProduct::from_resource(&IotProduct::new("lamp", spec)).unwrap()
-}
-
 fn tsl_digest() -> String {
     ThingModel::parse(TSL).unwrap().digest()
-}
-
-fn exists(published: bool) -> ObservedProduct {
-    ObservedProduct {
-        details: ProductDetails {
-            product_key: "a1Key".into(),
-            product_name: "Lamp".into(),
-            product_secret: "s".into(),
-            node_type: 0,
-            aliyun_commodity_code: Some("iothub_senior".into()),
-            data_format: Some(1),
-            product_status: if published { RELEASE_STATUS } else { DEVELOPMENT_STATUS }.into(),
-            ..ProductDetails::default()
-        },
-        tags: BTreeMap::new(),
-        thing_model_digest: None,
-        thing_model_draft: None,
-        published_thing_model_digest: None,
-        devices: crate::crd::product::DeviceCounts::default(),
-        topics: None,
-        script: None,
-        subscription: None,
-    }
 }
 
 fn observed(p: ObservedProduct) -> Observed {
